@@ -1,0 +1,1 @@
+"""kafka-platform: a team's Kafka platform from one typed description."""

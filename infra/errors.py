@@ -1,0 +1,64 @@
+"""Configuration problems: each names its file and key path, and all are reported together."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+KeyPath = tuple[str | int, ...]
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_:-]+$")
+
+
+def format_key_path(path: KeyPath) -> str:
+    """Render a key path the way a user finds it in the YAML file.
+
+    Keys that contain dots (topic names such as ``user.events``) are quoted so the path
+    stays unambiguous: ``topics."user.events".partitions``.
+    """
+    rendered = ""
+    for part in path:
+        if isinstance(part, int):
+            rendered += f"[{part}]"
+            continue
+        text = part if _PLAIN_KEY.match(part) else f'"{part}"'
+        rendered += f".{text}" if rendered else text
+    return rendered or "(top level)"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    path: KeyPath
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {format_key_path(self.path)}: {self.message}"
+
+
+class ConfigError(Exception):
+    """One or more problems in the user's configuration files (CLI exit code 2)."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: list[Problem] = list(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+class ProblemCollector:
+    """Collects problems for one file under a common key-path prefix."""
+
+    def __init__(self, file: str, prefix: KeyPath = ()) -> None:
+        self.file = file
+        self.prefix = prefix
+        self.problems: list[Problem] = []
+
+    def add(self, path: Sequence[str | int], message: str) -> None:
+        self.problems.append(Problem(self.file, (*self.prefix, *path), message))
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        self.problems.extend(problems)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)

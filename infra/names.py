@@ -1,0 +1,54 @@
+"""Naming rules shared by the topology, the stack settings and the plan."""
+
+from __future__ import annotations
+
+import re
+
+MAX_TOPIC_NAME_LENGTH = 249
+MAX_PRINCIPAL_LENGTH = 64
+
+_TOPIC_CHARS = re.compile(r"^[A-Za-z0-9._-]+$")
+_DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+_PR_STACK = re.compile(r"^pr-([1-9][0-9]{0,8})$")
+
+
+def topic_name_problem(name: str) -> str | None:
+    """Why Kafka would refuse this topic name, or None when it is legal."""
+    if name in {".", ".."}:
+        return f"'{name}' is not a legal topic name"
+    if not _TOPIC_CHARS.match(name):
+        return f"'{name}' may only contain letters, digits, '.', '_' and '-'"
+    if len(name) > MAX_TOPIC_NAME_LENGTH:
+        return f"'{name[:40]}...' is {len(name)} characters; Kafka allows {MAX_TOPIC_NAME_LENGTH}"
+    return None
+
+
+def collision_key(topic_name: str) -> str:
+    """Kafka refuses two topics whose names differ only by '.' versus '_' (metric names)."""
+    return topic_name.replace(".", "_")
+
+
+def dns_label_problem(name: str, max_length: int = 63) -> str | None:
+    if len(name) > max_length:
+        return f"'{name}' is longer than {max_length} characters"
+    if not _DNS_LABEL.match(name):
+        return (
+            f"'{name}' must be lower-case letters, digits and '-', "
+            "starting with a letter and not ending with '-'"
+        )
+    return None
+
+
+def env_var_suffix(topic_key: str) -> str:
+    """``user.events`` -> ``USER_EVENTS`` for ``KAFKA_TOPIC_USER_EVENTS``."""
+    return re.sub(r"[^A-Za-z0-9]", "_", topic_key).upper()
+
+
+def pr_number(stack: str) -> int | None:
+    """The pull-request number of a ``pr-<n>`` stack, or None for other stacks."""
+    match = _PR_STACK.match(stack)
+    return int(match.group(1)) if match else None
+
+
+def looks_like_pr_stack(stack: str) -> bool:
+    return stack.startswith("pr-")

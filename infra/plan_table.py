@@ -1,0 +1,56 @@
+"""Human-readable rendering of a plan (`python -m infra plan --format table`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from infra.plan import Plan
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(str(cell).ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+    return [line(headers), line(["-" * width for width in widths]), *(line(row) for row in rows)]
+
+
+def render_table(plan: Plan) -> str:
+    cluster = plan.cluster
+    where = f"shared with stack '{cluster.shared_from_stack}'" if cluster.shared_from_stack else "own cluster"
+    out = [
+        f"stack {plan.stack}  environment {plan.environment}  provider {cluster.provider} ({where})",
+        f"namespace {plan.kubernetes_namespace}  backend {plan.messaging_backend}  "
+        f"dual_write {str(plan.dual_write).lower()}  protected {str(plan.protection.protect).lower()}",
+        "",
+        f"TOPICS ({len(plan.topics)})",
+    ]
+    out += _table(
+        ["name", "partitions", "replication", "config"],
+        [
+            [
+                t.name,
+                str(t.partitions),
+                str(t.replication_factor),
+                " ".join(f"{k}={v}" for k, v in t.config.items()),
+            ]
+            for t in plan.topics
+        ],
+    )
+    out += ["", f"PRINCIPALS ({len(plan.principals)})"]
+    out += _table(["service", "principal"], [[p.service, p.name] for p in plan.principals])
+    out += ["", f"ACLS ({len(plan.acls)}, all ALLOW, LITERAL, host *)"]
+    out += _table(
+        ["principal", "operation", "resource", "name"],
+        [[a.principal, a.operation, a.resource_type, a.resource_name] for a in plan.acls],
+    )
+    for service in plan.services:
+        out += [
+            "",
+            f"SERVICE {service.name} -> deployment {service.deployment} "
+            f"(ConfigMap {service.config_map}" + (f", Secret {service.secret})" if service.secret else ")"),
+        ]
+        out += [f"  {key}={value}" for key, value in service.env.items()]
+        out += [f"  {key}=<secret: {what}>" for key, what in service.secret_env.items()]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,126 @@
+"""Finding and validating a stack's settings in its Pulumi.<stack>.yaml, offline."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.errors import ConfigError, Problem, ProblemCollector
+from infra.names import looks_like_pr_stack, pr_number
+from infra.pydantic_problems import validate_model
+from infra.settings import StackSettings, check_settings
+from infra.topology import Topology, load_topology
+from infra.yaml_files import load_yaml_file
+
+PROJECT = "kafka-platform"
+SETTINGS_KEY = f"{PROJECT}:settings"
+TOPOLOGY_FILE = "topology.yaml"
+PR_BASE_STACK = "dev"
+KNOWN_STACKS = ("dev", "prod", "local")
+
+_SECRET_LOOKING_KEY = re.compile(r"(secret|password|passphrase|token|api_?key)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class StackContext:
+    """Everything the plan needs about one stack, already validated."""
+
+    name: str
+    file: str
+    settings: StackSettings
+    pr: int | None
+
+    @property
+    def is_preview(self) -> bool:
+        return self.pr is not None
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest directory holding Pulumi.yaml, from ``start`` (default: cwd) upwards."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "Pulumi.yaml").is_file():
+            return candidate
+    return Path(__file__).resolve().parent.parent
+
+
+def stack_file_for(project_dir: Path, stack: str) -> Path:
+    """Pulumi.<stack>.yaml; a pr-<n> stack without its own file starts from dev's."""
+    own = project_dir / f"Pulumi.{stack}.yaml"
+    if own.is_file() or pr_number(stack) is None:
+        return own
+    return project_dir / f"Pulumi.{PR_BASE_STACK}.yaml"
+
+
+def settings_from_config(config: Any, file: str) -> StackSettings:
+    """Validate the `config:` mapping of a stack file (or Pulumi's config) into settings."""
+    collector = ProblemCollector(file)
+    if not isinstance(config, dict):
+        collector.add(("config",), "must be a mapping of config keys")
+        collector.raise_if_any()
+    for key, value in config.items():
+        namespace, _, name = str(key).partition(":")
+        if namespace == PROJECT and key != SETTINGS_KEY:
+            collector.add(("config", key), f"unknown key; this project reads only '{SETTINGS_KEY}'")
+        if _SECRET_LOOKING_KEY.search(name) and not (isinstance(value, dict) and "secure" in value):
+            collector.add(
+                ("config", key),
+                "looks like a credential but is stored in plain text; "
+                f"remove it and run `pulumi config set --secret {key} ...`",
+            )
+    if SETTINGS_KEY not in config:
+        collector.add(("config", SETTINGS_KEY), "required key is missing")
+    collector.raise_if_any()
+    return validate_model(StackSettings, config[SETTINGS_KEY], file, prefix=("settings",))
+
+
+def load_stack(project_dir: Path, stack: str, topology: Topology) -> StackContext:
+    if looks_like_pr_stack(stack) and pr_number(stack) is None:
+        raise ConfigError(
+            [Problem(f"stack '{stack}'", (), "a preview stack is named pr-<number>, e.g. pr-42")]
+        )
+    path = stack_file_for(project_dir, stack)
+    if not path.is_file():
+        known = ", ".join(sorted(p.name for p in project_dir.glob("Pulumi.*.yaml")))
+        raise ConfigError(
+            [Problem(path.name, (), f"no settings for stack '{stack}'; stack files here: {known}")]
+        )
+    document = load_yaml_file(path) or {}
+    if not isinstance(document, dict):
+        raise ConfigError([Problem(path.name, (), "must be a mapping with a `config:` key")])
+    settings = settings_from_config(document.get("config", {}), path.name)
+    return checked_stack(stack, path.name, settings, topology)
+
+
+def checked_stack(stack: str, file: str, settings: StackSettings, topology: Topology) -> StackContext:
+    """Cross-check settings against the topology (all problems at once)."""
+    collector = ProblemCollector(file, prefix=("settings",))
+    check_settings(settings, topology, collector)
+    pr = pr_number(stack)
+    if pr is not None and settings.production:
+        collector.add(("production",), f"stack '{stack}' is a throw-away preview; create it from dev")
+    collector.raise_if_any()
+    return StackContext(name=stack, file=file, settings=settings, pr=pr)
+
+
+def load_project(project_dir: Path, stack: str) -> tuple[Topology, StackContext]:
+    """Load topology and one stack, reporting problems from both files together."""
+    problems: list[Problem] = []
+    topology: Topology | None = None
+    try:
+        topology = load_topology(project_dir / TOPOLOGY_FILE)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if topology is None:
+        # Still report structural problems of the stack file in the same run.
+        try:
+            path = stack_file_for(project_dir, stack)
+            document = load_yaml_file(path) or {}
+            if isinstance(document, dict):
+                settings_from_config(document.get("config", {}), path.name)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        raise ConfigError(problems)
+    return topology, load_stack(project_dir, stack, topology)

@@ -1,0 +1,202 @@
+"""The environment-independent topology: topics, the services using them, event routing."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from infra.durations import parse_retention_ms
+from infra.errors import ProblemCollector
+from infra.kafka_topic_configs import topic_config_problem
+from infra.names import collision_key, dns_label_problem, env_var_suffix, topic_name_problem
+from infra.pydantic_problems import validate_model
+from infra.yaml_files import load_yaml_file
+
+Transport = Literal["kafka", "redis", "both", "direct"]
+CleanupPolicy = Literal["delete", "compact", "compact,delete"]
+TOPIC_TRANSPORTS: frozenset[str] = frozenset({"kafka", "both"})
+CHANNEL_TRANSPORTS: frozenset[str] = frozenset({"redis", "both"})
+
+
+def _retention(value: object) -> int:
+    return parse_retention_ms(value)
+
+
+RetentionMs = Annotated[int, BeforeValidator(_retention)]
+
+
+def _config_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise ValueError(f"must be a string, number or boolean (got {type(value).__name__})")
+
+
+ConfigValue = Annotated[str, BeforeValidator(_config_value)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TopicSpec(StrictModel):
+    partitions: int | None = Field(default=None, ge=1)
+    retention: RetentionMs | None = None
+    cleanup: CleanupPolicy = "delete"
+    key: str | None = None
+    description: str | None = None
+    config: dict[str, ConfigValue] = Field(default_factory=dict)
+
+    @field_validator("config")
+    @classmethod
+    def _documented_keys_only(cls, config: dict[str, str]) -> dict[str, str]:
+        for key in config:
+            if problem := topic_config_problem(key):
+                raise ValueError(problem)
+        return config
+
+
+class ServiceSpec(StrictModel):
+    produces: list[str] = Field(default_factory=list)
+    consumes: list[str] = Field(default_factory=list)
+    consumer_group: str | None = None
+    transactional: bool = False
+    idempotent: bool = False
+    description: str | None = None
+
+
+class EventSpec(StrictModel):
+    transport: Transport
+    topic: str | None = None
+    channel: str | None = None
+    key: str | None = None
+    category: str | None = None
+
+
+class Topology(StrictModel):
+    domain: str
+    topics: dict[str, TopicSpec] = Field(min_length=1)
+    services: dict[str, ServiceSpec] = Field(min_length=1)
+    events: dict[str, EventSpec] = Field(default_factory=dict)
+
+    def topic_name(self, key: str, prefix: str = "") -> str:
+        return f"{prefix}{self.domain}.{key}"
+
+
+def load_topology(path: Path) -> Topology:
+    return topology_from_data(load_yaml_file(path), path.name)
+
+
+def check_topology(topology: Topology, file: str) -> ProblemCollector:
+    """Rules that span several keys; pydantic has already checked each key's shape."""
+    problems = ProblemCollector(file)
+    if problem := dns_label_problem(topology.domain, max_length=40):
+        problems.add(("domain",), problem)
+
+    seen_collisions: dict[str, str] = {}
+    seen_env_vars: dict[str, str] = {}
+    for key in topology.topics:
+        name = topology.topic_name(key)
+        if problem := topic_name_problem(name):
+            problems.add(("topics", key), f"topic name {problem}")
+        clash = seen_collisions.setdefault(collision_key(name), key)
+        if clash != key:
+            problems.add(
+                ("topics", key),
+                f"collides with topic '{clash}': Kafka treats '.' and '_' as the same",
+            )
+        env_clash = seen_env_vars.setdefault(env_var_suffix(key), key)
+        if env_clash != key and clash == key:
+            problems.add(
+                ("topics", key),
+                f"its env var KAFKA_TOPIC_{env_var_suffix(key)} would collide with topic '{env_clash}'",
+            )
+
+    producers: set[str] = set()
+    groups: dict[str, str] = {}
+    for name, service in topology.services.items():
+        path = ("services", name)
+        if problem := dns_label_problem(name, max_length=40):
+            problems.add(path, f"service name {problem}")
+        if not service.produces and not service.consumes:
+            problems.add(path, "declares neither produces nor consumes")
+        for role in ("produces", "consumes"):
+            topics: list[str] = getattr(service, role)
+            for index, topic in enumerate(topics):
+                if topic not in topology.topics:
+                    problems.add((*path, role, index), _unknown_topic(topic, topology))
+                if topics.index(topic) != index:
+                    problems.add((*path, role, index), f"topic '{topic}' is listed twice")
+        producers.update(service.produces)
+        if service.consumer_group is not None:
+            if not service.consumes:
+                problems.add((*path, "consumer_group"), "set, but the service consumes nothing")
+            if problem := topic_name_problem(service.consumer_group):
+                problems.add((*path, "consumer_group"), f"group name {problem}")
+        if service.transactional and not service.produces:
+            problems.add((*path, "transactional"), "a transactional service must produce a topic")
+        if service.consumes:
+            group = service.consumer_group or f"{topology.domain}.{name}"
+            owner = groups.setdefault(group, name)
+            if owner != name:
+                problems.add(
+                    (*path, "consumer_group"),
+                    f"group '{group}' is already used by service '{owner}'; "
+                    "shared groups split messages between services",
+                )
+
+    for name, event in topology.events.items():
+        _check_event(name, event, topology, producers, problems)
+    return problems
+
+
+def _check_event(
+    name: str,
+    event: EventSpec,
+    topology: Topology,
+    producers: set[str],
+    problems: ProblemCollector,
+) -> None:
+    path = ("events", name)
+    if event.transport in TOPIC_TRANSPORTS and event.topic is None:
+        problems.add((*path, "topic"), f"transport '{event.transport}' needs a topic")
+    if event.transport in CHANNEL_TRANSPORTS and event.channel is None:
+        problems.add((*path, "channel"), f"transport '{event.transport}' needs a redis channel")
+    if event.topic is not None:
+        if event.topic not in topology.topics:
+            problems.add((*path, "topic"), _unknown_topic(event.topic, topology))
+        elif event.topic not in producers:
+            problems.add((*path, "topic"), f"no service produces topic '{event.topic}'")
+    if event.key is not None:
+        if event.topic is None:
+            problems.add((*path, "key"), "a partition key needs a topic")
+        elif problem := key_template_problem(event.key):
+            problems.add((*path, "key"), problem)
+
+
+def key_template_problem(template: str) -> str | None:
+    """Partition key templates are ``user:{user_id}``: named fields only."""
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError as exc:
+        return f"malformed key template '{template}': {exc}"
+    for field in fields:
+        if not field.isidentifier():
+            return f"key template field '{{{field}}}' must be a plain field name"
+    return None
+
+
+def _unknown_topic(topic: str, topology: Topology) -> str:
+    known = ", ".join(sorted(topology.topics))
+    return f"unknown topic '{topic}'; topics in the topology: {known}"
+
+
+def topology_from_data(data: Any, file: str = "topology.yaml") -> Topology:
+    """Validate already-parsed data (tests, generated benchmarks)."""
+    topology = validate_model(Topology, data, file)
+    check_topology(topology, file).raise_if_any()
+    return topology

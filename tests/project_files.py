@@ -1,0 +1,66 @@
+"""Build throw-away project directories from the repository's real files, with edits."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.cli import load_plan
+from infra.plan import Plan
+from infra.stacks import SETTINGS_KEY
+
+REPO = Path(__file__).resolve().parent.parent
+STACK_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.local.yaml")
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def repo_topology() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO / "topology.yaml").read_text())
+    return data
+
+
+def repo_settings(stack: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    settings: dict[str, Any] = data["config"][SETTINGS_KEY]
+    return settings
+
+
+class Project:
+    """A copy of the repository's topology and stack files in a temporary directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for name in (*STACK_FILES, "topology.yaml"):
+            shutil.copy(REPO / name, root / name)
+
+    def edit_topology(self, edit: Edit) -> Project:
+        data = (
+            repo_topology()
+            if not (self.root / "topology.yaml").exists()
+            else yaml.safe_load((self.root / "topology.yaml").read_text())
+        )
+        edit(data)
+        (self.root / "topology.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        return self
+
+    def edit_settings(self, stack: str, edit: Edit) -> Project:
+        path = self.root / f"Pulumi.{stack}.yaml"
+        document = yaml.safe_load(path.read_text()) if path.exists() else {"config": {}}
+        settings = copy.deepcopy(document["config"].get(SETTINGS_KEY, {}))
+        edit(settings)
+        document["config"][SETTINGS_KEY] = settings
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        return self
+
+    def write(self, name: str, text: str) -> Project:
+        (self.root / name).write_text(text)
+        return self
+
+    def plan(self, stack: str) -> Plan:
+        return load_plan(self.root, stack)

@@ -1,0 +1,100 @@
+"""The CLI as a user runs it: exit codes, output formats, no secrets, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.project_files import Project
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_validate_each_shipped_stack_exits_zero(repo_dir: Path, stack: str) -> None:
+    result = run_cli("validate", "--stack", stack, cwd=repo_dir)
+    assert result.returncode == 0, result.stderr
+    assert f"ok  {stack}: 6 topics, 5 principals" in result.stdout
+
+
+def test_validate_without_stack_checks_every_stack_file(repo_dir: Path) -> None:
+    result = run_cli("validate", cwd=repo_dir)
+    assert result.returncode == 0, result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["ok  dev", "ok  local", "ok  prod"]
+
+
+def test_plan_json_for_prod_is_byte_identical_across_runs(repo_dir: Path) -> None:
+    first = run_cli("plan", "--stack", "prod", "--format", "json", cwd=repo_dir)
+    second = run_cli("plan", "--stack", "prod", "--format", "json", cwd=repo_dir)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    plan = json.loads(first.stdout)
+    assert len(plan["topics"]) == 6
+    assert len(plan["principals"]) == 5
+    assert plan["topics"][0]["config"]["retention.ms"] == "604800000"
+
+
+def test_plan_works_for_any_pr_stack_without_pulumi(repo_dir: Path) -> None:
+    result = run_cli("plan", "--stack", "pr-42", "--format", "json", cwd=repo_dir)
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert all(topic["name"].startswith("pr-42.") for topic in plan["topics"])
+
+
+def test_plan_table_lists_topics_acls_and_env(repo_dir: Path) -> None:
+    result = run_cli("plan", "--stack", "dev", cwd=repo_dir)
+    assert result.returncode == 0, result.stderr
+    assert "TOPICS (6)" in result.stdout
+    assert re.search(r"^aura360-api-dev +WRITE +TOPIC +aura360.user.events$", result.stdout, re.M)
+    assert "KAFKA_SASL_PASSWORD=<secret: API key secret>" in result.stdout
+
+
+def test_bad_input_exits_2_with_key_path_and_no_traceback(project: Project) -> None:
+    project.edit_settings("prod", lambda s: s["topics"]["overrides"]["user.events"].update(partitions=0))
+    result = run_cli("validate", "--stack", "prod", cwd=project.root)
+    assert result.returncode == 2
+    assert (
+        'Pulumi.prod.yaml: settings.topics.overrides."user.events".partitions: must be >= 1' in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_plan_of_an_invalid_stack_exits_2(project: Project) -> None:
+    project.edit_topology(lambda t: t["services"]["api"].update(produces=["missing"]))
+    result = run_cli("plan", "--stack", "dev", "--format", "json", cwd=project.root)
+    assert result.returncode == 2
+    assert "topology.yaml: services.api.produces[0]: unknown topic 'missing'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_secret_values_in_stack_files_are_never_printed(project: Project) -> None:
+    text = (project.root / "Pulumi.dev.yaml").read_text()
+    project.write(
+        "Pulumi.dev.yaml",
+        text.replace(
+            "config:\n",
+            "config:\n  confluentcloud:cloudApiSecret:\n    secure: v1:SUPERSECRETCIPHERTEXT\n",
+            1,
+        ),
+    )
+    for args in (("validate",), ("plan", "--stack", "dev"), ("plan", "--stack", "dev", "--format", "json")):
+        result = run_cli(*args, cwd=project.root)
+        assert result.returncode == 0, result.stderr
+        assert "SUPERSECRETCIPHERTEXT" not in result.stdout + result.stderr
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "kafka-platform"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "validate" in result.stdout and "plan" in result.stdout

@@ -1,0 +1,203 @@
+"""The resolved plan: names, topic configs, least-privilege ACLs, env flags."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.cli import load_plan
+from infra.plan import BOOTSTRAP_TOKEN, Plan
+from tests.project_files import Project
+
+SEVEN_DAYS_MS = str(7 * 24 * 3600 * 1000)
+AURA360_TOPICS = {
+    "aura360.user.events",
+    "aura360.context.aggregated",
+    "aura360.context.vectorized",
+    "aura360.guardian.requests",
+    "aura360.guardian.responses",
+    "aura360.vectordb.ingest",
+}
+
+
+@pytest.fixture(scope="module")
+def prod(repo_dir: Path) -> Plan:
+    return load_plan(repo_dir, "prod")
+
+
+def grants(plan: Plan, service: str) -> set[tuple[str, str, str]]:
+    return {
+        (acl.resource_type, acl.resource_name, acl.operation) for acl in plan.acls if acl.service == service
+    }
+
+
+def test_prod_plan_has_the_six_aura360_topics_with_kafka_configs(prod: Plan) -> None:
+    assert {topic.name for topic in prod.topics} == AURA360_TOPICS
+    for topic in prod.topics:
+        assert topic.replication_factor == 3
+        assert topic.config["retention.ms"] == SEVEN_DAYS_MS
+        assert topic.config["cleanup.policy"] == "delete"
+        assert topic.config["min.insync.replicas"] == "2"
+    assert prod.topic("user.events").partitions == 12  # prod override of topology's 6
+    assert prod.topic("guardian.requests").partitions == 3
+    assert prod.topic("user.events").message_key == "user_id"
+
+
+def test_one_principal_per_service_named_for_the_environment(prod: Plan) -> None:
+    assert [(p.service, p.name) for p in prod.principals] == [
+        ("api", "aura360-api-prod"),
+        ("context-aggregator", "aura360-context-aggregator-prod"),
+        ("context-vectorizer", "aura360-context-vectorizer-prod"),
+        ("guardian", "aura360-guardian-prod"),
+        ("vectordb-ingest", "aura360-vectordb-ingest-prod"),
+    ]
+
+
+def test_producer_gets_write_and_describe_only(prod: Plan) -> None:
+    assert grants(prod, "context-vectorizer") == {
+        ("TOPIC", "aura360.context.aggregated", "READ"),
+        ("TOPIC", "aura360.context.aggregated", "DESCRIBE"),
+        ("GROUP", "aura360.context-vectorizer", "READ"),
+        ("TOPIC", "aura360.context.vectorized", "WRITE"),
+        ("TOPIC", "aura360.context.vectorized", "DESCRIBE"),
+    }
+
+
+def test_consumer_only_service_gets_no_write(prod: Plan) -> None:
+    assert grants(prod, "vectordb-ingest") == {
+        ("TOPIC", "aura360.context.vectorized", "READ"),
+        ("TOPIC", "aura360.context.vectorized", "DESCRIBE"),
+        ("TOPIC", "aura360.vectordb.ingest", "READ"),
+        ("TOPIC", "aura360.vectordb.ingest", "DESCRIBE"),
+        ("GROUP", "aura360.vectordb-ingest", "READ"),
+    }
+
+
+def test_transactional_and_idempotent_grants_only_where_declared(prod: Plan) -> None:
+    transactional = {acl.service for acl in prod.acls if acl.resource_type == "TRANSACTIONAL_ID"}
+    idempotent = {acl.service for acl in prod.acls if acl.operation == "IDEMPOTENT_WRITE"}
+    assert transactional == {"context-aggregator"}
+    assert idempotent == {"api"}
+    assert ("TRANSACTIONAL_ID", "aura360.context-aggregator", "WRITE") in grants(prod, "context-aggregator")
+
+
+def test_acls_are_exactly_what_produces_and_consumes_imply(prod: Plan) -> None:
+    """Recompute the expected ACL set independently from the topology file."""
+    import yaml
+
+    topology = yaml.safe_load((Path(__file__).parent.parent / "topology.yaml").read_text())
+    expected: set[tuple[str, str, str, str]] = set()
+    for name, service in topology["services"].items():
+        for key in service.get("produces", []):
+            expected |= {(name, "TOPIC", f"aura360.{key}", op) for op in ("WRITE", "DESCRIBE")}
+        for key in service.get("consumes", []):
+            expected |= {(name, "TOPIC", f"aura360.{key}", op) for op in ("READ", "DESCRIBE")}
+        if service.get("consumes"):
+            expected.add((name, "GROUP", f"aura360.{name}", "READ"))
+        if service.get("transactional"):
+            expected |= {(name, "TRANSACTIONAL_ID", f"aura360.{name}", op) for op in ("WRITE", "DESCRIBE")}
+        if service.get("idempotent"):
+            expected.add((name, "CLUSTER", "kafka-cluster", "IDEMPOTENT_WRITE"))
+    actual = {(a.service, a.resource_type, a.resource_name, a.operation) for a in prod.acls}
+    assert actual == expected
+    assert len(prod.acls) == len(actual), "no duplicate bindings"
+    assert all(a.permission == "ALLOW" and a.pattern_type == "LITERAL" and a.host == "*" for a in prod.acls)
+
+
+def test_env_flags_of_a_service(prod: Plan) -> None:
+    env = prod.service("api").env
+    assert env["MESSAGING_BACKEND"] == "kafka"
+    assert env["MESSAGING_DUAL_WRITE"] == "false"
+    assert env["KAFKA_BROKER_URL"] == BOOTSTRAP_TOKEN
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["KAFKA_SASL_MECHANISM"] == "PLAIN"
+    assert env["KAFKA_CONSUMER_GROUP"] == "aura360.api"
+    assert env["KAFKA_TOPIC_USER_EVENTS"] == "aura360.user.events"
+    assert env["KAFKA_TOPIC_GUARDIAN_RESPONSES"] == "aura360.guardian.responses"
+    assert "KAFKA_TOPIC_CONTEXT_VECTORIZED" not in env, "only topics the service uses"
+    routing = json.loads(env["MESSAGING_ROUTING"])
+    assert routing["user.mood.created"] == {
+        "transport": "kafka",
+        "topic": "aura360.user.events",
+        "key": "user:{user_id}",
+    }
+    assert "context.vectorized" not in routing, "api does not publish that event"
+    assert set(prod.service("api").secret_env) == {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"}
+    assert not any("PASSWORD" in key or "SECRET" in key for key in env)
+
+
+def test_dev_and_local_differ_only_where_settings_say(repo_dir: Path) -> None:
+    dev = load_plan(repo_dir, "dev")
+    local = load_plan(repo_dir, "local")
+    assert [t.name for t in dev.topics] == [t.name for t in local.topics]
+    assert dev.service("api").env["MESSAGING_DUAL_WRITE"] == "true"
+    assert local.service("api").env["KAFKA_BROKER_URL"] == "redpanda:9092"
+    assert local.service("api").env["KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    assert "KAFKA_SASL_MECHANISM" not in local.service("api").env
+    assert all(t.replication_factor == 1 for t in local.topics)
+    assert all("min.insync.replicas" not in t.config for t in local.topics)
+
+
+def test_pr_stack_prefixes_every_name(repo_dir: Path) -> None:
+    plan = load_plan(repo_dir, "pr-42")
+    assert plan.name_prefix == "pr-42."
+    assert all(t.name.startswith("pr-42.aura360.") for t in plan.topics)
+    assert all(t.partitions == 1 for t in plan.topics), "previews are scaled down"
+    for acl in plan.acls:
+        if acl.resource_type != "CLUSTER":
+            assert acl.resource_name.startswith("pr-42."), acl
+    assert all(p.name.endswith("-pr-42") for p in plan.principals)
+    assert plan.kubernetes_namespace == "aura360-dev-pr-42"
+    assert plan.cluster.shared_from_stack == "dev"
+    assert plan.protection.protect is False
+    for service in plan.services:
+        for value in service.env.values():
+            assert "aura360." not in value or "pr-42.aura360." in value, value
+
+
+def test_two_pr_stacks_never_share_a_name(repo_dir: Path) -> None:
+    first, second = load_plan(repo_dir, "pr-1"), load_plan(repo_dir, "pr-12")
+
+    def names(plan: Plan) -> set[str]:
+        acl_names = {a.resource_name for a in plan.acls if a.resource_type != "CLUSTER"}
+        return {t.name for t in plan.topics} | acl_names | {p.name for p in plan.principals}
+
+    assert not names(first) & names(second)
+
+
+def test_settings_routing_override_changes_only_routing(project: Project) -> None:
+    before = project.plan("dev")
+    project.edit_topology(lambda t: t["events"]["user.mood.created"].update(channel="aura360:user:realtime"))
+    project.edit_settings("dev", lambda s: s["messaging"].update(routing={"user.mood.created": "both"}))
+    after = project.plan("dev")
+    route = json.loads(after.service("api").env["MESSAGING_ROUTING"])["user.mood.created"]
+    assert route == {
+        "transport": "both",
+        "topic": "aura360.user.events",
+        "key": "user:{user_id}",
+        "channel": "aura360:user:realtime",
+    }
+    assert after.acls == before.acls and after.topics == before.topics
+
+
+def test_plan_json_is_deterministic_and_sorted(repo_dir: Path) -> None:
+    first = load_plan(repo_dir, "prod").to_json()
+    second = load_plan(repo_dir, "prod").to_json()
+    assert first == second
+    document = json.loads(first)
+    assert {"topics", "principals", "acls", "services"} <= set(document)
+    names = [topic["name"] for topic in document["topics"]]
+    assert names == sorted(names)
+
+
+def test_plan_module_does_not_import_pulumi() -> None:
+    code = (
+        "import sys, infra.cli, infra.plan;"
+        "print(any(m.split('.')[0].startswith('pulumi') for m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,485 @@
+"""Bad input: every problem names its file and key path, and all are reported at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.errors import ConfigError
+from tests.project_files import Edit, Project
+
+
+def _set(path: str, value: Any) -> Edit:
+    """An edit that sets a dotted path; `|` separates keys that themselves contain dots."""
+    keys = path.split("|")
+
+    def edit(data: dict[str, Any]) -> None:
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+
+    return edit
+
+
+def _delete(path: str) -> Edit:
+    keys = path.split("|")
+
+    def edit(data: dict[str, Any]) -> None:
+        node = data
+        for key in keys[:-1]:
+            node = node[key]
+        del node[keys[-1]]
+
+    return edit
+
+
+def _rename_service_key(old: str, new: str) -> Edit:
+    def edit(data: dict[str, Any]) -> None:
+        data["services"]["api"][new] = data["services"]["api"].pop(old)
+
+    return edit
+
+
+T = "topology.yaml"
+DEV = "Pulumi.dev.yaml"
+PROD = "Pulumi.prod.yaml"
+LOCAL = "Pulumi.local.yaml"
+
+MSK: dict[str, Any] = {
+    "provider": "msk",
+    "msk": {
+        "kafka_version": "3.6.0",
+        "broker_count": 3,
+        "instance_type": "kafka.m5.large",
+        "subnet_ids": ["subnet-a", "subnet-b"],
+        "security_group_ids": ["sg-1"],
+    },
+}
+
+# (id, file to edit, edit, stack to plan, expected text: file + key path + message)
+CASES: list[tuple[str, str, Edit, str, str]] = [
+    (
+        "unknown topic in produces",
+        T,
+        _set("services|api|produces", ["user.events", "user.evnts"]),
+        "dev",
+        "topology.yaml: services.api.produces[1]: unknown topic 'user.evnts'",
+    ),
+    (
+        "unknown topic in consumes",
+        T,
+        _set("services|guardian|consumes", ["nope"]),
+        "dev",
+        "topology.yaml: services.guardian.consumes[0]: unknown topic 'nope'",
+    ),
+    (
+        "unknown topic in event",
+        T,
+        _set("events|user.mood.created|topic", "user.moods"),
+        "dev",
+        "topology.yaml: events.\"user.mood.created\".topic: unknown topic 'user.moods'",
+    ),
+    (
+        "dot/underscore collision",
+        T,
+        _set("topics|user_events", {"partitions": 1}),
+        "dev",
+        "topology.yaml: topics.user_events: collides with topic 'user.events'",
+    ),
+    (
+        "invalid topic chars",
+        T,
+        _set("topics|user events!", {"partitions": 1}),
+        "dev",
+        'topology.yaml: topics."user events!": topic name',
+    ),
+    (
+        "topic name too long",
+        T,
+        _set("topics|" + "x" * 250, {"partitions": 1}),
+        "dev",
+        "is 258 characters; Kafka allows 249",
+    ),
+    (
+        "partitions below one",
+        T,
+        _set("topics|user.events|partitions", 0),
+        "dev",
+        'topology.yaml: topics."user.events".partitions: must be >= 1',
+    ),
+    (
+        "negative retention",
+        T,
+        _set("topics|user.events|retention", "-3d"),
+        "dev",
+        "topology.yaml: topics.\"user.events\".retention: '-3d' is negative",
+    ),
+    (
+        "malformed retention",
+        T,
+        _set("topics|user.events|retention", "7 days"),
+        "dev",
+        "topology.yaml: topics.\"user.events\".retention: '7 days' is not a duration",
+    ),
+    (
+        "unknown kafka topic config",
+        T,
+        _set("topics|user.events|config", {"retention.msec": 5}),
+        "dev",
+        "topology.yaml: topics.\"user.events\".config: 'retention.msec' is not a documented Kafka",
+    ),
+    (
+        "modelled config set twice",
+        T,
+        _set("topics|user.events|config", {"cleanup.policy": "compact"}),
+        "dev",
+        "set 'cleanup.policy' with cleanup, not in config",
+    ),
+    (
+        "unknown cleanup policy",
+        T,
+        _set("topics|user.events|cleanup", "archive"),
+        "dev",
+        "topology.yaml: topics.\"user.events\".cleanup: 'archive' is not allowed",
+    ),
+    (
+        "unknown transport",
+        T,
+        _set("events|user.mood.created|transport", "carrier-pigeon"),
+        "dev",
+        "topology.yaml: events.\"user.mood.created\".transport: 'carrier-pigeon' is not allowed",
+    ),
+    (
+        "typo in service key",
+        T,
+        _rename_service_key("produces", "produce"),
+        "dev",
+        "topology.yaml: services.api.produce: unknown key (did you mean 'produces'?)",
+    ),
+    (
+        "typo in top-level key",
+        T,
+        _set("topic", {}),
+        "dev",
+        "topology.yaml: topic: unknown key (did you mean 'topics'?)",
+    ),
+    (
+        "service uses no topic",
+        T,
+        _set("services|idle", {}),
+        "dev",
+        "topology.yaml: services.idle: declares neither produces nor consumes",
+    ),
+    (
+        "bad service name",
+        T,
+        _set("services|Billing_Svc", {"consumes": ["user.events"]}),
+        "dev",
+        "topology.yaml: services.Billing_Svc: service name",
+    ),
+    (
+        "topic listed twice",
+        T,
+        _set("services|guardian|consumes", ["guardian.requests", "guardian.requests"]),
+        "dev",
+        "topology.yaml: services.guardian.consumes[1]: topic 'guardian.requests' is listed twice",
+    ),
+    (
+        "shared consumer group",
+        T,
+        _set("services|guardian|consumer_group", "aura360.api"),
+        "dev",
+        "group 'aura360.api' is already used by service 'api'",
+    ),
+    (
+        "kafka event without topic",
+        T,
+        _set("events|orphan", {"transport": "kafka"}),
+        "dev",
+        "topology.yaml: events.orphan.topic: transport 'kafka' needs a topic",
+    ),
+    (
+        "redis event without channel",
+        T,
+        _set("events|ping", {"transport": "redis"}),
+        "dev",
+        "topology.yaml: events.ping.channel: transport 'redis' needs a redis channel",
+    ),
+    (
+        "malformed key template",
+        T,
+        _set("events|user.mood.created|key", "user:{user_id"),
+        "dev",
+        'topology.yaml: events."user.mood.created".key: malformed key template',
+    ),
+    (
+        "transactional without produces",
+        T,
+        _set("services|vectordb-ingest|transactional", True),
+        "dev",
+        "topology.yaml: services.vectordb-ingest.transactional: a transactional service must produce",
+    ),
+    (
+        "env var collision",
+        T,
+        _set("topics|user-events", {"partitions": 1}),
+        "dev",
+        "KAFKA_TOPIC_USER_EVENTS would collide with topic 'user.events'",
+    ),
+    (
+        "prod replication below three",
+        PROD,
+        _set("topics|overrides|user.events|replication", 2),
+        "prod",
+        'Pulumi.prod.yaml: settings.topics.overrides."user.events".replication: Confluent Cloud always',
+    ),
+    (
+        "prod min isr below two",
+        PROD,
+        _set("topics|defaults|min_insync_replicas", 1),
+        "prod",
+        "Pulumi.prod.yaml: settings.topics.defaults.min_insync_replicas: must be >= 2 in production",
+    ),
+    (
+        "override partitions below one",
+        PROD,
+        _set("topics|overrides|user.events|partitions", 0),
+        "prod",
+        'Pulumi.prod.yaml: settings.topics.overrides."user.events".partitions: must be >= 1',
+    ),
+    (
+        "override of unknown topic",
+        PROD,
+        _set("topics|overrides|user.evnts", {"partitions": 3}),
+        "prod",
+        'Pulumi.prod.yaml: settings.topics.overrides."user.evnts": unknown topic',
+    ),
+    (
+        "replication above local broker count",
+        LOCAL,
+        _set("topics|defaults|replication", 3),
+        "local",
+        "Pulumi.local.yaml: settings.topics.defaults.replication: must be <= 1 for provider 'local'",
+    ),
+    (
+        "unknown backend",
+        DEV,
+        _set("messaging|backend", "rabbitmq"),
+        "dev",
+        "Pulumi.dev.yaml: settings.messaging.backend: 'rabbitmq' is not allowed; "
+        "use one of 'kafka', 'celery' or 'disabled'",
+    ),
+    (
+        "unknown provider",
+        DEV,
+        _set("kafka|provider", "kinesis"),
+        "dev",
+        "Pulumi.dev.yaml: settings.kafka.provider: 'kinesis' is not allowed",
+    ),
+    (
+        "typo in settings",
+        DEV,
+        _set("mesaging", {}),
+        "dev",
+        "Pulumi.dev.yaml: settings.mesaging: unknown key (did you mean 'messaging'?)",
+    ),
+    (
+        "routing for unknown event",
+        DEV,
+        _set("messaging|routing", {"user.mood.deleted": "kafka"}),
+        "dev",
+        'Pulumi.dev.yaml: settings.messaging.routing."user.mood.deleted": unknown event',
+    ),
+    (
+        "routing needs channel",
+        DEV,
+        _set("messaging|routing", {"user.mood.created": "redis"}),
+        "dev",
+        "needs a redis channel, and event 'user.mood.created' declares none",
+    ),
+    (
+        "dual write with disabled backend",
+        DEV,
+        _set("messaging", {"backend": "disabled", "dual_write": True}),
+        "dev",
+        "Pulumi.dev.yaml: settings.messaging.dual_write: dual write needs a backend",
+    ),
+    (
+        "deployment for unknown service",
+        DEV,
+        _set("kubernetes|deployments|billing", "billing"),
+        "dev",
+        "Pulumi.dev.yaml: settings.kubernetes.deployments.billing: unknown service 'billing'",
+    ),
+    (
+        "missing namespace",
+        DEV,
+        _delete("kubernetes|namespace"),
+        "dev",
+        "Pulumi.dev.yaml: settings.kubernetes.namespace: required key is missing",
+    ),
+    (
+        "dedicated without ckus",
+        PROD,
+        _set("kafka|confluent|tier", "dedicated"),
+        "prod",
+        "Pulumi.prod.yaml: settings.kafka.confluent.ckus: a dedicated cluster needs ckus",
+    ),
+    (
+        "provider section mismatch",
+        DEV,
+        _set("kafka", {"provider": "confluent", "msk": MSK["msk"]}),
+        "dev",
+        "Pulumi.dev.yaml: settings.kafka.confluent: required when provider is 'confluent'",
+    ),
+    (
+        "prod cannot unprotect",
+        PROD,
+        _set("protection|protect", False),
+        "prod",
+        "Pulumi.prod.yaml: settings.protection.protect: a production stack cannot turn protection off",
+    ),
+    (
+        "msk brokers not a multiple of subnets",
+        DEV,
+        _set("kafka", {**MSK, "msk": {**MSK["msk"], "broker_count": 3}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.kafka.msk.broker_count: 3 brokers cannot be spread evenly over 2 subnets",
+    ),
+    (
+        "msk version format",
+        DEV,
+        _set("kafka", {**MSK, "msk": {**MSK["msk"], "kafka_version": "latest", "broker_count": 2}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.kafka.msk.kafka_version: 'latest' is not an MSK Kafka version",
+    ),
+    (
+        "msk serverless rejected",
+        DEV,
+        _set("kafka", {**MSK, "msk": {**MSK["msk"], "serverless": True, "broker_count": 2}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.kafka.msk.serverless: MSK Serverless supports only IAM authentication",
+    ),
+    (
+        "partitions not a number",
+        PROD,
+        _set("topics|defaults|partitions", "many"),
+        "prod",
+        "Pulumi.prod.yaml: settings.topics.defaults.partitions: must be a whole number (got 'many')",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("target", "edit", "stack", "expected"), [case[1:] for case in CASES], ids=[case[0] for case in CASES]
+)
+def test_invalid_input_names_file_and_key_path(
+    project: Project, target: str, edit: Edit, stack: str, expected: str
+) -> None:
+    if target == T:
+        project.edit_topology(edit)
+    else:
+        project.edit_settings(target.removeprefix("Pulumi.").removesuffix(".yaml"), edit)
+    with pytest.raises(ConfigError) as caught:
+        project.plan(stack)
+    messages = [str(problem) for problem in caught.value.problems]
+    assert any(expected in message for message in messages), messages
+
+
+def test_there_are_at_least_25_distinct_invalid_inputs() -> None:
+    assert len({case[0] for case in CASES}) == len(CASES) >= 25
+
+
+def test_all_problems_are_reported_at_once(project: Project) -> None:
+    project.edit_topology(_set("topics|user.events|partitions", 0))
+    project.edit_topology(_set("services|api|produces", ["nope"]))
+    project.edit_settings("dev", _set("messaging|backend", "rabbitmq"))
+    with pytest.raises(ConfigError) as caught:
+        project.plan("dev")
+    text = str(caught.value)
+    assert "partitions: must be >= 1" in text
+    assert "Pulumi.dev.yaml: settings.messaging.backend" in text
+
+
+def test_cross_reference_problems_are_all_reported(project: Project) -> None:
+    project.edit_topology(_set("services|api|produces", ["nope", "nada"]))
+    project.edit_topology(_set("events|x", {"transport": "kafka"}))
+    with pytest.raises(ConfigError) as caught:
+        project.plan("dev")
+    paths = {problem.path for problem in caught.value.problems}
+    assert {
+        ("services", "api", "produces", 0),
+        ("services", "api", "produces", 1),
+        ("events", "x", "topic"),
+    } <= paths
+
+
+def test_duplicate_yaml_keys_are_rejected(project: Project) -> None:
+    text = (project.root / "topology.yaml").read_text()
+    project.write("topology.yaml", text + "\ndomain: other\n")
+    with pytest.raises(
+        ConfigError, match=r"topology.yaml: domain: duplicate key \(line \d+; first defined on line \d+\)"
+    ):
+        project.plan("dev")
+
+
+def test_invalid_yaml_syntax_is_reported_with_position(project: Project) -> None:
+    project.write("topology.yaml", "domain: aura360\ntopics: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"topology.yaml: \(top level\): invalid YAML at line \d+"):
+        project.plan("dev")
+
+
+def test_plain_text_credentials_in_a_stack_file_are_refused(project: Project) -> None:
+    text = (project.root / "Pulumi.dev.yaml").read_text()
+    project.write(
+        "Pulumi.dev.yaml",
+        text.replace("config:\n", "config:\n  confluentcloud:cloudApiSecret: not-encrypted\n", 1),
+    )
+    with pytest.raises(ConfigError) as caught:
+        project.plan("dev")
+    message = str(caught.value)
+    assert "Pulumi.dev.yaml: config.confluentcloud:cloudApiSecret: looks like a credential" in message
+    assert "not-encrypted" not in message, "the value itself is never echoed"
+
+
+def test_encrypted_credentials_are_accepted(project: Project) -> None:
+    text = (project.root / "Pulumi.dev.yaml").read_text()
+    project.write(
+        "Pulumi.dev.yaml",
+        text.replace("config:\n", "config:\n  confluentcloud:cloudApiSecret:\n    secure: v1:abc\n", 1),
+    )
+    assert project.plan("dev").stack == "dev"
+
+
+def test_unknown_project_config_key_is_a_typo(project: Project) -> None:
+    text = (project.root / "Pulumi.dev.yaml").read_text()
+    project.write("Pulumi.dev.yaml", text.replace("kafka-platform:settings:", "kafka-platform:setings:"))
+    with pytest.raises(ConfigError) as caught:
+        project.plan("dev")
+    assert "Pulumi.dev.yaml: config.kafka-platform:setings: unknown key" in str(caught.value)
+
+
+@pytest.mark.parametrize("stack", ["pr-abc", "pr-0", "pr-", "pr-01"])
+def test_invalid_pr_stack_names(project: Project, stack: str) -> None:
+    with pytest.raises(ConfigError, match="a preview stack is named pr-<number>"):
+        project.plan(stack)
+
+
+def test_unknown_stack_lists_the_stack_files(project: Project) -> None:
+    with pytest.raises(
+        ConfigError, match=r"no settings for stack 'staging'; stack files here: Pulumi\.dev\.yaml"
+    ):
+        project.plan("staging")
+
+
+def test_pr_stack_topic_names_must_still_fit(project: Project) -> None:
+    long_key = "t" * (249 - len("aura360.") - 2)
+    project.edit_topology(_set(f"topics|{long_key}", {"partitions": 1}))
+    project.edit_topology(
+        _set("services|api|produces", ["user.events", "guardian.requests", "vectordb.ingest", long_key])
+    )
+    assert project.plan("dev")  # fits without a prefix
+    with pytest.raises(ConfigError, match="in stack 'pr-42' the topic name"):
+        project.plan("pr-42")
