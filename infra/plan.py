@@ -92,6 +92,13 @@ class ClusterPlan(PlanModel):
     sizing: dict[str, Any] | None
 
 
+class KubernetesPlan(PlanModel):
+    namespace: str
+    create_namespace: bool
+    restart_deployments: bool
+    render_to_directory: str | None
+
+
 class ProtectionPlan(PlanModel):
     protect: bool
     retain_on_delete: bool
@@ -106,7 +113,7 @@ class Plan(PlanModel):
     domain: str
     name_prefix: str
     cluster: ClusterPlan
-    kubernetes_namespace: str
+    kubernetes: KubernetesPlan
     messaging_backend: str
     dual_write: bool
     protection: ProtectionPlan
@@ -187,7 +194,6 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
     collector.raise_if_any()
 
     protected = settings.protected and not stack.is_preview
-    namespace = settings.kubernetes.namespace
     return Plan(
         stack=stack.name,
         environment=environment,
@@ -195,7 +201,7 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         domain=topology.domain,
         name_prefix=prefix,
         cluster=cluster,
-        kubernetes_namespace=f"{namespace}-pr-{stack.pr}" if stack.is_preview else namespace,
+        kubernetes=_plan_kubernetes(settings, stack),
         messaging_backend=settings.messaging.backend,
         dual_write=settings.messaging.dual_write,
         protection=ProtectionPlan(
@@ -266,6 +272,18 @@ def _plan_cluster(settings: StackSettings, stack: StackContext) -> ClusterPlan:
         bootstrap=bootstrap,
         shared_from_stack=settings.preview.base_stack if stack.is_preview else None,
         sizing=None if stack.is_preview or sizing is None else sizing.model_dump(mode="json"),
+    )
+
+
+def _plan_kubernetes(settings: StackSettings, stack: StackContext) -> KubernetesPlan:
+    kubernetes = settings.kubernetes
+    local = settings.kafka.provider == "local"
+    return KubernetesPlan(
+        namespace=f"{kubernetes.namespace}-pr-{stack.pr}" if stack.is_preview else kubernetes.namespace,
+        create_namespace=kubernetes.create_namespace or stack.is_preview,
+        # Rendered manifests have no live Deployment to patch.
+        restart_deployments=kubernetes.restart_deployments and not local,
+        render_to_directory=(settings.kafka.local or LocalSettings()).manifests_dir if local else None,
     )
 
 

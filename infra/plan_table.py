@@ -21,7 +21,7 @@ def render_table(plan: Plan) -> str:
     where = f"shared with stack '{cluster.shared_from_stack}'" if cluster.shared_from_stack else "own cluster"
     out = [
         f"stack {plan.stack}  environment {plan.environment}  provider {cluster.provider} ({where})",
-        f"namespace {plan.kubernetes_namespace}  backend {plan.messaging_backend}  "
+        f"namespace {plan.kubernetes.namespace}  backend {plan.messaging_backend}  "
         f"dual_write {str(plan.dual_write).lower()}  protected {str(plan.protection.protect).lower()}",
         "",
         f"TOPICS ({len(plan.topics)})",

@@ -56,6 +56,7 @@ class MskSettings(StrictModel):
     subnet_ids: list[str] = Field(min_length=2, max_length=3)
     security_group_ids: list[str] = Field(min_length=1)
     serverless: bool = False
+    acl_bootstrap: bool = False
     logging: MskLogging | None = None
 
     @field_validator("kafka_version")
@@ -136,7 +137,9 @@ class MessagingSettings(StrictModel):
 
 class KubernetesSettings(StrictModel):
     namespace: str
+    create_namespace: bool = False
     deployments: dict[str, str] = Field(default_factory=dict)
+    restart_deployments: bool = True
 
 
 class AllowedDeletes(StrictModel):
@@ -188,6 +191,15 @@ def check_settings(settings: StackSettings, topology: Topology, collector: Probl
 
     if problem := dns_label_problem(settings.kubernetes.namespace, max_length=50):
         add(("kubernetes", "namespace"), problem)
+    owners: dict[str, str] = {}
+    for service in topology.services:
+        deployment = settings.kubernetes.deployments.get(service, service)
+        owner = owners.setdefault(deployment, service)
+        if owner != service:
+            add(
+                ("kubernetes", "deployments", service),
+                f"deployment '{deployment}' already runs service '{owner}'; one service per deployment",
+            )
     for service, deployment in settings.kubernetes.deployments.items():
         if service not in topology.services:
             add(("kubernetes", "deployments", service), _unknown("service", service, topology.services))

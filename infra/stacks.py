@@ -54,6 +54,21 @@ def stack_file_for(project_dir: Path, stack: str) -> Path:
     return project_dir / f"Pulumi.{PR_BASE_STACK}.yaml"
 
 
+def locate_stack(project_dir: Path, stack: str) -> tuple[str, Path, str]:
+    """(stack name, settings file, how to name the file in messages).
+
+    ``stack`` is a stack name, or a path to a stack file such as
+    ``examples/Pulumi.prod-msk.yaml`` (its stack name is ``prod-msk``).
+    """
+    if stack.endswith(".yaml"):
+        path = Path(stack)
+        if not path.is_absolute() and not path.exists():
+            path = project_dir / path
+        return path.name.removeprefix("Pulumi.").removesuffix(".yaml"), path, stack
+    path = stack_file_for(project_dir, stack)
+    return stack, path, path.name
+
+
 def settings_from_config(config: Any, file: str) -> StackSettings:
     """Validate the `config:` mapping of a stack file (or Pulumi's config) into settings."""
     collector = ProblemCollector(file)
@@ -76,22 +91,25 @@ def settings_from_config(config: Any, file: str) -> StackSettings:
     return validate_model(StackSettings, config[SETTINGS_KEY], file, prefix=("settings",))
 
 
-def load_stack(project_dir: Path, stack: str, topology: Topology) -> StackContext:
-    if looks_like_pr_stack(stack) and pr_number(stack) is None:
+def _stack_document(project_dir: Path, stack: str) -> tuple[str, str, dict[str, Any]]:
+    name, path, label = locate_stack(project_dir, stack)
+    if looks_like_pr_stack(name) and pr_number(name) is None:
         raise ConfigError(
-            [Problem(f"stack '{stack}'", (), "a preview stack is named pr-<number>, e.g. pr-42")]
+            [Problem(f"stack '{name}'", (), "a preview stack is named pr-<number>, e.g. pr-42")]
         )
-    path = stack_file_for(project_dir, stack)
     if not path.is_file():
         known = ", ".join(sorted(p.name for p in project_dir.glob("Pulumi.*.yaml")))
-        raise ConfigError(
-            [Problem(path.name, (), f"no settings for stack '{stack}'; stack files here: {known}")]
-        )
-    document = load_yaml_file(path) or {}
+        raise ConfigError([Problem(label, (), f"no settings for stack '{name}'; stack files here: {known}")])
+    document = load_yaml_file(path, label) or {}
     if not isinstance(document, dict):
-        raise ConfigError([Problem(path.name, (), "must be a mapping with a `config:` key")])
-    settings = settings_from_config(document.get("config", {}), path.name)
-    return checked_stack(stack, path.name, settings, topology)
+        raise ConfigError([Problem(label, (), "must be a mapping with a `config:` key")])
+    return name, label, document
+
+
+def load_stack(project_dir: Path, stack: str, topology: Topology) -> StackContext:
+    name, label, document = _stack_document(project_dir, stack)
+    settings = settings_from_config(document.get("config", {}), label)
+    return checked_stack(name, label, settings, topology)
 
 
 def checked_stack(stack: str, file: str, settings: StackSettings, topology: Topology) -> StackContext:
@@ -101,6 +119,12 @@ def checked_stack(stack: str, file: str, settings: StackSettings, topology: Topo
     pr = pr_number(stack)
     if pr is not None and settings.production:
         collector.add(("production",), f"stack '{stack}' is a throw-away preview; create it from dev")
+    if pr is not None and settings.kafka.provider == "msk":
+        collector.add(
+            ("kafka", "provider"),
+            "pr-<n> previews share dev's cluster, which MSK's single exclusive SCRAM "
+            "association does not allow; previews need a Confluent dev stack",
+        )
     collector.raise_if_any()
     return StackContext(name=stack, file=file, settings=settings, pr=pr)
 
@@ -116,10 +140,8 @@ def load_project(project_dir: Path, stack: str) -> tuple[Topology, StackContext]
     if topology is None:
         # Still report structural problems of the stack file in the same run.
         try:
-            path = stack_file_for(project_dir, stack)
-            document = load_yaml_file(path) or {}
-            if isinstance(document, dict):
-                settings_from_config(document.get("config", {}), path.name)
+            _, label, document = _stack_document(project_dir, stack)
+            settings_from_config(document.get("config", {}), label)
         except ConfigError as exc:
             problems.extend(exc.problems)
         raise ConfigError(problems)

@@ -151,7 +151,7 @@ def test_pr_stack_prefixes_every_name(repo_dir: Path) -> None:
         if acl.resource_type != "CLUSTER":
             assert acl.resource_name.startswith("pr-42."), acl
     assert all(p.name.endswith("-pr-42") for p in plan.principals)
-    assert plan.kubernetes_namespace == "aura360-dev-pr-42"
+    assert plan.kubernetes.namespace == "aura360-dev-pr-42"
     assert plan.cluster.shared_from_stack == "dev"
     assert plan.protection.protect is False
     for service in plan.services:

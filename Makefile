@@ -1,0 +1,39 @@
+# Everything runs from the project virtualenv (.venv), which Pulumi uses too.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STACK ?= local
+
+.PHONY: venv test unit integration lint validate plan local compose compose-check clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+## The README's test command: unit tests, Pulumi mocks, and the real-broker integration tests.
+test: venv
+	$(PY) -m pytest
+
+unit: venv
+	$(PY) -m pytest -m "not integration"
+
+integration: venv
+	$(PY) -m pytest -m integration
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+validate: venv
+	$(PY) -m infra validate
+
+plan: venv
+	$(PY) -m infra plan --stack $(STACK)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,220 @@
+"""Confluent Cloud: environment, cluster, admin identity, one service account per service,
+topics and exactly the plan's ACLs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_confluentcloud as confluent
+
+from infra.plan import AclBinding, Plan
+from infra.program.cluster_access import ClusterAccess, ServiceCredentials
+from infra.program.protection import kept
+
+CLUSTER_API_VERSION = "cmk/v2"
+CLUSTER_KIND = "Cluster"
+SERVICE_ACCOUNT_API_VERSION = "iam/v2"
+SERVICE_ACCOUNT_KIND = "ServiceAccount"
+
+
+@dataclass(frozen=True)
+class ConfluentCluster:
+    """The cluster facts topics, ACLs and API keys need; owned here or shared from dev."""
+
+    environment_id: pulumi.Output[str]
+    cluster_id: pulumi.Output[str]
+    rest_endpoint: pulumi.Output[str]
+    bootstrap_endpoint: pulumi.Output[str]
+    admin_api_key: pulumi.Output[str]
+    admin_api_secret: pulumi.Output[str]
+
+
+def shared_cluster(base_stack: str) -> ConfluentCluster:
+    """A PR preview's view of the dev cluster, read from the dev stack's outputs."""
+    reference = pulumi.StackReference(
+        "shared-cluster",
+        stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{base_stack}",
+    )
+
+    def text(name: str) -> pulumi.Output[str]:
+        return reference.require_output(name).apply(str)
+
+    return ConfluentCluster(
+        environment_id=text("environment_id"),
+        cluster_id=text("cluster_id"),
+        rest_endpoint=text("rest_endpoint"),
+        bootstrap_endpoint=text("bootstrap_servers"),
+        admin_api_key=pulumi.Output.secret(text("admin_api_key")),
+        admin_api_secret=pulumi.Output.secret(text("admin_api_secret")),
+    )
+
+
+class ConfluentPlatform(pulumi.ComponentResource):
+    """Everything the plan asks of Confluent Cloud for one stack."""
+
+    access: ClusterAccess
+
+    def __init__(self, name: str, plan: Plan, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("kafka-platform:confluent:Platform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        if plan.cluster.shared_from_stack is not None:
+            cluster = shared_cluster(plan.cluster.shared_from_stack)
+            exports: dict[str, pulumi.Input[object]] = {}
+        else:
+            cluster = self._own_cluster(plan)
+            admin_key_id: pulumi.Output[str] = pulumi.Output.secret(cluster.admin_api_key)
+            # What pr-<n> stacks read through their StackReference to this stack.
+            exports = {
+                "environment_id": cluster.environment_id,
+                "rest_endpoint": cluster.rest_endpoint,
+                "admin_api_key": admin_key_id,
+                "admin_api_secret": cluster.admin_api_secret,
+            }
+        credentials = {
+            service.name: self._service_identity(plan, service.name, service.principal, cluster)
+            for service in plan.services
+        }
+        admin = confluent.KafkaTopicCredentialsArgs(
+            key=cluster.admin_api_key, secret=cluster.admin_api_secret
+        )
+        for topic in plan.topics:
+            confluent.KafkaTopic(
+                topic.name,
+                topic_name=topic.name,
+                partitions_count=topic.partitions,
+                config=topic.config,
+                kafka_cluster=confluent.KafkaTopicKafkaClusterArgs(id=cluster.cluster_id),
+                rest_endpoint=cluster.rest_endpoint,
+                credentials=admin,
+                opts=kept(plan, self, retain=True),
+            )
+        for acl in plan.acls:
+            confluent.KafkaAcl(
+                acl_resource_name(acl),
+                resource_type=acl.resource_type,
+                # The SDK renames the ACL's `resource_name` input: it clashes with Pulumi's logical name.
+                resource_name_=acl.resource_name,
+                pattern_type=acl.pattern_type,
+                principal=credentials[acl.service].principal_id.apply(lambda sa_id: f"User:{sa_id}"),
+                host=acl.host,
+                operation=acl.operation,
+                permission=acl.permission,
+                kafka_cluster=confluent.KafkaAclKafkaClusterArgs(id=cluster.cluster_id),
+                rest_endpoint=cluster.rest_endpoint,
+                credentials=confluent.KafkaAclCredentialsArgs(
+                    key=cluster.admin_api_key, secret=cluster.admin_api_secret
+                ),
+                opts=child,
+            )
+        self.access = ClusterAccess(
+            bootstrap_servers=cluster.bootstrap_endpoint.apply(strip_scheme),
+            cluster_id=cluster.cluster_id,
+            credentials=credentials,
+            exports=exports,
+        )
+        self.register_outputs({"cluster_id": cluster.cluster_id})
+
+    def _own_cluster(self, plan: Plan) -> ConfluentCluster:
+        sizing = plan.cluster.sizing or {}
+        tier = sizing["tier"]
+        display = f"{plan.domain}-{plan.environment}"
+        environment = confluent.Environment(
+            "environment",
+            display_name=sizing.get("environment_display_name") or display,
+            opts=kept(plan, self),
+        )
+        tiers: dict[str, object] = {
+            "basic": {"basic": confluent.KafkaClusterBasicArgs()},
+            "standard": {"standard": confluent.KafkaClusterStandardArgs()},
+            "enterprise": {"enterprises": [confluent.KafkaClusterEnterpriseArgs()]},
+            "dedicated": {"dedicated": confluent.KafkaClusterDedicatedArgs(cku=sizing.get("ckus") or 1)},
+        }
+        cluster = confluent.KafkaCluster(
+            "cluster",
+            display_name=display,
+            availability=sizing["availability"],
+            cloud=sizing["cloud"],
+            region=sizing["region"],
+            environment=confluent.KafkaClusterEnvironmentArgs(id=environment.id),
+            deletion_protection=plan.protection.protect,
+            **tiers[tier],  # type: ignore[arg-type]
+            opts=kept(plan, self),
+        )
+        admin = confluent.ServiceAccount(
+            "admin",
+            display_name=f"{display}-platform-admin",
+            description="Manages topics and ACLs for kafka-platform; used by Pulumi only.",
+            opts=kept(plan, self),
+        )
+        binding = confluent.RoleBinding(
+            "admin-cluster-admin",
+            principal=admin.id.apply(lambda sa_id: f"User:{sa_id}"),
+            role_name="CloudClusterAdmin",
+            crn_pattern=cluster.rbac_crn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        admin_key = confluent.ApiKey(
+            "admin-api-key",
+            display_name=f"{display}-platform-admin",
+            description="kafka-platform admin key (topics and ACLs)",
+            owner=confluent.ApiKeyOwnerArgs(
+                id=admin.id, api_version=SERVICE_ACCOUNT_API_VERSION, kind=SERVICE_ACCOUNT_KIND
+            ),
+            managed_resource=_managed_cluster(cluster.id, environment.id),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[binding]),
+        )
+        return ConfluentCluster(
+            environment_id=environment.id,
+            cluster_id=cluster.id,
+            rest_endpoint=cluster.rest_endpoint,
+            bootstrap_endpoint=cluster.bootstrap_endpoint,
+            admin_api_key=admin_key.id,
+            admin_api_secret=admin_key.secret,
+        )
+
+    def _service_identity(
+        self, plan: Plan, service: str, principal: str, cluster: ConfluentCluster
+    ) -> ServiceCredentials:
+        account = confluent.ServiceAccount(
+            f"sa-{service}",
+            display_name=principal,
+            description=f"kafka-platform principal of service '{service}' in {plan.environment}",
+            opts=kept(plan, self),
+        )
+        key = confluent.ApiKey(
+            f"api-key-{service}",
+            display_name=principal,
+            description=f"Kafka API key of service '{service}'",
+            owner=confluent.ApiKeyOwnerArgs(
+                id=account.id, api_version=SERVICE_ACCOUNT_API_VERSION, kind=SERVICE_ACCOUNT_KIND
+            ),
+            managed_resource=_managed_cluster(cluster.cluster_id, cluster.environment_id),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return ServiceCredentials(
+            username=key.id,
+            password=pulumi.Output.secret(key.secret),
+            principal_id=account.id,
+        )
+
+
+def _managed_cluster(
+    cluster_id: pulumi.Input[str], environment_id: pulumi.Input[str]
+) -> confluent.ApiKeyManagedResourceArgs:
+    return confluent.ApiKeyManagedResourceArgs(
+        id=cluster_id,
+        api_version=CLUSTER_API_VERSION,
+        kind=CLUSTER_KIND,
+        environment=confluent.ApiKeyManagedResourceEnvironmentArgs(id=environment_id),
+    )
+
+
+def acl_resource_name(acl: AclBinding) -> str:
+    """A stable logical name: the binding itself, so reordering never replaces an ACL."""
+    return "-".join(("acl", acl.service, acl.resource_type.lower(), acl.resource_name, acl.operation.lower()))
+
+
+def strip_scheme(endpoint: str) -> str:
+    """Confluent reports ``SASL_SSL://host:9092``; clients want ``host:9092``."""
+    return endpoint.split("://", 1)[-1]

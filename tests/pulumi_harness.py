@@ -1,0 +1,161 @@
+"""Run the real Pulumi program under Pulumi's mocks and record what it registers."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+import infra.program
+from infra.plan import Plan
+from infra.stacks import SETTINGS_KEY
+
+SECRET_SIG = rpc._special_secret_sig
+# The monitor of the latest run, to inspect runs that raised.
+LAST_MONITOR: list[RecordingMonitor | None] = [None]
+MOCK_BOOTSTRAP = "pkc-mock.us-east-1.aws.confluent.cloud:9092"
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    protect: bool
+    retain_on_delete: bool
+    inputs: dict[str, Any]
+    wire: dict[str, Any]  # the serialized inputs as the engine receives them (secrets marked)
+
+
+@dataclass
+class Run:
+    plan: Plan
+    registrations: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def counts(self) -> Counter[str]:
+        return Counter(r.type for r in self.registrations)
+
+    def one(self, type_: str, name: str) -> Registration:
+        matches = [r for r in self.of_type(type_) if r.name == name]
+        assert len(matches) == 1, (type_, name, [r.name for r in self.of_type(type_)])
+        return matches[0]
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    def __init__(self, stack_outputs: dict[str, dict[str, Any]]) -> None:
+        self.stack_outputs = stack_outputs
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        resource_id = f"{args.name}-id"
+        if args.typ == "pulumi:pulumi:StackReference":
+            name = str(args.inputs.get("name") or args.resource_id)
+            return name, {"name": name, "outputs": self.stack_outputs.get(name, {}), "secretOutputNames": []}
+        if args.typ == "confluentcloud:index/kafkaCluster:KafkaCluster":
+            outputs |= {
+                "bootstrapEndpoint": f"SASL_SSL://{MOCK_BOOTSTRAP}",
+                "restEndpoint": "https://pkc-mock.us-east-1.aws.confluent.cloud:443",
+                "rbacCrn": "crn://confluent.cloud/organization=o/environment=env-mock/cloud-cluster=lkc-mock",
+            }
+            resource_id = "lkc-mock"
+        if args.typ == "confluentcloud:index/serviceAccount:ServiceAccount":
+            resource_id = f"sa-{args.name}"
+        if args.typ == "confluentcloud:index/apiKey:ApiKey":
+            resource_id = f"KEY{args.name.upper()}"
+            outputs["secret"] = f"mock-api-secret-of-{args.name}"
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = f"mock-password-of-{args.name}"
+        if args.typ == "aws:msk/cluster:Cluster":
+            outputs |= {
+                "arn": "arn:aws:kafka:us-east-1:123456789012:cluster/mock/1",
+                "bootstrapBrokersSaslScram": "b-1.mock:9096,b-2.mock:9096",
+            }
+        if args.typ.startswith("aws:") and "arn" not in outputs:
+            outputs["arn"] = f"arn:aws:mock:::{args.name}"
+        return resource_id, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
+        if args.token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {"json": json.dumps(args.args, sort_keys=True, default=str)}
+        return {}
+
+
+class RecordingMonitor(MockMonitor):
+    def __init__(self, mocks: PlatformMocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.recorded.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=self.make_urn(request.parent, request.type, request.name),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                inputs=reveal(rpc.deserialize_properties(request.object)),
+                wire=json_format.MessageToDict(request.object),
+            )
+        )
+        return super().RegisterResource(request)
+
+
+def stack_settings(project_dir: Path, stack: str) -> dict[str, Any]:
+    import yaml
+
+    document = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text())
+    settings: dict[str, Any] = document["config"][SETTINGS_KEY]
+    return settings
+
+
+def run_program(
+    project_dir: Path,
+    stack: str,
+    settings: dict[str, Any] | None = None,
+    stack_outputs: dict[str, dict[str, Any]] | None = None,
+) -> Run:
+    """Evaluate the program for ``stack`` with that stack file's real settings (or ``settings``)."""
+    mocks = PlatformMocks(stack_outputs or {})
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(
+        mocks, project="kafka-platform", stack=stack, preview=False, monitor=monitor, organization="acme"
+    )
+    data = settings if settings is not None else stack_settings(project_dir, stack)
+    pulumi.runtime.set_all_config({SETTINGS_KEY: json.dumps(data)})
+    holder: dict[str, Plan] = {}
+    LAST_MONITOR[0] = monitor
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        plan, access = infra.program.run(project_dir)
+        holder["plan"] = plan
+        return pulumi.Output.all(access.bootstrap_servers, access.cluster_id)
+
+    program()
+    return Run(plan=holder["plan"], registrations=list(monitor.recorded))
+
+
+def reveal(value: Any) -> Any:
+    """The plain values behind secret markers, for asserting on what a resource receives."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == SECRET_SIG:
+            return reveal(value["value"])
+        return {key: reveal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [reveal(item) for item in value]
+    return value
+
+
+def is_secret_on_the_wire(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == SECRET_SIG

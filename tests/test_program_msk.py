@@ -1,0 +1,187 @@
+"""AWS MSK as the provider, under Pulumi mocks, from the shipped example stack file."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.cli import load_plan
+from infra.program.msk import ADMIN_CLUSTER_OPERATIONS, ADMIN_TOPIC_OPERATIONS
+from infra.stacks import SETTINGS_KEY
+from tests.pulumi_harness import Run, is_secret_on_the_wire, run_program
+
+EXAMPLE = "examples/Pulumi.prod-msk.yaml"
+MSK_CLUSTER = "aws:msk/cluster:Cluster"
+KMS_KEY = "aws:kms/key:Key"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
+ASSOCIATION = "aws:msk/scramSecretAssociation:ScramSecretAssociation"
+TOPIC = "kafka:index/topic:Topic"
+ACL = "kafka:index/acl:Acl"
+K8S_SECRET = "kubernetes:core/v1:Secret"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+
+
+def example_settings(repo_dir: Path) -> dict[str, Any]:
+    document = yaml.safe_load((repo_dir / EXAMPLE).read_text())
+    settings: dict[str, Any] = document["config"][SETTINGS_KEY]
+    return settings
+
+
+@pytest.fixture(scope="module")
+def msk(repo_dir: Path) -> Run:
+    return run_program(repo_dir, "prod-msk", settings=example_settings(repo_dir))
+
+
+def test_example_stack_validates_with_the_cli(repo_dir: Path) -> None:
+    plan = load_plan(repo_dir, EXAMPLE)
+    assert plan.cluster.provider == "msk"
+    assert plan.cluster.sasl_mechanism == "SCRAM-SHA-512"
+
+
+def test_resource_counts_match_the_plan(msk: Run) -> None:
+    services = len(msk.plan.services)
+    counts = msk.counts()
+    assert counts[MSK_CLUSTER] == counts[KMS_KEY] == counts[ASSOCIATION] == 1
+    assert counts["aws:msk/configuration:Configuration"] == 1
+    identities = services + 1  # + the platform admin
+    assert counts["random:index/randomPassword:RandomPassword"] == identities
+    assert counts[SECRET] == counts[SECRET_VERSION] == counts[SECRET_POLICY] == identities
+    assert counts[TOPIC] == len(msk.plan.topics)
+    admin_acls = len(ADMIN_CLUSTER_OPERATIONS) + len(ADMIN_TOPIC_OPERATIONS)
+    assert counts[ACL] == len(msk.plan.acls) + admin_acls
+    assert counts[K8S_SECRET] == counts[CONFIG_MAP] == services
+
+
+def test_cluster_enforces_scram_tls_kms_and_acls(msk: Run) -> None:
+    cluster = msk.one(MSK_CLUSTER, "cluster").inputs
+    assert cluster["clientAuthentication"]["sasl"]["scram"] is True
+    assert cluster["clientAuthentication"]["unauthenticated"] is False
+    assert cluster["encryptionInfo"]["encryptionInTransit"] == {"clientBroker": "TLS", "inCluster": True}
+    assert cluster["encryptionInfo"]["encryptionAtRestKmsKeyArn"] == "arn:aws:mock:::kms-key"
+    assert cluster["numberOfBrokerNodes"] == 3
+    assert cluster["brokerNodeGroupInfo"]["instanceType"] == "kafka.m5.large"
+    assert len(cluster["brokerNodeGroupInfo"]["clientSubnets"]) == 3
+    assert cluster["loggingInfo"]["brokerLogs"]["cloudwatchLogs"]["logGroup"] == "/aws/msk/aura360-prod"
+    properties = msk.one("aws:msk/configuration:Configuration", "configuration").inputs["serverProperties"]
+    assert "auto.create.topics.enable=false" in properties.splitlines()
+    assert "allow.everyone.if.no.acl.found=false" in properties.splitlines()
+
+
+def test_acl_bootstrap_opens_the_cluster_only_while_set(repo_dir: Path) -> None:
+    settings = copy.deepcopy(example_settings(repo_dir))
+    settings["kafka"]["msk"]["acl_bootstrap"] = True
+    run = run_program(repo_dir, "prod-msk", settings=settings)
+    properties = run.one("aws:msk/configuration:Configuration", "configuration").inputs["serverProperties"]
+    assert "allow.everyone.if.no.acl.found=true" in properties.splitlines()
+
+
+def test_scram_secrets_are_named_for_msk_and_encrypted_with_the_customer_key(msk: Run) -> None:
+    names = {r.inputs["name"] for r in msk.of_type(SECRET)}
+    assert names == {f"AmazonMSK_{p.name}" for p in msk.plan.principals} | {
+        "AmazonMSK_aura360-platform-admin-prod"
+    }
+    assert all(r.inputs["kmsKeyId"] == "arn:aws:mock:::kms-key" for r in msk.of_type(SECRET))
+    for policy in msk.of_type(SECRET_POLICY):
+        statement = json.loads(policy.inputs["policy"])["Statement"][0]
+        assert statement["Principal"] == {"Service": "kafka.amazonaws.com"}
+        assert statement["Action"] == "secretsmanager:getSecretValue"
+    for version in msk.of_type(SECRET_VERSION):
+        assert is_secret_on_the_wire(version.wire["secretString"])
+
+
+def test_one_exclusive_association_lists_every_scram_secret(msk: Run) -> None:
+    association = msk.one(ASSOCIATION, "scram-users").inputs
+    assert sorted(association["secretArnLists"]) == sorted(
+        f"arn:aws:mock:::{r.name}" for r in msk.of_type(SECRET)
+    )
+    assert association["clusterArn"] == "arn:aws:kafka:us-east-1:123456789012:cluster/mock/1"
+
+
+def test_kafka_provider_uses_the_admin_scram_identity_over_tls(msk: Run) -> None:
+    provider = msk.one("pulumi:providers:kafka", "kafka-admin")
+    assert provider.inputs["saslMechanism"] == "scram-sha512"
+    assert provider.inputs["saslUsername"] == "aura360-platform-admin-prod"
+    assert provider.inputs["tlsEnabled"] in (True, "true")
+    assert json.loads(provider.inputs["bootstrapServers"]) == ["b-1.mock:9096", "b-2.mock:9096"]
+
+
+def test_acls_are_exactly_the_plan_plus_the_admin_grants(msk: Run) -> None:
+    expected = Counter(
+        (f"User:{a.principal}", a.resource_type, a.resource_name, a.operation) for a in msk.plan.acls
+    )
+    types = {"Topic": "TOPIC", "Group": "GROUP", "Cluster": "CLUSTER", "TransactionalID": "TRANSACTIONAL_ID"}
+    operations = {
+        "Read": "READ",
+        "Write": "WRITE",
+        "Describe": "DESCRIBE",
+        "IdempotentWrite": "IDEMPOTENT_WRITE",
+    }
+    service_acls = [r for r in msk.of_type(ACL) if not r.name.startswith("admin-acl-")]
+    actual = Counter(
+        (
+            r.inputs["aclPrincipal"],
+            types[r.inputs["aclResourceType"]],
+            r.inputs["aclResourceName"],
+            operations[r.inputs["aclOperation"]],
+        )
+        for r in service_acls
+    )
+    assert actual == expected
+    assert all(r.inputs["resourcePatternTypeFilter"] == "Literal" for r in service_acls)
+    admin = [r.inputs for r in msk.of_type(ACL) if r.name.startswith("admin-acl-")]
+    assert {a["aclPrincipal"] for a in admin} == {"User:aura360-platform-admin-prod"}
+    assert {a["aclResourceName"] for a in admin if a["aclResourceType"] == "Topic"} == {"aura360."}
+    assert all(a["aclOperation"] != "All" for a in admin)
+
+
+def test_topics_have_replication_from_settings(msk: Run) -> None:
+    for topic in msk.plan.topics:
+        registered = msk.one(TOPIC, topic.name).inputs
+        assert registered["replicationFactor"] == 3
+        assert registered["partitions"] == topic.partitions
+        assert registered["config"] == topic.config
+
+
+def test_service_env_uses_scram_credentials(msk: Run) -> None:
+    for service in msk.plan.services:
+        data = msk.one(CONFIG_MAP, service.config_map).inputs["data"]
+        assert data["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert data["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert data["KAFKA_BROKER_URL"] == "b-1.mock:9096,b-2.mock:9096"
+        secret = msk.one(K8S_SECRET, service.secret or "")
+        assert secret.inputs["stringData"] == {
+            "KAFKA_SASL_USERNAME": service.principal,
+            "KAFKA_SASL_PASSWORD": f"mock-password-of-scram-password-{service.name}",
+        }
+        assert is_secret_on_the_wire(secret.wire["stringData"])
+        assert "mock-password" not in repr(data)
+
+
+def test_prod_msk_is_protected(msk: Run) -> None:
+    for type_ in (MSK_CLUSTER, KMS_KEY, TOPIC, SECRET):
+        assert all(r.protect for r in msk.of_type(type_)), type_
+    assert all(r.retain_on_delete for r in msk.of_type(TOPIC))
+
+
+def test_switching_provider_keeps_topics_acl_semantics_and_env_names(repo_dir: Path) -> None:
+    confluent, msk = load_plan(repo_dir, "prod"), load_plan(repo_dir, EXAMPLE)
+    assert confluent.topics == msk.topics
+
+    def semantics(plan: Any) -> set[tuple[str, str, str, str]]:
+        return {(a.service, a.resource_type, a.resource_name, a.operation) for a in plan.acls}
+
+    assert semantics(confluent) == semantics(msk)
+    for left, right in zip(confluent.services, msk.services, strict=True):
+        assert left.env.keys() == right.env.keys()
+        assert left.secret_env.keys() == right.secret_env.keys()
+        assert {k: v for k, v in left.env.items() if k != "KAFKA_SASL_MECHANISM"} == {
+            k: v for k, v in right.env.items() if k != "KAFKA_SASL_MECHANISM"
+        }
