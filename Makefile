@@ -35,5 +35,23 @@ validate: venv
 plan: venv
 	$(PY) -m infra plan --stack $(STACK)
 
+compose: venv
+	$(PY) -m infra compose
+
+compose-check: venv
+	$(PY) -m infra compose --check
+
+## The README's main job on a laptop: validate, start the local Kafka mirror, print each
+## service's env. Without a Docker engine it stops after printing what it would start.
+local: venv
+	$(PY) -m infra validate
+	$(PY) -m infra compose --check
+	@if docker info >/dev/null 2>&1; then \
+		docker compose -f docker-compose.kafka.yml up -d --wait; \
+	else \
+		echo "No Docker engine: skipping 'docker compose -f docker-compose.kafka.yml up -d'."; \
+	fi
+	$(PY) -m infra env --stack local --host
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -95,6 +95,7 @@ class MskSettings(StrictModel):
 class LocalSettings(StrictModel):
     internal_bootstrap: str = "redpanda:9092"
     external_bootstrap: str = "localhost:19092"
+    secure_external_bootstrap: str = "localhost:19093"
     redpanda_image: str = "redpandadata/redpanda:v24.2.18"
     console_image: str = "redpandadata/console:v2.8.5"
     console_port: int = Field(default=8080, ge=1, le=65535)

@@ -1,0 +1,39 @@
+"""`python -m infra env`: the env flags each service receives, ready to `export`."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from infra.errors import ConfigError, Problem
+from infra.plan import Plan
+from infra.settings import LocalSettings
+
+
+def render_env(plan: Plan, services: Sequence[str] | None = None, host: bool = False) -> str:
+    local = (
+        LocalSettings.model_validate(plan.cluster.sizing or {}) if plan.cluster.provider == "local" else None
+    )
+    unknown = sorted(set(services or ()) - {s.name for s in plan.services})
+    if unknown:
+        known = ", ".join(s.name for s in plan.services)
+        raise ConfigError(
+            [
+                Problem(
+                    "command line", ("--service",), f"unknown service(s) {', '.join(unknown)}; known: {known}"
+                )
+            ]
+        )
+    out: list[str] = []
+    for service in plan.services:
+        if services and service.name not in services:
+            continue
+        env = dict(service.env)
+        if host and local is not None:
+            env["KAFKA_BROKER_URL"] = local.external_bootstrap
+        out.append(f"# {service.name} (deployment {service.deployment}, ConfigMap {service.config_map})")
+        out += [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+        for key, what in service.secret_env.items():
+            out.append(f"# {key}: {what}, from Secret {service.secret}")
+        out.append("")
+    return "\n".join(out)

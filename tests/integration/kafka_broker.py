@@ -1,0 +1,258 @@
+"""A real Kafka broker for the integration tests.
+
+Either the broker named by KAFKA_BOOTSTRAP_SERVERS (with admin credentials from the
+environment), or Apache Kafka itself: its jars fetched once from Maven Central with Maven,
+started in KRaft mode with SASL/SCRAM-SHA-512, the StandardAuthorizer and one super user.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+KAFKA_VERSION = "4.1.1"
+LOG4J_VERSION = "2.24.3"
+ADMIN_USER = "platform-admin"
+
+POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.kafka-platform</groupId>
+  <artifactId>integration-broker</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{KAFKA_VERSION}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId>
+      <version>{LOG4J_VERSION}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>{LOG4J_VERSION}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+LOG4J2 = """status = error
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stdout.ref = STDOUT
+"""
+
+
+@dataclass(frozen=True)
+class Broker:
+    bootstrap: str
+    security_protocol: str
+    sasl_mechanism: str
+    admin_user: str
+    admin_password: str
+    description: str
+
+    def client_config(self, username: str | None = None, password: str | None = None) -> dict[str, str]:
+        config = {"bootstrap.servers": self.bootstrap, "security.protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL"):
+            config |= {
+                "sasl.mechanism": self.sasl_mechanism,
+                "sasl.username": username or self.admin_user,
+                "sasl.password": password or self.admin_password,
+            }
+        return config
+
+    def admin(self) -> AdminClient:
+        return AdminClient(self.client_config())
+
+
+def broker_from_environment() -> Broker | None:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        return None
+    return Broker(
+        bootstrap=bootstrap,
+        security_protocol=os.environ.get("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
+        sasl_mechanism=os.environ.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+        admin_user=os.environ.get("KAFKA_ADMIN_USERNAME", "admin"),
+        admin_password=os.environ.get("KAFKA_ADMIN_PASSWORD", ""),
+        description=f"broker from KAFKA_BOOTSTRAP_SERVERS={bootstrap}",
+    )
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("KAFKA_PLATFORM_CACHE", Path.home() / ".cache" / "kafka-platform"))
+    return root / f"kafka-{KAFKA_VERSION}"
+
+
+def fetch_kafka_jars() -> Path:
+    """Kafka and its dependencies from Maven Central, downloaded once and reused."""
+    directory = cache_dir()
+    lib = directory / "lib"
+    if lib.is_dir() and any(lib.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
+        return lib
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "pom.xml").write_text(POM)
+    partial = directory / "lib.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(directory / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={partial}",
+        ],
+        check=True,
+        timeout=900,
+    )
+    partial.rename(lib)
+    return lib
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _server_properties(data: Path, port: int, controller_port: int, admin_password: str) -> str:
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN_USER}" password="{admin_password}";'
+    )
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            f"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            # The controller listener is loopback-only PLAINTEXT: its principal is ANONYMOUS.
+            f"super.users=User:{ADMIN_USER};User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found=false",
+            "auto.create.topics.enable=false",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=3",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=3",
+            "group.initial.rebalance.delay.ms=0",
+            f"log.dirs={data}",
+            "",
+        ]
+    )
+
+
+@contextmanager
+def local_kafka(work: Path) -> Iterator[Broker]:
+    """Start a single-node KRaft broker from the cached jars; stop it on exit."""
+    lib = fetch_kafka_jars()
+    java = shutil.which("java") or "java"
+    classpath = f"{lib}/*"
+    admin_password = secrets.token_urlsafe(18)
+    port, controller_port = _free_port(), _free_port()
+    data = work / "data"
+    properties = work / "server.properties"
+    properties.write_text(_server_properties(data, port, controller_port, admin_password))
+    (work / "log4j2.properties").write_text(LOG4J2)
+    logging = f"-Dlog4j2.configurationFile={work / 'log4j2.properties'}"
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    subprocess.run(
+        [
+            java,
+            "-cp",
+            classpath,
+            logging,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(properties),
+            "--add-scram",
+            f"SCRAM-SHA-512=[name={ADMIN_USER},password={admin_password}]",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    log_path = work / "broker.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                java,
+                "-Xms256m",
+                "-Xmx768m",
+                "-XX:+UseSerialGC",
+                "-cp",
+                classpath,
+                logging,
+                "kafka.Kafka",
+                str(properties),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    broker = Broker(
+        bootstrap=f"127.0.0.1:{port}",
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        admin_user=ADMIN_USER,
+        admin_password=admin_password,
+        description=f"Apache Kafka {KAFKA_VERSION} (KRaft, SASL/SCRAM-SHA-512, StandardAuthorizer)",
+    )
+    try:
+        _wait_until_ready(broker, process, log_path)
+        yield broker
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_ready(
+    broker: Broker, process: subprocess.Popen[bytes], log: Path, timeout: float = 90
+) -> None:
+    deadline = time.monotonic() + timeout
+    admin = broker.admin()
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Kafka exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if admin.list_topics(timeout=2).brokers:
+                return
+        except Exception:
+            time.sleep(0.5)
+    raise RuntimeError(f"Kafka did not become ready in {timeout}s:\n{log.read_text()[-3000:]}")
