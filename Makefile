@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= local
+ACTIONLINT_VERSION ?= v1.7.7
 
-.PHONY: venv test unit integration lint validate plan local compose compose-check clean
+.PHONY: venv test unit integration lint scan validate plan local compose compose-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +25,19 @@ unit: venv
 integration: venv
 	$(PY) -m pytest -m integration
 
-lint: venv
+lint: venv $(VENV)/bin/actionlint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/actionlint
+
+# actionlint's PyPI wrapper downloads a binary at build time; the Go module builds from source.
+$(VENV)/bin/actionlint: | venv
+	GOBIN=$(abspath $(VENV)/bin) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+## Secret scanning of every tracked file (detect-secrets; false positives carry an inline pragma).
+scan: venv
+	git ls-files -z | xargs -0 $(VENV)/bin/detect-secrets-hook  # pragma: allowlist secret
 
 validate: venv
 	$(PY) -m infra validate

@@ -26,7 +26,7 @@ CLUSTER_RESOURCE_NAME = "kafka-cluster"
 BOOTSTRAP_TOKEN = "${cluster.bootstrap}"
 
 SASL_USERNAME_ENV = "KAFKA_SASL_USERNAME"
-SASL_PASSWORD_ENV = "KAFKA_SASL_PASSWORD"
+SASL_PASSWORD_ENV = "KAFKA_SASL_PASSWORD"  # pragma: allowlist secret
 
 _SECURITY = {
     "confluent": ("SASL_SSL", "PLAIN"),

@@ -27,7 +27,7 @@ SERVICE_ACCOUNT = f"{CC}serviceAccount:ServiceAccount"
 API_KEY = f"{CC}apiKey:ApiKey"
 CLUSTER = f"{CC}kafkaCluster:KafkaCluster"
 ENVIRONMENT = f"{CC}environment:Environment"
-SECRET = "kubernetes:core/v1:Secret"
+SECRET = "kubernetes:core/v1:Secret"  # pragma: allowlist secret
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 PATCH = "kubernetes:apps/v1:DeploymentPatch"
 

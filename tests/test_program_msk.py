@@ -19,13 +19,13 @@ from tests.pulumi_harness import Run, is_secret_on_the_wire, run_program
 EXAMPLE = "examples/Pulumi.prod-msk.yaml"
 MSK_CLUSTER = "aws:msk/cluster:Cluster"
 KMS_KEY = "aws:kms/key:Key"
-SECRET = "aws:secretsmanager/secret:Secret"
-SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
-SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
+SECRET = "aws:secretsmanager/secret:Secret"  # pragma: allowlist secret
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"  # pragma: allowlist secret
+SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"  # pragma: allowlist secret
 ASSOCIATION = "aws:msk/scramSecretAssociation:ScramSecretAssociation"
 TOPIC = "kafka:index/topic:Topic"
 ACL = "kafka:index/acl:Acl"
-K8S_SECRET = "kubernetes:core/v1:Secret"
+K8S_SECRET = "kubernetes:core/v1:Secret"  # pragma: allowlist secret
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 
 

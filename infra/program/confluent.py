@@ -38,7 +38,15 @@ def shared_cluster(base_stack: str) -> ConfluentCluster:
     )
 
     def text(name: str) -> pulumi.Output[str]:
-        return reference.require_output(name).apply(str)
+        def present(value: object) -> str:
+            if value is None:
+                raise pulumi.RunError(
+                    f"stack '{base_stack}' has no output '{name}': a pr-<n> preview reuses "
+                    f"{base_stack}'s cluster, so deploy {base_stack} first"
+                )
+            return str(value)
+
+        return reference.get_output(name).apply(present)
 
     return ConfluentCluster(
         environment_id=text("environment_id"),

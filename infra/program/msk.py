@@ -16,7 +16,9 @@ from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.confluent import acl_resource_name
 from infra.program.protection import kept
 
-SCRAM_SECRET_PREFIX = "AmazonMSK_"  # MSK only associates secrets whose name starts so
+SCRAM_SECRET_PREFIX = (
+    "AmazonMSK_"  # pragma: allowlist secret - MSK only associates secrets whose name starts so
+)
 SERVER_PROPERTIES = {
     "auto.create.topics.enable": "false",
     "allow.everyone.if.no.acl.found": "false",

@@ -1,0 +1,195 @@
+"""The CrossGuard policy pack: one passing and one violating case per policy, and the real
+program's resources (under mocks) pass every policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+
+from policy import kafka_policies as policies
+from tests.pulumi_harness import Registration, run_program, stack_settings
+
+Validator = Any
+
+
+def args(
+    resource_type: str, props: dict[str, Any], stack: str = "prod", protect: bool = True
+) -> ResourceValidationArgs:
+    options = PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+    urn = f"urn:pulumi:{stack}::kafka-platform::{resource_type}::resource"
+    return ResourceValidationArgs(resource_type, props, urn, "resource", options, None)
+
+
+def violations(validator: Validator, validation_args: ResourceValidationArgs) -> list[str]:
+    found: list[str] = []
+    validator(validation_args, lambda message, urn=None: found.append(message))
+    return found
+
+
+TOPIC_OK = {"topicName": "aura360.user.events", "config": {"retention.ms": "1", "min.insync.replicas": "2"}}
+ACL_OK = {
+    "principal": "User:sa-1",
+    "resourceType": "TOPIC",
+    "resourceName": "aura360.user.events",
+    "operation": "WRITE",
+    "patternType": "LITERAL",
+}
+
+CASES: list[tuple[str, Validator, ResourceValidationArgs, ResourceValidationArgs, str]] = [
+    (
+        "durability",
+        policies.prod_topic_durability,
+        args(policies.CONFLUENT_TOPIC, TOPIC_OK),
+        args(
+            policies.KAFKA_TOPIC,
+            {"name": "t", "replicationFactor": 2, "config": {"min.insync.replicas": "1"}},
+        ),
+        "replication >= 3",
+    ),
+    (
+        "retention",
+        policies.topic_has_retention_or_compaction,
+        args(policies.CONFLUENT_TOPIC, {"topicName": "t", "config": {"cleanup.policy": "compact"}}),
+        args(policies.CONFLUENT_TOPIC, {"topicName": "t", "config": {"cleanup.policy": "delete"}}),
+        "neither a retention",
+    ),
+    (
+        "wildcard principal",
+        policies.acl_no_wildcards,
+        args(policies.CONFLUENT_ACL, ACL_OK),
+        args(
+            policies.KAFKA_ACL,
+            {
+                "aclPrincipal": "User:*",
+                "aclResourceType": "Topic",
+                "aclResourceName": "t",
+                "aclOperation": "Read",
+            },
+        ),
+        "wildcard principal",
+    ),
+    (
+        "wildcard topic",
+        policies.acl_no_wildcards,
+        args(
+            policies.KAFKA_ACL,
+            {
+                "aclPrincipal": "User:a",
+                "aclResourceType": "Topic",
+                "aclResourceName": "t",
+                "aclOperation": "Read",
+            },
+        ),
+        args(policies.CONFLUENT_ACL, {**ACL_OK, "resourceName": "*"}),
+        "every resource",
+    ),
+    (
+        "no ALL",
+        policies.acl_never_all,
+        args(policies.CONFLUENT_ACL, ACL_OK),
+        args(policies.CONFLUENT_ACL, {**ACL_OK, "operation": "ALL"}),
+        "ALL operations",
+    ),
+    (
+        "pr prefix",
+        policies.pr_principal_stays_in_its_prefix,
+        args(policies.CONFLUENT_ACL, {**ACL_OK, "resourceName": "pr-7.aura360.user.events"}, stack="pr-7"),
+        args(policies.CONFLUENT_ACL, ACL_OK, stack="pr-7"),
+        "outside 'pr-7.'",
+    ),
+    (
+        "configmap key",
+        policies.config_map_has_no_credentials,
+        args(policies.CONFIG_MAP, {"data": {"KAFKA_BROKER_URL": "b:9092", "MESSAGING_BACKEND": "kafka"}}),
+        args(policies.CONFIG_MAP, {"data": {"KAFKA_SASL_PASSWORD": "hunter2"}}),  # pragma: allowlist secret
+        "looks like a credential",
+    ),
+    (
+        "configmap value",
+        policies.config_map_has_no_credentials,
+        args(policies.CONFIG_MAP, {"data": {"KAFKA_CLIENT_ID": "aura360-api-prod"}}),
+        args(policies.CONFIG_MAP, {"data": {"JAAS": 'ScramLoginModule required username="a" password="b";'}}),
+        "value of 'JAAS' looks like a credential",
+    ),
+    (
+        "protected",
+        policies.protected_stays_protected,
+        args(policies.CONFLUENT_TOPIC, TOPIC_OK, protect=True),
+        args(policies.CONFLUENT_TOPIC, TOPIC_OK, protect=False),
+        "must be protected in production",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("validator", "passing", "violating", "expected"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_policy_passes_and_violates(
+    validator: Validator, passing: ResourceValidationArgs, violating: ResourceValidationArgs, expected: str
+) -> None:
+    assert violations(validator, passing) == []
+    found = violations(validator, violating)
+    assert found and expected in found[0], found
+
+
+def test_dev_stacks_are_not_held_to_production_rules() -> None:
+    weak = {"name": "t", "replicationFactor": 1, "config": {"retention.ms": "1"}}
+    assert violations(policies.prod_topic_durability, args(policies.KAFKA_TOPIC, weak, stack="dev")) == []
+    unprotected = args(policies.CONFLUENT_TOPIC, TOPIC_OK, stack="dev", protect=False)
+    assert violations(policies.protected_stays_protected, unprotected) == []
+
+
+def test_every_policy_is_in_the_pack() -> None:
+    assert {p.name for p in policies.POLICIES} == {
+        "prod-topic-durability",
+        "topic-retention-or-compaction",
+        "acl-no-wildcards",
+        "acl-never-all",
+        "pr-principal-in-prefix",
+        "configmap-no-credentials",
+        "protected-stays-protected",
+    }
+
+
+def _as_args(registration: Registration) -> ResourceValidationArgs:
+    options = PolicyResourceOptions(registration.protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+    return ResourceValidationArgs(
+        registration.type, registration.inputs, registration.urn, registration.name, options, None
+    )
+
+
+PR_OUTPUTS = {
+    "acme/kafka-platform/dev": {
+        "environment_id": "env-dev",
+        "cluster_id": "lkc-dev",
+        "rest_endpoint": "https://dev:443",
+        "bootstrap_servers": "dev:9092",
+        "admin_api_key": "K",
+        "admin_api_secret": "S",
+    }
+}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "pr-42", "prod-msk"])
+def test_the_program_passes_its_own_policy_pack(repo_dir: Path, stack: str) -> None:
+    import yaml
+
+    if stack == "prod-msk":
+        settings = yaml.safe_load((repo_dir / "examples/Pulumi.prod-msk.yaml").read_text())["config"][
+            "kafka-platform:settings"
+        ]
+    else:
+        settings = stack_settings(repo_dir, "dev" if stack.startswith("pr-") else stack)
+    run = run_program(repo_dir, stack, settings=settings, stack_outputs=PR_OUTPUTS)
+    found = [
+        f"{policy.name}: {registration.name}: {message}"
+        for registration in run.registrations
+        for policy in policies.POLICIES
+        for message in violations(policy.validate, _as_args(registration))
+    ]
+    assert found == []

@@ -1,0 +1,81 @@
+"""pr-<n> preview stacks under mocks: dev's cluster through a StackReference, names under pr-<n>."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.pulumi_harness import Run, run_program, stack_settings
+
+DEV_OUTPUTS = {
+    "acme/kafka-platform/dev": {
+        "environment_id": "env-dev",
+        "cluster_id": "lkc-dev",
+        "rest_endpoint": "https://pkc-dev.example:443",
+        "bootstrap_servers": "pkc-dev.example:9092",
+        "admin_api_key": "DEVADMINKEY",  # pragma: allowlist secret
+        "admin_api_secret": "dev-admin-secret-value",  # pragma: allowlist secret
+    }
+}
+CC = "confluentcloud:index/"
+
+
+@pytest.fixture(scope="module")
+def preview(repo_dir: Path) -> Run:
+    return run_program(repo_dir, "pr-42", settings=stack_settings(repo_dir, "dev"), stack_outputs=DEV_OUTPUTS)
+
+
+def test_preview_creates_no_cluster_and_no_environment(preview: Run) -> None:
+    counts = preview.counts()
+    for kind in ("kafkaCluster:KafkaCluster", "environment:Environment", "roleBinding:RoleBinding"):
+        assert counts[f"{CC}{kind}"] == 0, kind
+    assert counts[f"{CC}serviceAccount:ServiceAccount"] == len(preview.plan.services), "no admin of its own"
+    assert counts[f"{CC}kafkaTopic:KafkaTopic"] == len(preview.plan.topics)
+    assert counts[f"{CC}kafkaAcl:KafkaAcl"] == len(preview.plan.acls)
+
+
+def test_preview_uses_dev_cluster_from_the_stack_reference(preview: Run) -> None:
+    for topic in preview.of_type(f"{CC}kafkaTopic:KafkaTopic"):
+        assert topic.inputs["kafkaCluster"] == {"id": "lkc-dev"}
+        assert topic.inputs["restEndpoint"] == "https://pkc-dev.example:443"
+        admin = DEV_OUTPUTS["acme/kafka-platform/dev"]
+        assert topic.inputs["credentials"] == {
+            "key": admin["admin_api_key"],
+            "secret": admin["admin_api_secret"],
+        }
+    for key in preview.of_type(f"{CC}apiKey:ApiKey"):
+        assert key.inputs["managedResource"]["id"] == "lkc-dev"
+        assert key.inputs["managedResource"]["environment"] == {"id": "env-dev"}
+    data = preview.one("kubernetes:core/v1:ConfigMap", "api-kafka-env").inputs["data"]
+    assert data["KAFKA_BROKER_URL"] == "pkc-dev.example:9092"
+
+
+def test_everything_is_namespaced_under_the_pr(preview: Run) -> None:
+    assert all(
+        t.inputs["topicName"].startswith("pr-42.") for t in preview.of_type(f"{CC}kafkaTopic:KafkaTopic")
+    )
+    for acl in preview.of_type(f"{CC}kafkaAcl:KafkaAcl"):
+        if acl.inputs["resourceType"] != "CLUSTER":
+            assert acl.inputs["resourceName"].startswith("pr-42."), acl.inputs
+    for account in preview.of_type(f"{CC}serviceAccount:ServiceAccount"):
+        assert account.inputs["displayName"].endswith("-pr-42")
+    namespace = preview.one("kubernetes:core/v1:Namespace", "namespace").inputs
+    assert namespace["metadata"]["name"] == "aura360-dev-pr-42"
+    for config_map in preview.of_type("kubernetes:core/v1:ConfigMap"):
+        data = config_map.inputs["data"]
+        assert config_map.inputs["metadata"]["namespace"] == "aura360-dev-pr-42"
+        assert data["KAFKA_CLIENT_ID"].endswith("-pr-42")
+        assert all(
+            topic.startswith("pr-42.") for topic in data.get("KAFKA_PRODUCE_TOPICS", "pr-42.").split(",")
+        )
+        assert data.get("KAFKA_CONSUMER_GROUP", "pr-42.").startswith("pr-42.")
+
+
+def test_nothing_in_a_preview_is_protected(preview: Run) -> None:
+    assert not any(r.protect or r.retain_on_delete for r in preview.registrations)
+
+
+def test_preview_without_dev_outputs_fails_clearly(repo_dir: Path) -> None:
+    with pytest.raises(Exception, match=r"stack 'dev' has no output '[a-z_]+': a pr-<n> preview reuses"):
+        run_program(repo_dir, "pr-7", settings=stack_settings(repo_dir, "dev"), stack_outputs={})
