@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK ?= local
 ACTIONLINT_VERSION ?= v1.7.7
 
-.PHONY: venv test unit integration lint scan validate plan local compose compose-check clean
+.PHONY: venv test unit integration lint scan bench validate plan local compose compose-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ local: venv
 		echo "No Docker engine: skipping 'docker compose -f docker-compose.kafka.yml up -d'."; \
 	fi
 	$(PY) -m infra env --stack local --host
+
+## 1,000 topics / 100 services: plan time, program time under mocks, ACL counts.
+bench: venv
+	$(PY) -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -59,7 +59,7 @@ class AclBinding(PlanModel):
     service: str
     resource_type: ResourceType
     resource_name: str
-    pattern_type: Literal["LITERAL"] = "LITERAL"
+    pattern_type: Literal["LITERAL", "PREFIXED"] = "LITERAL"  # the plan itself uses LITERAL only
     operation: Operation
     permission: Literal["ALLOW"] = "ALLOW"
     host: Literal["*"] = "*"

@@ -30,6 +30,7 @@ class Registration:
     urn: str
     protect: bool
     retain_on_delete: bool
+    provider: str  # "<provider urn>::<provider id>" for an explicit provider, else ""
     inputs: dict[str, Any]
     wire: dict[str, Any]  # the serialized inputs as the engine receives them (secrets marked)
 
@@ -104,6 +105,7 @@ class RecordingMonitor(MockMonitor):
                 urn=self.make_urn(request.parent, request.type, request.name),
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
+                provider=request.provider,
                 inputs=reveal(rpc.deserialize_properties(request.object)),
                 wire=json_format.MessageToDict(request.object),
             )
@@ -124,17 +126,21 @@ def run_program(
     stack: str,
     settings: dict[str, Any] | None = None,
     stack_outputs: dict[str, dict[str, Any]] | None = None,
+    record: bool = True,
 ) -> Run:
-    """Evaluate the program for ``stack`` with that stack file's real settings (or ``settings``)."""
+    """Evaluate the program for ``stack`` with that stack file's real settings (or ``settings``).
+
+    ``record=False`` keeps Pulumi's plain mock monitor (benchmarks: no recording overhead).
+    """
     mocks = PlatformMocks(stack_outputs or {})
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks) if record else MockMonitor(mocks)
     pulumi.runtime.set_mocks(
         mocks, project="kafka-platform", stack=stack, preview=False, monitor=monitor, organization="acme"
     )
     data = settings if settings is not None else stack_settings(project_dir, stack)
     pulumi.runtime.set_all_config({SETTINGS_KEY: json.dumps(data)})
     holder: dict[str, Plan] = {}
-    LAST_MONITOR[0] = monitor
+    LAST_MONITOR[0] = monitor if isinstance(monitor, RecordingMonitor) else None
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
@@ -143,7 +149,8 @@ def run_program(
         return pulumi.Output.all(access.bootstrap_servers, access.cluster_id)
 
     program()
-    return Run(plan=holder["plan"], registrations=list(monitor.recorded))
+    recorded = monitor.recorded if isinstance(monitor, RecordingMonitor) else []
+    return Run(plan=holder["plan"], registrations=list(recorded))
 
 
 def reveal(value: Any) -> Any:

@@ -87,7 +87,8 @@ def test_every_acl_matches_the_plan_and_nothing_broader_exists(prod: Run) -> Non
     assert all(
         r.inputs["operation"] != "ALL" and "*" not in r.inputs["resourceName"] for r in prod.of_type(ACL)
     )
-    assert all(r.inputs["kafkaCluster"] == {"id": "lkc-mock"} for r in prod.of_type(ACL))
+    admin_provider = prod.one("pulumi:providers:confluentcloud", "kafka-admin").urn
+    assert all(r.provider.startswith(f"{admin_provider}::") for r in prod.of_type(ACL))
 
 
 def test_topics_carry_the_plan_configs(prod: Run) -> None:
@@ -127,8 +128,14 @@ def test_admin_account_owns_topic_and_acl_management(prod: Run) -> None:
     binding = prod.one(f"{CC}roleBinding:RoleBinding", "admin-cluster-admin").inputs
     assert binding["roleName"] == "CloudClusterAdmin"
     assert binding["principal"] == "User:sa-admin"
+    provider = prod.one("pulumi:providers:confluentcloud", "kafka-admin")
+    assert provider.inputs["kafkaId"] == "lkc-mock"
+    assert provider.inputs["kafkaApiKey"] == "KEYADMIN-API-KEY"  # pragma: allowlist secret
+    assert provider.inputs["kafkaRestEndpoint"] == "https://pkc-mock.us-east-1.aws.confluent.cloud:443"
+    assert is_secret_on_the_wire(provider.wire["kafkaApiSecret"])
     for registration in prod.of_type(TOPIC) + prod.of_type(ACL):
-        assert registration.inputs["credentials"]["key"] == "KEYADMIN-API-KEY"
+        assert registration.provider.startswith(f"{provider.urn}::"), registration.name
+        assert "credentials" not in registration.inputs, "the admin secret lives only in the provider"
 
 
 def test_service_api_keys_are_owned_by_their_service_account(prod: Run) -> None:

@@ -36,14 +36,14 @@ def test_preview_creates_no_cluster_and_no_environment(preview: Run) -> None:
 
 
 def test_preview_uses_dev_cluster_from_the_stack_reference(preview: Run) -> None:
-    for topic in preview.of_type(f"{CC}kafkaTopic:KafkaTopic"):
-        assert topic.inputs["kafkaCluster"] == {"id": "lkc-dev"}
-        assert topic.inputs["restEndpoint"] == "https://pkc-dev.example:443"
-        admin = DEV_OUTPUTS["acme/kafka-platform/dev"]
-        assert topic.inputs["credentials"] == {
-            "key": admin["admin_api_key"],
-            "secret": admin["admin_api_secret"],
-        }
+    provider = preview.one("pulumi:providers:confluentcloud", "kafka-admin").inputs
+    admin = DEV_OUTPUTS["acme/kafka-platform/dev"]
+    assert provider["kafkaId"] == "lkc-dev"
+    assert provider["kafkaRestEndpoint"] == "https://pkc-dev.example:443"
+    assert (provider["kafkaApiKey"], provider["kafkaApiSecret"]) == (
+        admin["admin_api_key"],
+        admin["admin_api_secret"],
+    )
     for key in preview.of_type(f"{CC}apiKey:ApiKey"):
         assert key.inputs["managedResource"]["id"] == "lkc-dev"
         assert key.inputs["managedResource"]["environment"] == {"id": "env-dev"}

@@ -65,7 +65,6 @@ class ConfluentPlatform(pulumi.ComponentResource):
 
     def __init__(self, name: str, plan: Plan, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("kafka-platform:confluent:Platform", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         if plan.cluster.shared_from_stack is not None:
             cluster = shared_cluster(plan.cluster.shared_from_stack)
             exports: dict[str, pulumi.Input[object]] = {}
@@ -83,19 +82,29 @@ class ConfluentPlatform(pulumi.ComponentResource):
             service.name: self._service_identity(plan, service.name, service.principal, cluster)
             for service in plan.services
         }
-        admin = confluent.KafkaTopicCredentialsArgs(
-            key=cluster.admin_api_key, secret=cluster.admin_api_secret
+        # One provider bound to the cluster and the admin key manages every topic and ACL, so
+        # the admin secret is not copied into thousands of resources' inputs and state.
+        kafka_admin = confluent.Provider(
+            "kafka-admin",
+            kafka_id=cluster.cluster_id,
+            kafka_rest_endpoint=cluster.rest_endpoint,
+            kafka_api_key=cluster.admin_api_key,
+            kafka_api_secret=cluster.admin_api_secret,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+        managed = pulumi.ResourceOptions(parent=self, provider=kafka_admin)
+        topic_options = kept(plan, self, retain=True).merge(managed)
+        principals = {
+            name: identity.principal_id.apply(lambda sa_id: f"User:{sa_id}")
+            for name, identity in credentials.items()
+        }
         for topic in plan.topics:
             confluent.KafkaTopic(
                 topic.name,
                 topic_name=topic.name,
                 partitions_count=topic.partitions,
                 config=topic.config,
-                kafka_cluster=confluent.KafkaTopicKafkaClusterArgs(id=cluster.cluster_id),
-                rest_endpoint=cluster.rest_endpoint,
-                credentials=admin,
-                opts=kept(plan, self, retain=True),
+                opts=topic_options,
             )
         for acl in plan.acls:
             confluent.KafkaAcl(
@@ -104,16 +113,11 @@ class ConfluentPlatform(pulumi.ComponentResource):
                 # The SDK renames the ACL's `resource_name` input: it clashes with Pulumi's logical name.
                 resource_name_=acl.resource_name,
                 pattern_type=acl.pattern_type,
-                principal=credentials[acl.service].principal_id.apply(lambda sa_id: f"User:{sa_id}"),
+                principal=principals[acl.service],
                 host=acl.host,
                 operation=acl.operation,
                 permission=acl.permission,
-                kafka_cluster=confluent.KafkaAclKafkaClusterArgs(id=cluster.cluster_id),
-                rest_endpoint=cluster.rest_endpoint,
-                credentials=confluent.KafkaAclCredentialsArgs(
-                    key=cluster.admin_api_key, secret=cluster.admin_api_secret
-                ),
-                opts=child,
+                opts=managed,
             )
         self.access = ClusterAccess(
             bootstrap_servers=cluster.bootstrap_endpoint.apply(strip_scheme),
