@@ -152,6 +152,8 @@ class MskPlatform(pulumi.ComponentResource):
         managed = pulumi.ResourceOptions(parent=self, provider=provider)
         admin_acls = self._admin_acls(plan, admin_principal, managed)
         after_admin = pulumi.ResourceOptions(depends_on=admin_acls)
+        topic_options = kept(plan, self, retain=True).merge(managed).merge(after_admin)
+        acl_options = managed.merge(after_admin)
         for topic in plan.topics:
             kafka.Topic(
                 topic.name,
@@ -159,10 +161,10 @@ class MskPlatform(pulumi.ComponentResource):
                 partitions=topic.partitions,
                 replication_factor=topic.replication_factor,
                 config=topic.config,
-                opts=kept(plan, self, retain=True).merge(managed).merge(after_admin),
+                opts=topic_options,
             )
         for acl in plan.acls:
-            kafka.Acl(acl_resource_name(acl), opts=managed.merge(after_admin), **kafka_acl_args(acl))
+            kafka.Acl(acl_resource_name(acl), opts=acl_options, **kafka_acl_args(acl))
 
         self.access = ClusterAccess(
             bootstrap_servers=bootstrap,
