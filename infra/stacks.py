@@ -18,7 +18,6 @@ PROJECT = "kafka-platform"
 SETTINGS_KEY = f"{PROJECT}:settings"
 TOPOLOGY_FILE = "topology.yaml"
 PR_BASE_STACK = "dev"
-KNOWN_STACKS = ("dev", "prod", "local")
 
 _SECRET_LOOKING_KEY = re.compile(r"(secret|password|passphrase|token|api_?key)", re.IGNORECASE)
 

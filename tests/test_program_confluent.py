@@ -254,3 +254,23 @@ def test_invalid_settings_fail_before_any_resource_is_registered(repo_dir: Path)
     monitor = LAST_MONITOR[0]
     assert monitor is not None
     assert [r.type for r in monitor.recorded] == [], "nothing may be created from invalid settings"
+
+
+def test_pulumi_entry_point_runs_the_program(repo_dir: Path) -> None:
+    """Pulumi runs `main: infra/` by path (runpy.run_path); that must build the stack, not the CLI."""
+    import json
+    import runpy
+
+    from tests.pulumi_harness import PlatformMocks, RecordingMonitor
+
+    mocks = PlatformMocks({})
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="kafka-platform", stack="local", preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({"kafka-platform:settings": json.dumps(stack_settings(repo_dir, "local"))})
+
+    @pulumi.runtime.test
+    def program() -> None:
+        runpy.run_path(str(repo_dir / "infra"), run_name="__main__")
+
+    program()
+    assert sum(r.type == CONFIG_MAP for r in monitor.recorded) == 5
