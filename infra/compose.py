@@ -162,11 +162,7 @@ def _broker(local: LocalSettings, name: str, external: str, secure: bool) -> dic
 
 
 def render_compose(plan: Plan) -> str:
-    if plan.cluster.provider != "local":
-        raise ValueError(
-            f"the compose file mirrors a local stack; '{plan.stack}' uses {plan.cluster.provider}"
-        )
-    local = LocalSettings.model_validate(plan.cluster.sizing or {})
+    local = plan.cluster.local_settings()
     internal_port = local.internal_bootstrap.rsplit(":", 1)[1]
     healthy = {"condition": "service_healthy"}
     topics_script = _script(_ENSURE_TOPIC, *(f"{line}\n" for line in topic_commands(plan)))

@@ -7,13 +7,10 @@ from collections.abc import Sequence
 
 from infra.errors import ConfigError, Problem
 from infra.plan import Plan
-from infra.settings import LocalSettings
 
 
 def render_env(plan: Plan, services: Sequence[str] | None = None, host: bool = False) -> str:
-    local = (
-        LocalSettings.model_validate(plan.cluster.sizing or {}) if plan.cluster.provider == "local" else None
-    )
+    local = plan.cluster.local_settings() if plan.cluster.provider == "local" else None
     unknown = sorted(set(services or ()) - {s.name for s in plan.services})
     if unknown:
         known = ", ".join(s.name for s in plan.services)

@@ -91,6 +91,12 @@ class ClusterPlan(PlanModel):
     shared_from_stack: str | None
     sizing: dict[str, Any] | None
 
+    def local_settings(self) -> LocalSettings:
+        """The local broker's settings (image, ports, listeners) of a local stack."""
+        if self.provider != "local":
+            raise ValueError(f"a {self.provider} cluster has no local settings")
+        return LocalSettings.model_validate(self.sizing or {})
+
 
 class KubernetesPlan(PlanModel):
     namespace: str
@@ -261,10 +267,10 @@ def _plan_topic(
 def _plan_cluster(settings: StackSettings, stack: StackContext) -> ClusterPlan:
     kafka = settings.kafka
     protocol, mechanism = _SECURITY[kafka.provider]
-    sizing = {"confluent": kafka.confluent, "msk": kafka.msk, "local": kafka.local}[kafka.provider]
+    sizing = {"confluent": kafka.confluent, "msk": kafka.msk, "local": kafka.local_or_default}[kafka.provider]
     bootstrap = BOOTSTRAP_TOKEN
     if kafka.provider == "local":
-        bootstrap = (kafka.local or LocalSettings()).internal_bootstrap
+        bootstrap = kafka.local_or_default.internal_bootstrap
     return ClusterPlan(
         provider=kafka.provider,
         security_protocol=protocol,
@@ -283,7 +289,7 @@ def _plan_kubernetes(settings: StackSettings, stack: StackContext) -> Kubernetes
         create_namespace=kubernetes.create_namespace or stack.is_preview,
         # Rendered manifests have no live Deployment to patch.
         restart_deployments=kubernetes.restart_deployments and not local,
-        render_to_directory=(settings.kafka.local or LocalSettings()).manifests_dir if local else None,
+        render_to_directory=settings.kafka.local_or_default.manifests_dir if local else None,
     )
 
 

@@ -108,6 +108,10 @@ class KafkaSettings(StrictModel):
     msk: MskSettings | None = None
     local: LocalSettings | None = None
 
+    @property
+    def local_or_default(self) -> LocalSettings:
+        return self.local or LocalSettings()
+
 
 class TopicDefaults(StrictModel):
     partitions: int = Field(default=3, ge=1)
