@@ -3,12 +3,15 @@
 (a) validate + plan wall time including interpreter start,
 (b) prod program evaluation under Pulumi mocks (Confluent and MSK),
 (c) the same number of bare resources registered under mocks (the floor), and (b)/(c),
+    plus the provider floor: the plan's topics and ACLs registered as the same provider
+    resource types from a flat loop, which separates the provider SDK's cost from ours,
 (d) the ACL count against Confluent's per-cluster ACL limits, with prefixed compaction.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -16,10 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pulumi
 
 from benchmarks.generate import write_project
 from infra.acl_compaction import compact_acls
@@ -42,35 +43,35 @@ def _cli_seconds(project: Path, *args: str, repeat: int) -> float:
     return statistics.median(samples)
 
 
-class _BareMocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
-        return {}
-
-
-def _bare_floor_seconds(count: int) -> float:
-    pulumi.runtime.set_mocks(_BareMocks(), project="kafka-platform", stack="prod", preview=False)
-
-    @pulumi.runtime.test  # type: ignore[untyped-decorator]
-    def program() -> None:
-        for index in range(count):
-            pulumi.CustomResource("bench:index:Bare", f"bare-{index}", {"value": index})
-
-    start = time.perf_counter()
-    program()
-    return time.perf_counter() - start
+def _measure(kind: str, project: Path, stack: str, *extra: str) -> tuple[float, int]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.measure", kind, str(project), stack, *extra],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(done.stdout.splitlines()[-1])
+    return float(result["seconds"]), int(result["resources"])
 
 
-def _program_seconds(project: Path, stack: str, settings: dict[str, Any]) -> tuple[float, int]:
-    from tests.pulumi_harness import run_program
+def _median_seconds(repeat: int, kind: str, project: Path, stack: str, *extra: str) -> tuple[float, int]:
+    samples = [_measure(kind, project, stack, *extra) for _ in range(repeat)]
+    return statistics.median(seconds for seconds, _ in samples), samples[0][1]
 
-    start = time.perf_counter()
-    run_program(project, stack, settings=settings, record=False)
-    seconds = time.perf_counter() - start
-    monitor: Any = pulumi.runtime.settings.get_monitor()  # the mocks' monitor keeps what was registered
-    return seconds, len(monitor.resources)
+
+@dataclass(frozen=True)
+class ProgramTiming:
+    program: float
+    resources: int
+    provider_floor: float
+    bare_floor: float
+
+
+def _program_timing(project: Path, stack: str, repeat: int) -> ProgramTiming:
+    seconds, resources = _median_seconds(repeat, "program", project, stack)
+    provider, _ = _median_seconds(repeat, "provider-floor", project, stack, str(resources))
+    bare, _ = _median_seconds(repeat, "bare", project, stack, str(resources))
+    return ProgramTiming(seconds, resources, provider, bare)
 
 
 def main() -> None:
@@ -80,8 +81,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     options = parser.parse_args()
 
-    import yaml
-
     with tempfile.TemporaryDirectory() as directory:
         project = write_project(Path(directory), options.topics, options.services)
         validate = _cli_seconds(project, "validate", "--stack", "prod", repeat=options.repeat)
@@ -89,16 +88,7 @@ def main() -> None:
             project, "plan", "--stack", "prod", "--format", "json", repeat=options.repeat
         )
         plan = load_plan(project, "prod")
-
-        results = {}
-        for stack in ("prod", "prod-msk"):
-            settings = yaml.safe_load((project / f"Pulumi.{stack}.yaml").read_text())["config"][
-                "kafka-platform:settings"
-            ]
-            _program_seconds(project, stack, settings)  # warm imports and caches
-            seconds, resources = _program_seconds(project, stack, settings)
-            floor = _bare_floor_seconds(resources)
-            results[stack] = (seconds, resources, floor)
+        timings = {stack: _program_timing(project, stack, options.repeat) for stack in ("prod", "prod-msk")}
 
     compacted = compact_acls(plan)
     print(
@@ -110,10 +100,14 @@ def main() -> None:
         f"(a) validate --stack prod: {validate:.2f} s; plan --stack prod --format json: {plan_json:.2f} s "
         "(median, including interpreter start)"
     )
-    for stack, (seconds, resources, floor) in results.items():
-        print(f"(b) {stack}: program under mocks {seconds:.2f} s for {resources} resources")
-        ratio = seconds / floor
-        print(f"(c) {stack}: {resources} bare resources under mocks {floor:.2f} s; ratio (b)/(c) {ratio:.2f}")
+    for stack, timing in timings.items():
+        print(f"(b) {stack}: program under mocks {timing.program:.2f} s for {timing.resources} resources")
+        print(
+            f"(c) {stack}: {timing.resources} bare resources {timing.bare_floor:.2f} s, "
+            f"ratio (b)/(c) {timing.program / timing.bare_floor:.2f}; provider floor "
+            f"{timing.provider_floor:.2f} s, ratio (b)/provider floor "
+            f"{timing.program / timing.provider_floor:.2f}"
+        )
     print(f"(d) ACLs: {len(plan.acls)} literal; {len(compacted)} with prefixed compaction")
     for tier, limit in CONFLUENT_ACL_LIMITS.items():
         print(

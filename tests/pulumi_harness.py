@@ -31,6 +31,7 @@ class Registration:
     protect: bool
     retain_on_delete: bool
     provider: str  # "<provider urn>::<provider id>" for an explicit provider, else ""
+    dependencies: list[str]  # URNs the engine must create first
     inputs: dict[str, Any]
     wire: dict[str, Any]  # the serialized inputs as the engine receives them (secrets marked)
 
@@ -106,6 +107,7 @@ class RecordingMonitor(MockMonitor):
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
                 provider=request.provider,
+                dependencies=list(request.dependencies),
                 inputs=reveal(rpc.deserialize_properties(request.object)),
                 wire=json_format.MessageToDict(request.object),
             )

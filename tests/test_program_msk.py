@@ -113,6 +113,21 @@ def test_kafka_provider_uses_the_admin_scram_identity_over_tls(msk: Run) -> None
     assert json.loads(provider.inputs["bootstrapServers"]) == ["b-1.mock:9096", "b-2.mock:9096"]
 
 
+def test_topics_and_service_acls_are_managed_only_after_the_admin_grants_exist(msk: Run) -> None:
+    admin_acls = {r.urn for r in msk.of_type(ACL) if r.name.startswith("admin-acl-")}
+    bootstrap_provider = msk.one("pulumi:providers:kafka", "kafka-admin")
+    granted = msk.one("pulumi:providers:kafka", "kafka-admin-granted")
+    assert len(admin_acls) == len(ADMIN_CLUSTER_OPERATIONS) + len(ADMIN_TOPIC_OPERATIONS)
+    assert admin_acls <= set(granted.dependencies)
+    assert not admin_acls & set(bootstrap_provider.dependencies)
+    assert {k: v for k, v in granted.inputs.items() if k != "version"} == {
+        k: v for k, v in bootstrap_provider.inputs.items() if k != "version"
+    }
+    for registration in msk.of_type(ACL) + msk.of_type(TOPIC):
+        via = bootstrap_provider if registration.urn in admin_acls else granted
+        assert registration.provider.startswith(f"{via.urn}::"), registration.name
+
+
 def test_acls_are_exactly_the_plan_plus_the_admin_grants(msk: Run) -> None:
     expected = Counter(
         (f"User:{a.principal}", a.resource_type, a.resource_name, a.operation) for a in msk.plan.acls

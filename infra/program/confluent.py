@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_confluentcloud as confluent
 
-from infra.plan import AclBinding, Plan
+from infra.plan import AclBinding, Plan, PlannedTopic
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.protection import kept
 
@@ -99,26 +99,9 @@ class ConfluentPlatform(pulumi.ComponentResource):
             for name, identity in credentials.items()
         }
         for topic in plan.topics:
-            confluent.KafkaTopic(
-                topic.name,
-                topic_name=topic.name,
-                partitions_count=topic.partitions,
-                config=topic.config,
-                opts=topic_options,
-            )
+            topic_resource(topic, topic_options)
         for acl in plan.acls:
-            confluent.KafkaAcl(
-                acl_resource_name(acl),
-                resource_type=acl.resource_type,
-                # The SDK renames the ACL's `resource_name` input: it clashes with Pulumi's logical name.
-                resource_name_=acl.resource_name,
-                pattern_type=acl.pattern_type,
-                principal=principals[acl.service],
-                host=acl.host,
-                operation=acl.operation,
-                permission=acl.permission,
-                opts=managed,
-            )
+            acl_resource(acl, principals[acl.service], managed)
         self.access = ClusterAccess(
             bootstrap_servers=cluster.bootstrap_endpoint.apply(strip_scheme),
             cluster_id=cluster.cluster_id,
@@ -219,6 +202,33 @@ def _managed_cluster(
         api_version=CLUSTER_API_VERSION,
         kind=CLUSTER_KIND,
         environment=confluent.ApiKeyManagedResourceEnvironmentArgs(id=environment_id),
+    )
+
+
+def topic_resource(topic: PlannedTopic, opts: pulumi.ResourceOptions | None) -> confluent.KafkaTopic:
+    return confluent.KafkaTopic(
+        topic.name,
+        topic_name=topic.name,
+        partitions_count=topic.partitions,
+        config=topic.config,
+        opts=opts,
+    )
+
+
+def acl_resource(
+    acl: AclBinding, principal: pulumi.Input[str], opts: pulumi.ResourceOptions | None
+) -> confluent.KafkaAcl:
+    return confluent.KafkaAcl(
+        acl_resource_name(acl),
+        resource_type=acl.resource_type,
+        # The SDK renames the ACL's `resource_name` input: it clashes with Pulumi's logical name.
+        resource_name_=acl.resource_name,
+        pattern_type=acl.pattern_type,
+        principal=principal,
+        host=acl.host,
+        operation=acl.operation,
+        permission=acl.permission,
+        opts=opts,
     )
 
 

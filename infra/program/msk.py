@@ -11,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_kafka as kafka
 import pulumi_random as random
 
-from infra.plan import AclBinding, Plan
+from infra.plan import AclBinding, Plan, PlannedTopic
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.confluent import acl_resource_name
 from infra.program.protection import kept
@@ -140,31 +140,32 @@ class MskPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[user.version for user in users]),
         )
         bootstrap = self.cluster.bootstrap_brokers_sasl_scram
-        provider = kafka.Provider(
-            "kafka-admin",
-            bootstrap_servers=bootstrap.apply(lambda servers: servers.split(",")),
-            sasl_username=admin_principal,
-            sasl_password=admin.credentials.password,
-            sasl_mechanism="scram-sha512",
-            tls_enabled=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[association]),
-        )
-        managed = pulumi.ResourceOptions(parent=self, provider=provider)
-        admin_acls = self._admin_acls(plan, admin_principal, managed)
-        after_admin = pulumi.ResourceOptions(depends_on=admin_acls)
-        topic_options = kept(plan, self, retain=True).merge(managed).merge(after_admin)
-        acl_options = managed.merge(after_admin)
-        for topic in plan.topics:
-            kafka.Topic(
-                topic.name,
-                name=topic.name,
-                partitions=topic.partitions,
-                replication_factor=topic.replication_factor,
-                config=topic.config,
-                opts=topic_options,
+
+        def admin_provider(name: str, after: list[pulumi.Resource]) -> kafka.Provider:
+            return kafka.Provider(
+                name,
+                bootstrap_servers=bootstrap.apply(lambda servers: servers.split(",")),
+                sasl_username=admin_principal,
+                sasl_password=admin.credentials.password,
+                sasl_mechanism="scram-sha512",
+                tls_enabled=True,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
             )
+
+        admin_acls = self._admin_acls(
+            plan,
+            admin_principal,
+            pulumi.ResourceOptions(parent=self, provider=admin_provider("kafka-admin", [association])),
+        )
+        # The same admin identity, usable only once its grants exist: every topic and service ACL
+        # goes through it, so each waits for the admin ACLs without listing them all.
+        granted_admin = admin_provider("kafka-admin-granted", admin_acls)
+        acl_options = pulumi.ResourceOptions(parent=self, provider=granted_admin)
+        topic_options = kept(plan, self, retain=True).merge(acl_options)
+        for topic in plan.topics:
+            topic_resource(topic, topic_options)
         for acl in plan.acls:
-            kafka.Acl(acl_resource_name(acl), opts=acl_options, **kafka_acl_args(acl))
+            acl_resource(acl, acl_options)
 
         self.access = ClusterAccess(
             bootstrap_servers=bootstrap,
@@ -228,16 +229,29 @@ class MskPlatform(pulumi.ComponentResource):
         ]
 
 
-def kafka_acl_args(acl: AclBinding) -> dict[str, str]:
-    return {
-        "acl_resource_type": ACL_RESOURCE_TYPES[acl.resource_type],
-        "acl_resource_name": acl.resource_name,
-        "resource_pattern_type_filter": acl.pattern_type.capitalize(),
-        "acl_operation": ACL_OPERATIONS[acl.operation],
-        "acl_permission_type": acl.permission.capitalize(),
-        "acl_principal": f"User:{acl.principal}",
-        "acl_host": acl.host,
-    }
+def topic_resource(topic: PlannedTopic, opts: pulumi.ResourceOptions | None) -> kafka.Topic:
+    return kafka.Topic(
+        topic.name,
+        name=topic.name,
+        partitions=topic.partitions,
+        replication_factor=topic.replication_factor,
+        config=topic.config,
+        opts=opts,
+    )
+
+
+def acl_resource(acl: AclBinding, opts: pulumi.ResourceOptions | None) -> kafka.Acl:
+    return kafka.Acl(
+        acl_resource_name(acl),
+        acl_resource_type=ACL_RESOURCE_TYPES[acl.resource_type],
+        acl_resource_name=acl.resource_name,
+        resource_pattern_type_filter=acl.pattern_type.capitalize(),
+        acl_operation=ACL_OPERATIONS[acl.operation],
+        acl_permission_type=acl.permission.capitalize(),
+        acl_principal=f"User:{acl.principal}",
+        acl_host=acl.host,
+        opts=opts,
+    )
 
 
 def msk_secret_policy(secret_arn: str) -> str:
