@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK ?= local
 ACTIONLINT_VERSION ?= v1.7.7
 
-.PHONY: venv test unit integration lint scan bench validate plan local compose compose-check clean
+.PHONY: venv tools test unit integration lint scan bench validate plan local compose compose-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,23 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+## Docker Compose's own loader (compose-go), built from tools/compose-config where Go exists;
+## the tests use it to read docker-compose.kafka.yml exactly as `docker compose` does.
+tools: venv
+	@if command -v go >/dev/null; then \
+		$(MAKE) --no-print-directory $(VENV)/bin/compose-config; \
+	else \
+		echo "Go not found: the Compose-loader tests will be skipped."; \
+	fi
+
+$(VENV)/bin/compose-config: tools/compose-config/go.mod tools/compose-config/go.sum tools/compose-config/main.go | venv
+	cd tools/compose-config && go build -o $(abspath $@) .
+
 ## The README's test command: unit tests, Pulumi mocks, and the real-broker integration tests.
-test: venv
+test: tools
 	$(PY) -m pytest
 
-unit: venv
+unit: tools
 	$(PY) -m pytest -m "not integration"
 
 integration: venv

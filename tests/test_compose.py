@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -16,21 +18,7 @@ from infra.cli import load_plan
 from infra.compose import render_compose, unescape_compose
 from tests.project_files import Project
 
-FAKE_RPK = """#!/usr/bin/env bash
-# Records calls and keeps just enough state to behave like rpk for the init scripts.
-state="$FAKE_RPK_STATE"
-echo "$*" >> "$state/calls"
-case "$1 $2" in
-  "topic describe") [ -f "$state/topic-$3" ] ;;
-  "topic create") [ ! -f "$state/topic-$3" ] && touch "$state/topic-$3" ;;
-  "topic alter-config") [ -f "$state/topic-$3" ] ;;
-  "security user")
-    if [ "$3" = create ]; then [ ! -f "$state/user-$4" ] && touch "$state/user-$4"
-    else [ -f "$state/user-$4" ]; fi ;;
-  "security acl") echo "$*" >> "$state/acls" ;;
-  *) echo "unexpected rpk call: $*" >&2; exit 3 ;;
-esac
-"""
+FAKE_RPK = Path(__file__).with_name("fake_rpk.py")
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -134,27 +122,87 @@ def test_compose_refuses_a_cloud_stack(repo_dir: Path) -> None:
     assert "mirrors a local stack" in result.stderr
 
 
+def compose_environment(environment: dict[str, str]) -> dict[str, str]:
+    """A service's environment as Compose interpolates it with no .env file: the defaults."""
+    return {key: re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", value) for key, value in environment.items()}
+
+
 @pytest.fixture
 def fake_rpk(tmp_path: Path) -> dict[str, str]:
     bin_dir, state = tmp_path / "bin", tmp_path / "state"
     bin_dir.mkdir()
     state.mkdir()
     rpk = bin_dir / "rpk"
-    rpk.write_text(FAKE_RPK)
+    rpk.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_RPK}" "$@"\n')
     rpk.chmod(rpk.stat().st_mode | stat.S_IEXEC)
-    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_RPK_STATE": str(state)}
+    path = f"{bin_dir}:{os.environ['PATH']}"
+    return {"PATH": path, "HOME": str(tmp_path), "FAKE_RPK_STATE": str(state)}
+
+
+def run_init_script(document: dict[str, Any], service: str, fake_rpk: dict[str, str]) -> dict[str, Any]:
+    """Run a service's init script twice (the second `up`) and return what rpk was left with."""
+    env = {**fake_rpk, **compose_environment(document["services"][service]["environment"])}
+    for attempt in (1, 2):
+        result = subprocess.run(
+            ["bash", "-c", script_of(document, service)], env=env, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"run {attempt}: {result.stderr}"
+    state: dict[str, Any] = json.loads((Path(fake_rpk["FAKE_RPK_STATE"]) / "state.json").read_text())
+    return state
 
 
 @pytest.mark.parametrize("service", ["topics-init", "acl-init"])
-def test_init_scripts_are_idempotent(repo_dir: Path, fake_rpk: dict[str, str], service: str) -> None:
+def test_init_scripts_leave_the_plans_topics_and_no_auto_creation(
+    repo_dir: Path, fake_rpk: dict[str, str], service: str
+) -> None:
+    plan = load_plan(repo_dir, "local")
     document = compose_document((repo_dir / "docker-compose.kafka.yml").read_text())
-    script = script_of(document, service)
-    env = {**fake_rpk, **{k: "pw" for k in document["services"][service]["environment"]}}
-    for attempt in (1, 2):
-        result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=False)
-        assert result.returncode == 0, f"run {attempt}: {result.stderr}"
+    state = run_init_script(document, service, fake_rpk)
+    assert state["topics"] == {
+        t.name: {"partitions": t.partitions, "replicas": t.replication_factor, "config": t.config}
+        for t in plan.topics
+    }
+    # Like the cloud clusters: a typo'd topic name fails locally instead of creating a topic.
+    assert state["cluster_config"] == {"auto_create_topics_enabled": "false"}
     calls = (Path(fake_rpk["FAKE_RPK_STATE"]) / "calls").read_text().splitlines()
-    assert sum(call.startswith("topic create") for call in calls) == 6, "created once, not twice"
-    assert any(
-        call.startswith("topic alter-config aura360.user.events --set retention.ms=") for call in calls
+    assert sum(call.startswith("topic create") for call in calls) == len(plan.topics), "created once"
+
+
+def test_secure_init_creates_exactly_the_plans_users_and_acls(
+    repo_dir: Path, fake_rpk: dict[str, str]
+) -> None:
+    plan = load_plan(repo_dir, "local")
+    document = compose_document((repo_dir / "docker-compose.kafka.yml").read_text())
+    state = run_init_script(document, "acl-init", fake_rpk)
+    assert state["users"] == {s.principal: "SCRAM-SHA-256" for s in plan.services}
+    kinds = {"TOPIC": "topic", "GROUP": "group", "TRANSACTIONAL_ID": "transactional-id", "CLUSTER": "cluster"}
+    expected = sorted(
+        [
+            f"User:{a.principal}",
+            kinds[a.resource_type],
+            a.resource_name,
+            a.pattern_type.lower(),
+            a.operation.replace("_", "").lower(),
+        ]
+        for a in plan.acls
     )
+    assert sorted(state["acls"]) == expected
+
+
+def test_fake_rpk_rejects_what_rpk_would(fake_rpk: dict[str, str]) -> None:
+    """The stand-in is strict, so the script tests above can fail."""
+
+    def rpk(*args: str, **env: str) -> int:
+        return subprocess.run(
+            ["rpk", *args], env={**fake_rpk, **env}, capture_output=True, check=False
+        ).returncode
+
+    broker = {"RPK_BROKERS": "redpanda:9092"}
+    acl_create = ("security", "acl", "create", "--allow-principal", "User:u")
+    assert rpk("topic", "create", "t", "-p", "3", "-r", "1", **broker) == 0
+    assert rpk("topic", "create", "t2", "-p", "3", "-r", "2", **broker) != 0  # even replicas
+    assert rpk("topic", "create", "t3", "-p", "3") != 0  # no RPK_BROKERS: rpk would dial localhost
+    assert rpk("security", "user", "create", "u", "-p", "pw", **broker) != 0  # no RPK_ADMIN_HOSTS
+    assert rpk(*acl_create, "--operation", "read", "--topic", "t", **broker) == 0
+    assert rpk(*acl_create, "--operation", "readwrite", "--topic", "t", **broker) != 0
+    assert rpk(*acl_create, "--operation", "read", "--topics", "t", **broker) != 0

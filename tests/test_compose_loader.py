@@ -1,0 +1,116 @@
+"""docker-compose.kafka.yml as Docker Compose itself reads it.
+
+`tools/compose-config` is a small Go program around compose-go, the loader inside
+`docker compose`: schema validation, profiles, `${VAR:-default}` and `$$` interpolation, and
+.env files. `make tools` builds it where Go is installed; `.ci/run` requires it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.cli import load_plan
+from infra.compose import unescape_compose
+
+COMPOSE_CONFIG = Path(sys.executable).parent / "compose-config"
+REQUIRED = os.environ.get("KAFKA_PLATFORM_REQUIRE_COMPOSE_LOADER") == "1"
+DEFAULT_SERVICES = {"redpanda", "console", "topics-init"}
+SECURE_SERVICES = DEFAULT_SERVICES | {"redpanda-secure", "acl-init"}
+BROKER_PORTS = {"kafka": 9092, "admin": 9644}
+
+
+@pytest.fixture(scope="module")
+def loader() -> Path:
+    if not COMPOSE_CONFIG.exists():
+        if REQUIRED:
+            pytest.fail(f"{COMPOSE_CONFIG} is missing but required here: run `make tools`")
+        pytest.skip(f"{COMPOSE_CONFIG} not built (needs Go): run `make tools`")
+    return COMPOSE_CONFIG
+
+
+def load(loader: Path, file: Path, *profiles: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    args = [str(loader), *(arg for p in profiles for arg in ("-profile", p)), str(file)]
+    clean_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **(env or {})}
+    result = subprocess.run(args, capture_output=True, text=True, check=False, env=clean_env)
+    assert result.returncode == 0, result.stderr
+    project: dict[str, Any] = json.loads(result.stdout)
+    return project
+
+
+@pytest.fixture
+def compose_copy(repo_dir: Path, tmp_path: Path) -> Path:
+    """The committed file alone in a directory, so no stray .env changes what it resolves to."""
+    return Path(shutil.copy(repo_dir / "docker-compose.kafka.yml", tmp_path / "docker-compose.kafka.yml"))
+
+
+def test_profiles_select_the_documented_services(loader: Path, compose_copy: Path) -> None:
+    assert set(load(loader, compose_copy)["services"]) == DEFAULT_SERVICES
+    assert set(load(loader, compose_copy, "secure")["services"]) == SECURE_SERVICES
+
+
+CLIENT_ADDRESSES = {"RPK_BROKERS": "kafka", "KAFKA_BROKERS": "kafka", "RPK_ADMIN_HOSTS": "admin"}
+
+
+def test_every_client_address_is_a_broker_of_the_same_profile(loader: Path, compose_copy: Path) -> None:
+    for profiles in ((), ("secure",)):
+        services = load(loader, compose_copy, *profiles)["services"]
+        brokers = {name for name, s in services.items() if (s.get("command") or [""])[0] == "redpanda"}
+        for name, service in services.items():
+            for key, api in CLIENT_ADDRESSES.items():
+                if key in service.get("environment", {}):
+                    host, port = service["environment"][key].rsplit(":", 1)
+                    assert host in brokers, f"{name}.{key} -> {host}"
+                    assert int(port) == BROKER_PORTS[api], f"{name}.{key}"
+                    assert host in service.get("depends_on", {}), f"{name} must wait for {host}"
+
+
+def test_scripts_are_what_the_containers_run(loader: Path, compose_copy: Path) -> None:
+    """Compose turns `$$` into `$`; the scripts the fake-rpk tests run must be the same text."""
+    resolved = load(loader, compose_copy, "secure")["services"]
+    raw = yaml.safe_load(compose_copy.read_text())["services"]
+    for name in ("topics-init", "acl-init"):
+        assert resolved[name]["entrypoint"] == ["/bin/bash", "-c"]
+        assert resolved[name]["command"] == [unescape_compose(raw[name]["command"][0])]
+
+
+def test_secure_broker_boots_with_sasl_and_the_admin_that_init_uses(loader: Path, compose_copy: Path) -> None:
+    overridden = {"LOCAL_KAFKA_ADMIN_PASSWORD": "changed"}  # pragma: allowlist secret - a test value
+    for env, password in (({}, "local-dev-only-admin"), (overridden, "changed")):
+        project = load(loader, compose_copy, "secure", env=env)
+        broker, init = project["services"]["redpanda-secure"], project["services"]["acl-init"]
+        (mount,) = broker["configs"]
+        assert mount["target"] == "/etc/redpanda/.bootstrap.yaml"
+        bootstrap = yaml.safe_load(project["configs"][mount["source"]]["content"])
+        user, _, secret = broker["environment"]["RP_BOOTSTRAP_USER"].partition(":")
+        assert bootstrap == {"enable_sasl": True, "superusers": [user]}
+        assert (init["environment"]["RPK_USER"], init["environment"]["RPK_PASS"]) == (user, password)
+        assert secret == password
+
+
+def test_dot_env_overrides_the_local_passwords(loader: Path, compose_copy: Path, repo_dir: Path) -> None:
+    plan = load_plan(repo_dir, "local")
+    (compose_copy.parent / ".env").write_text("LOCAL_KAFKA_PASSWORD_API=from-dot-env\n")
+    environment = load(loader, compose_copy, "secure")["services"]["acl-init"]["environment"]
+    passwords = {key: value for key, value in environment.items() if key.startswith("LOCAL_KAFKA_PASSWORD_")}
+    assert len(passwords) == len(plan.services)
+    assert passwords["LOCAL_KAFKA_PASSWORD_API"] == "from-dot-env"  # pragma: allowlist secret
+    del passwords["LOCAL_KAFKA_PASSWORD_API"]
+    assert all(value.startswith("local-dev-only-") for value in passwords.values())
+
+
+def test_the_loader_rejects_what_compose_would(loader: Path, compose_copy: Path) -> None:
+    document = yaml.safe_load(compose_copy.read_text())
+    document["services"]["redpanda"]["healthcheck"]["retries"] = "many"
+    compose_copy.write_text(yaml.safe_dump(document))
+    result = subprocess.run([str(loader), str(compose_copy)], capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert "retries" in result.stderr
