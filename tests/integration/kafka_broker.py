@@ -130,6 +130,15 @@ def fetch_kafka_jars() -> Path:
     return lib
 
 
+def _cluster_id() -> str:
+    """A random KRaft cluster id that never starts with '-' (the storage tool would read it as
+    a flag), as Kafka's own Uuid.randomUuid() guarantees."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -185,7 +194,7 @@ def local_kafka(work: Path) -> Iterator[Broker]:
     properties.write_text(_server_properties(data, port, controller_port, admin_password))
     (work / "log4j2.properties").write_text(LOG4J2)
     logging = f"-Dlog4j2.configurationFile={work / 'log4j2.properties'}"
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = _cluster_id()
     subprocess.run(
         [
             java,
