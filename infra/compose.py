@@ -169,6 +169,7 @@ def render_compose(plan: Plan) -> str:
     local = plan.cluster.local_settings()
     internal_port = local.internal_bootstrap.rsplit(":", 1)[1]
     healthy = {"condition": "service_healthy"}
+    completed = {"condition": "service_completed_successfully"}
     topics_script = _script(_ENSURE_TOPIC, _NO_AUTO_CREATE, *(f"{line}\n" for line in topic_commands(plan)))
     secure_script = _script(
         _ENSURE_TOPIC,
@@ -196,7 +197,13 @@ def render_compose(plan: Plan) -> str:
                 "image": local.console_image,
                 "environment": {"KAFKA_BROKERS": local.internal_bootstrap},
                 "ports": [f"{local.console_port}:8080"],
-                "depends_on": {"redpanda": healthy},
+                # `up --wait` fails on a one-shot container that exits unless a running service
+                # waits for it; the Console adopts both init jobs (acl-init only when enabled).
+                "depends_on": {
+                    "redpanda": healthy,
+                    "topics-init": completed,
+                    "acl-init": {**completed, "required": False},
+                },
             },
             "topics-init": {
                 "image": local.redpanda_image,

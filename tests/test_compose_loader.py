@@ -73,6 +73,24 @@ def test_every_client_address_is_a_broker_of_the_same_profile(loader: Path, comp
                     assert host in service.get("depends_on", {}), f"{name} must wait for {host}"
 
 
+def test_every_init_job_is_awaited_by_a_running_service(loader: Path, compose_copy: Path) -> None:
+    """`docker compose up --wait` (what `make local` runs) exits 1 when a one-shot container
+    exits, even with 0, unless a long-running service depends on its successful completion."""
+    for profiles in ((), ("secure",)):
+        services = load(loader, compose_copy, *profiles)["services"]
+        one_shot = {name for name, s in services.items() if s.get("restart") == "no"}
+        assert one_shot, profiles
+        for job in one_shot:
+            adopters = [
+                name
+                for name, service in services.items()
+                if name not in one_shot
+                and service.get("depends_on", {}).get(job, {}).get("condition")
+                == "service_completed_successfully"
+            ]
+            assert adopters, f"nothing waits for {job} with profiles {profiles}"
+
+
 def test_scripts_are_what_the_containers_run(loader: Path, compose_copy: Path) -> None:
     """Compose turns `$$` into `$`; the scripts the fake-rpk tests run must be the same text."""
     resolved = load(loader, compose_copy, "secure")["services"]
