@@ -170,12 +170,13 @@ def render_compose(plan: Plan) -> str:
     internal_port = local.internal_bootstrap.rsplit(":", 1)[1]
     healthy = {"condition": "service_healthy"}
     completed = {"condition": "service_completed_successfully"}
-    topics_script = _script(_ENSURE_TOPIC, _NO_AUTO_CREATE, *(f"{line}\n" for line in topic_commands(plan)))
+    topic_lines = [f"{line}\n" for line in topic_commands(plan)]
+    topics_script = _script(_ENSURE_TOPIC, _NO_AUTO_CREATE, *topic_lines)
     secure_script = _script(
         _ENSURE_TOPIC,
         _ENSURE_USER,
         _NO_AUTO_CREATE,
-        *(f"{line}\n" for line in topic_commands(plan)),
+        *topic_lines,
         *(f"{line}\n" for line in acl_commands(plan)),
     )
     secure_env = {

@@ -166,6 +166,9 @@ def test_init_scripts_leave_the_plans_topics_and_no_auto_creation(
     assert state["cluster_config"] == {"auto_create_topics_enabled": "false"}
     calls = (Path(fake_rpk["FAKE_RPK_STATE"]) / "calls").read_text().splitlines()
     assert sum(call.startswith("topic create") for call in calls) == len(plan.topics), "created once"
+    assert any(
+        call.startswith("topic alter-config aura360.user.events --set retention.ms=") for call in calls
+    ), "the second run updates configs of existing topics"
 
 
 def test_secure_init_creates_exactly_the_plans_users_and_acls(

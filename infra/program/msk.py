@@ -140,11 +140,12 @@ class MskPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[user.version for user in users]),
         )
         bootstrap = self.cluster.bootstrap_brokers_sasl_scram
+        bootstrap_list = bootstrap.apply(lambda servers: servers.split(","))
 
         def admin_provider(name: str, after: list[pulumi.Resource]) -> kafka.Provider:
             return kafka.Provider(
                 name,
-                bootstrap_servers=bootstrap.apply(lambda servers: servers.split(",")),
+                bootstrap_servers=bootstrap_list,
                 sasl_username=admin_principal,
                 sasl_password=admin.credentials.password,
                 sasl_mechanism="scram-sha512",
