@@ -27,7 +27,7 @@ import pulumi
 
 from infra.cli import load_plan
 from infra.plan import Plan
-from infra.program import confluent, msk
+from infra.program import confluent, kafka_admin
 from tests.pulumi_harness import run_program, stack_settings
 
 
@@ -66,9 +66,9 @@ def provider_floor(plan: Plan, count: int, stack: str) -> float:
     def program() -> None:
         if plan.cluster.provider == "msk":
             for topic in plan.topics:
-                msk.topic_resource(topic, None)
+                kafka_admin.topic_resource(topic, None)
             for acl in plan.acls:
-                msk.acl_resource(acl, None)
+                kafka_admin.acl_resource(acl, None)
         else:
             for topic in plan.topics:
                 confluent.topic_resource(topic, None)

@@ -28,9 +28,11 @@ def render_env(plan: Plan, services: Sequence[str] | None = None, host: bool = F
         env = dict(service.env)
         if host and local is not None:
             env["KAFKA_BROKER_URL"] = local.external_bootstrap
-        out.append(f"# {service.name} (deployment {service.deployment}, ConfigMap {service.config_map})")
+        where = f"ConfigMap {service.config_map}" if plan.kubernetes else "stack output service_env"
+        out.append(f"# {service.name} ({where})")
         out += [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+        source = f"Secret {service.secret}" if plan.kubernetes else "stack output service_credentials"
         for key, what in service.secret_env.items():
-            out.append(f"# {key}: {what}, from Secret {service.secret}")
+            out.append(f"# {key}: {what}, from {source}")
         out.append("")
     return "\n".join(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ def format_key_path(path: KeyPath) -> str:
         if isinstance(part, int):
             rendered += f"[{part}]"
             continue
-        text = part if _PLAIN_KEY.match(part) else f'"{part}"'
+        # JSON quoting also escapes control characters, so one problem stays one line.
+        text = part if _PLAIN_KEY.match(part) else json.dumps(part, ensure_ascii=False)
         rendered += f".{text}" if rendered else text
     return rendered or "(top level)"
 

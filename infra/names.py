@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 
 MAX_TOPIC_NAME_LENGTH = 249
-MAX_PRINCIPAL_LENGTH = 64
+# Confluent Cloud service-account display names are at most 64 characters.
+MAX_CONFLUENT_DISPLAY_NAME = 64
+PLATFORM_ADMIN = "platform-admin"
+RESERVED_SERVICE_NAMES = frozenset({PLATFORM_ADMIN})
+# The longest pr-<n> stack name the stack-name rule below allows.
+LONGEST_PR_STACK = "pr-999999999"
 
 _TOPIC_CHARS = re.compile(r"^[A-Za-z0-9._-]+$")
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
@@ -42,6 +47,13 @@ def dns_label_problem(name: str, max_length: int = 63) -> str | None:
 def env_var_suffix(topic_key: str) -> str:
     """``user.events`` -> ``USER_EVENTS`` for ``KAFKA_TOPIC_USER_EVENTS``."""
     return re.sub(r"[^A-Za-z0-9]", "_", topic_key).upper()
+
+
+def principal_name(domain: str, stack: str, service: str) -> str:
+    """``<domain>.<stack>.<service>``: domains and service names hold no '.', so no two (domain,
+    stack, service) give the same name, and every stack's identities stay distinct within a
+    Confluent organization (service-account display names) or a cluster (SCRAM users)."""
+    return f"{domain}.{stack}.{service}"
 
 
 def pr_number(stack: str) -> int | None:

@@ -19,9 +19,10 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 def render_table(plan: Plan) -> str:
     cluster = plan.cluster
     where = f"shared with stack '{cluster.shared_from_stack}'" if cluster.shared_from_stack else "own cluster"
+    namespace = plan.kubernetes.namespace if plan.kubernetes else "none (kubernetes: none)"
     out = [
         f"stack {plan.stack}  environment {plan.environment}  provider {cluster.provider} ({where})",
-        f"namespace {plan.kubernetes.namespace}  backend {plan.messaging_backend}  "
+        f"namespace {namespace}  backend {plan.messaging_backend}  "
         f"dual_write {str(plan.dual_write).lower()}  protected {str(plan.protection.protect).lower()}",
         "",
         f"TOPICS ({len(plan.topics)})",
@@ -40,17 +41,19 @@ def render_table(plan: Plan) -> str:
     )
     out += ["", f"PRINCIPALS ({len(plan.principals)})"]
     out += _table(["service", "principal"], [[p.service, p.name] for p in plan.principals])
-    out += ["", f"ACLS ({len(plan.acls)}, all ALLOW, LITERAL, host *)"]
+    out += ["", f"ACLS ({len(plan.acls)}, all ALLOW, host *)"]
     out += _table(
-        ["principal", "operation", "resource", "name"],
-        [[a.principal, a.operation, a.resource_type, a.resource_name] for a in plan.acls],
+        ["principal", "operation", "resource", "pattern", "name"],
+        [[a.principal, a.operation, a.resource_type, a.pattern_type, a.resource_name] for a in plan.acls],
     )
     for service in plan.services:
-        out += [
-            "",
-            f"SERVICE {service.name} -> deployment {service.deployment} "
-            f"(ConfigMap {service.config_map}" + (f", Secret {service.secret})" if service.secret else ")"),
-        ]
+        rollout = (
+            f"rolls deployment {service.rollout_deployment}" if service.rollout_deployment else "no rollout"
+        )
+        objects = f"ConfigMap {service.config_map}" + (f", Secret {service.secret}" if service.secret else "")
+        if plan.kubernetes is None:
+            objects = "stack output service_env"
+        out += ["", f"SERVICE {service.name} ({objects}; {rollout})"]
         out += [f"  {key}={value}" for key, value in service.env.items()]
         out += [f"  {key}=<secret: {what}>" for key, what in service.secret_env.items()]
     return "\n".join(out) + "\n"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from infra.errors import KeyPath, ProblemCollector
 from infra.kafka_topic_configs import topic_config_problem
@@ -21,8 +21,9 @@ from infra.topology import (
     Transport,
 )
 
-Provider = Literal["confluent", "msk", "local"]
+Provider = Literal["confluent", "msk", "kafka", "local"]
 Backend = Literal["kafka", "celery", "disabled"]
+ScramMechanism = Literal["SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 CONFLUENT_REPLICATION = 3  # fixed by Confluent Cloud for every topic
 LOCAL_MAX_REPLICATION = 1  # the compose file runs a single Redpanda node
@@ -33,6 +34,14 @@ AddProblem = Callable[[KeyPath, str], None]
 
 _MSK_VERSION = re.compile(r"^\d+\.\d+\.(\d+|x)(\.tiered|\.kraft)?$")
 _MSK_INSTANCE = re.compile(r"^(kafka|express)\.[a-z0-9]+\.[a-z0-9]+$")
+_BROKER_VERSION = re.compile(r"^(\d+)\.(\d+)(\.\d+)?$")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
+# Confluent Cloud sends `deletion_protection` for these cluster types only (docs: "Cluster
+# Deletion Protection"); for basic and standard clusters the argument is not offered.
+DELETION_PROTECTION_TIERS = frozenset({"enterprise", "dedicated"})
+# KIP-679: from Apache Kafka 2.8 an idempotent producer needs only WRITE on a topic; older
+# brokers also want IDEMPOTENT_WRITE on the cluster.
+IDEMPOTENT_WRITE_IMPLIED_FROM = (2, 8)
 
 
 class ConfluentSettings(StrictModel):
@@ -57,7 +66,15 @@ class MskSettings(StrictModel):
     security_group_ids: list[str] = Field(min_length=1)
     serverless: bool = False
     acl_bootstrap: bool = False
+    # Where `pulumi up` reaches the brokers for topics and ACLs: from inside the VPC (port 9096,
+    # e.g. a self-hosted runner) or, once the cluster exists, over MSK public access (9196).
+    access: Literal["vpc", "public"] = "vpc"
     logging: MskLogging | None = None
+
+    @property
+    def needs_idempotent_write_acl(self) -> bool:
+        major, minor = (int(part) for part in self.kafka_version.split(".")[:2])
+        return (major, minor) < IDEMPOTENT_WRITE_IMPLIED_FROM
 
     @field_validator("kafka_version")
     @classmethod
@@ -92,6 +109,58 @@ class MskSettings(StrictModel):
         return value
 
 
+class ClusterTls(StrictModel):
+    ca_cert_file: str | None = None  # PEM, relative to the project directory; default: system CAs
+    skip_verify: bool = False
+
+
+class ClusterAdmin(StrictModel):
+    """The identity Pulumi manages topics, users and ACLs with. Its password is secret config:
+    `pulumi config set --secret kafka-platform:kafkaAdminPassword ...`."""
+
+    username: str = Field(min_length=1)
+    sasl_mechanism: ScramMechanism | Literal["PLAIN"] | None = None  # default: the services' mechanism
+
+
+class ExistingClusterSettings(StrictModel):
+    """A Kafka cluster run elsewhere (Apache Kafka, Strimzi, Redpanda, an MSK cluster created
+    outside this project), managed through the Kafka Admin API."""
+
+    bootstrap_servers: list[str] = Field(min_length=1)
+    security_protocol: Literal["SASL_SSL", "SASL_PLAINTEXT"] = "SASL_SSL"
+    # Services get SCRAM users, the only credentials the Kafka Admin API can create.
+    sasl_mechanism: ScramMechanism = "SCRAM-SHA-512"
+    admin: ClusterAdmin
+    tls: ClusterTls = Field(default_factory=ClusterTls)
+    broker_version: str | None = None  # oldest broker's Apache Kafka version; default: >= 2.8
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: list[str]) -> list[str]:
+        for server in value:
+            if not _HOST_PORT.match(server):
+                raise ValueError(f"'{server}' is not a host:port address")
+        return value
+
+    @field_validator("broker_version")
+    @classmethod
+    def _version(cls, value: str | None) -> str | None:
+        if value is not None and not _BROKER_VERSION.match(value):
+            raise ValueError(f"'{value}' is not a Kafka version such as 3.7 or 2.6.2")
+        return value
+
+    @property
+    def admin_mechanism(self) -> str:
+        return self.admin.sasl_mechanism or self.sasl_mechanism
+
+    @property
+    def needs_idempotent_write_acl(self) -> bool:
+        if self.broker_version is None:
+            return False
+        major, minor = (int(part) for part in self.broker_version.split(".")[:2])
+        return (major, minor) < IDEMPOTENT_WRITE_IMPLIED_FROM
+
+
 class LocalSettings(StrictModel):
     internal_bootstrap: str = "redpanda:9092"
     external_bootstrap: str = "localhost:19092"
@@ -102,11 +171,27 @@ class LocalSettings(StrictModel):
     manifests_dir: str = "build/k8s-local"
 
 
+ProviderSettings = ConfluentSettings | MskSettings | ExistingClusterSettings | LocalSettings
+# The settings section each provider reads (`kafka.<section>`).
+PROVIDER_SECTIONS: dict[str, str] = {
+    "confluent": "confluent",
+    "msk": "msk",
+    "kafka": "cluster",
+    "local": "local",
+}
+
+
 class KafkaSettings(StrictModel):
     provider: Provider
     confluent: ConfluentSettings | None = None
     msk: MskSettings | None = None
+    cluster: ExistingClusterSettings | None = None
     local: LocalSettings | None = None
+
+    @property
+    def provider_settings(self) -> ProviderSettings | None:
+        section: ProviderSettings | None = getattr(self, PROVIDER_SECTIONS[self.provider])
+        return section
 
     @property
     def local_or_default(self) -> LocalSettings:
@@ -143,8 +228,17 @@ class MessagingSettings(StrictModel):
 class KubernetesSettings(StrictModel):
     namespace: str
     create_namespace: bool = False
+    # Rollouts are opt-in: only the Deployments named here (service -> Deployment) get the
+    # checksum annotation that restarts their pods when the service's env or credential changes.
+    # A Patch on a Deployment that does not exist would create it (server-side apply).
     deployments: dict[str, str] = Field(default_factory=dict)
-    restart_deployments: bool = True
+
+
+def _kubernetes_none(value: object) -> object:
+    return None if value == "none" else value
+
+
+KubernetesOutput = Annotated[KubernetesSettings | None, BeforeValidator(_kubernetes_none)]
 
 
 class AllowedDeletes(StrictModel):
@@ -160,6 +254,8 @@ class ProtectionSettings(StrictModel):
 class PreviewSettings(StrictModel):
     base_stack: str = "dev"
     max_partitions: int = Field(default=1, ge=1)
+    # A pr-<n> namespace is new and empty: patching its Deployments would create broken ones.
+    rollouts: bool = False
 
 
 class StackSettings(StrictModel):
@@ -168,7 +264,8 @@ class StackSettings(StrictModel):
     kafka: KafkaSettings
     topics: TopicSettings = Field(default_factory=TopicSettings)
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
-    kubernetes: KubernetesSettings
+    # `none`: no Kubernetes objects; each service's env is a stack output instead.
+    kubernetes: KubernetesOutput
     protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
     preview: PreviewSettings = Field(default_factory=PreviewSettings)
 
@@ -177,11 +274,14 @@ class StackSettings(StrictModel):
         return self.production if self.protection.protect is None else self.protection.protect
 
 
-def max_replication(kafka: KafkaSettings) -> int:
+def max_replication(kafka: KafkaSettings) -> int | None:
+    """The highest replication the provider allows; None when only the broker knows."""
     if kafka.provider == "confluent":
         return CONFLUENT_REPLICATION
     if kafka.provider == "msk" and kafka.msk is not None:
         return kafka.msk.broker_count
+    if kafka.provider == "kafka":
+        return None
     return LOCAL_MAX_REPLICATION
 
 
@@ -194,34 +294,38 @@ def check_settings(settings: StackSettings, topology: Topology, collector: Probl
     _check_topics(settings, topology, add)
     _check_messaging(settings.messaging, topology, add)
 
-    if problem := dns_label_problem(settings.kubernetes.namespace, max_length=50):
-        add(("kubernetes", "namespace"), problem)
-    owners: dict[str, str] = {}
-    for service in topology.services:
-        deployment = settings.kubernetes.deployments.get(service, service)
-        owner = owners.setdefault(deployment, service)
-        if owner != service:
-            add(
-                ("kubernetes", "deployments", service),
-                f"deployment '{deployment}' already runs service '{owner}'; one service per deployment",
-            )
-    for service, deployment in settings.kubernetes.deployments.items():
-        if service not in topology.services:
-            add(("kubernetes", "deployments", service), _unknown("service", service, topology.services))
-        if problem := dns_label_problem(deployment):
-            add(("kubernetes", "deployments", service), problem)
+    if settings.kubernetes is not None:
+        _check_kubernetes(settings.kubernetes, topology, add)
 
     if settings.production and settings.protection.protect is False:
         add(("protection", "protect"), "a production stack cannot turn protection off")
 
 
+def _check_kubernetes(kubernetes: KubernetesSettings, topology: Topology, add: AddProblem) -> None:
+    if problem := dns_label_problem(kubernetes.namespace, max_length=50):
+        add(("kubernetes", "namespace"), problem)
+    owners: dict[str, str] = {}
+    for service, deployment in kubernetes.deployments.items():
+        path = ("kubernetes", "deployments", service)
+        if service not in topology.services:
+            add(path, _unknown("service", service, topology.services))
+        if problem := dns_label_problem(deployment):
+            add(path, problem)
+        owner = owners.setdefault(deployment, service)
+        if owner != service:
+            add(path, f"deployment '{deployment}' already runs service '{owner}'; one service per deployment")
+
+
 def _check_provider(kafka: KafkaSettings, add: AddProblem) -> None:
-    sections = {"confluent": kafka.confluent, "msk": kafka.msk, "local": kafka.local}
-    for name, section in sections.items():
-        if name == kafka.provider and section is None and name != "local":
-            add(("kafka", name), f"required when provider is '{name}'")
-        elif name != kafka.provider and section is not None:
-            add(("kafka", name), f"only used when provider is '{name}' (provider is '{kafka.provider}')")
+    for provider, section in PROVIDER_SECTIONS.items():
+        present = getattr(kafka, section) is not None
+        if provider == kafka.provider and not present and provider != "local":
+            add(("kafka", section), f"required when provider is '{provider}'")
+        elif provider != kafka.provider and present:
+            add(
+                ("kafka", section),
+                f"only used when provider is '{provider}' (provider is '{kafka.provider}')",
+            )
 
     if kafka.provider == "confluent" and kafka.confluent is not None:
         confluent = kafka.confluent
@@ -243,6 +347,12 @@ def _check_provider(kafka: KafkaSettings, add: AddProblem) -> None:
 
     if kafka.provider == "msk" and kafka.msk is not None:
         msk = kafka.msk
+        if msk.access == "public" and msk.acl_bootstrap:
+            add(
+                ("kafka", "msk", "access"),
+                "MSK turns on public access only while allow.everyone.if.no.acl.found is false; "
+                "finish acl_bootstrap from inside the VPC first, then switch access to public",
+            )
         if msk.serverless:
             add(
                 ("kafka", "msk", "serverless"),
@@ -278,7 +388,7 @@ def _check_topics(settings: StackSettings, topology: Topology, add: AddProblem) 
         if replication is not None:
             if settings.kafka.provider == "confluent" and replication != CONFLUENT_REPLICATION:
                 add((*path, "replication"), "Confluent Cloud always uses replication 3; set 3")
-            elif replication > limit:
+            elif limit is not None and replication > limit:
                 add((*path, "replication"), f"must be <= {limit} for provider '{settings.kafka.provider}'")
             if settings.production and replication < PROD_MIN_REPLICATION:
                 add((*path, "replication"), f"must be >= {PROD_MIN_REPLICATION} in production")

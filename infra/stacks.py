@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from infra.yaml_files import load_yaml_file
 
 PROJECT = "kafka-platform"
 SETTINGS_KEY = f"{PROJECT}:settings"
+# The one secret this project reads itself: the admin password of an existing cluster.
+ADMIN_PASSWORD_NAME = "kafkaAdminPassword"  # pragma: allowlist secret
+ADMIN_PASSWORD_KEY = f"{PROJECT}:{ADMIN_PASSWORD_NAME}"
 TOPOLOGY_FILE = "topology.yaml"
 PR_BASE_STACK = "dev"
 
@@ -76,8 +80,11 @@ def settings_from_config(config: Any, file: str) -> StackSettings:
         collector.raise_if_any()
     for key, value in config.items():
         namespace, _, name = str(key).partition(":")
-        if namespace == PROJECT and key != SETTINGS_KEY:
-            collector.add(("config", key), f"unknown key; this project reads only '{SETTINGS_KEY}'")
+        if namespace == PROJECT and key not in {SETTINGS_KEY, ADMIN_PASSWORD_KEY}:
+            collector.add(
+                ("config", key),
+                f"unknown key; this project reads only '{SETTINGS_KEY}' and '{ADMIN_PASSWORD_KEY}'",
+            )
         if _SECRET_LOOKING_KEY.search(name) and not (isinstance(value, dict) and "secure" in value):
             collector.add(
                 ("config", key),
@@ -107,14 +114,27 @@ def _stack_document(project_dir: Path, stack: str) -> tuple[str, str, dict[str, 
 
 def load_stack(project_dir: Path, stack: str, topology: Topology) -> StackContext:
     name, label, document = _stack_document(project_dir, stack)
-    settings = settings_from_config(document.get("config", {}), label)
-    return checked_stack(name, label, settings, topology)
+    config = document.get("config", {})
+    settings = settings_from_config(config, label)
+    return checked_stack(name, label, settings, topology, config_keys=config)
 
 
-def checked_stack(stack: str, file: str, settings: StackSettings, topology: Topology) -> StackContext:
-    """Cross-check settings against the topology (all problems at once)."""
+def checked_stack(
+    stack: str, file: str, settings: StackSettings, topology: Topology, config_keys: Iterable[str] = ()
+) -> StackContext:
+    """Cross-check settings against the topology and the stack's other config keys (all
+    problems at once)."""
     collector = ProblemCollector(file, prefix=("settings",))
     check_settings(settings, topology, collector)
+    if settings.kafka.provider == "kafka" and ADMIN_PASSWORD_KEY not in set(config_keys):
+        collector.problems.append(
+            Problem(
+                file,
+                ("config", ADMIN_PASSWORD_KEY),
+                "required for provider 'kafka': "
+                f"`pulumi config set --secret {ADMIN_PASSWORD_KEY} <admin password>`",
+            )
+        )
     pr = pr_number(stack)
     if pr is not None and settings.production:
         collector.add(("production",), f"stack '{stack}' is a throw-away preview; create it from dev")

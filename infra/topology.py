@@ -11,7 +11,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from infra.durations import parse_retention_ms
 from infra.errors import ProblemCollector
 from infra.kafka_topic_configs import topic_config_problem
-from infra.names import collision_key, dns_label_problem, env_var_suffix, topic_name_problem
+from infra.names import (
+    RESERVED_SERVICE_NAMES,
+    collision_key,
+    dns_label_problem,
+    env_var_suffix,
+    topic_name_problem,
+)
 from infra.pydantic_problems import validate_model
 from infra.yaml_files import load_yaml_file
 
@@ -64,6 +70,11 @@ class ServiceSpec(StrictModel):
     produces: list[str] = Field(default_factory=list)
     consumes: list[str] = Field(default_factory=list)
     consumer_group: str | None = None
+    # Every instance joins its own group `<group>.<instance>` (e.g. cache invalidation, where each
+    # replica must see every message); the grant is PREFIXED on `<group>.`.
+    consumer_group_per_instance: bool = False
+    # Transactional ids are `<domain>.<service>.<instance>`: one id per replica, because a second
+    # producer with the same id fences the first. The grant is PREFIXED on `<domain>.<service>.`.
     transactional: bool = False
     idempotent: bool = False
     description: str | None = None
@@ -85,6 +96,10 @@ class Topology(StrictModel):
 
     def topic_name(self, key: str, prefix: str = "") -> str:
         return f"{prefix}{self.domain}.{key}"
+
+    def consumer_group(self, service: str) -> str:
+        """The service's group (or, per instance, the stem of its groups), before any PR prefix."""
+        return self.services[service].consumer_group or f"{self.domain}.{service}"
 
 
 def load_topology(path: Path) -> Topology:
@@ -122,6 +137,8 @@ def check_topology(topology: Topology, file: str) -> ProblemCollector:
         path = ("services", name)
         if problem := dns_label_problem(name, max_length=40):
             problems.add(path, f"service name {problem}")
+        if name in RESERVED_SERVICE_NAMES:
+            problems.add(path, f"'{name}' is the platform's own identity; choose another service name")
         if not service.produces and not service.consumes:
             problems.add(path, "declares neither produces nor consumes")
         for role in ("produces", "consumes"):
@@ -139,8 +156,10 @@ def check_topology(topology: Topology, file: str) -> ProblemCollector:
                 problems.add((*path, "consumer_group"), f"group name {problem}")
         if service.transactional and not service.produces:
             problems.add((*path, "transactional"), "a transactional service must produce a topic")
+        if service.consumer_group_per_instance and not service.consumes:
+            problems.add((*path, "consumer_group_per_instance"), "set, but the service consumes nothing")
         if service.consumes:
-            group = service.consumer_group or f"{topology.domain}.{name}"
+            group = topology.consumer_group(name)
             owner = groups.setdefault(group, name)
             if owner != name:
                 problems.add(
@@ -148,10 +167,26 @@ def check_topology(topology: Topology, file: str) -> ProblemCollector:
                     f"group '{group}' is already used by service '{owner}'; "
                     "shared groups split messages between services",
                 )
+    _check_group_prefixes(topology, problems)
 
     for name, event in topology.events.items():
         _check_event(name, event, topology, producers, problems)
     return problems
+
+
+def _check_group_prefixes(topology: Topology, problems: ProblemCollector) -> None:
+    """A per-instance service is granted every group under `<group>.`: none may be another's."""
+    for name, service in topology.services.items():
+        if not (service.consumes and service.consumer_group_per_instance):
+            continue
+        prefix = topology.consumer_group(name) + "."
+        for other, other_service in topology.services.items():
+            if other != name and other_service.consumes and topology.consumer_group(other).startswith(prefix):
+                problems.add(
+                    ("services", other, "consumer_group"),
+                    f"'{topology.consumer_group(other)}' lies under '{prefix}', the per-instance groups "
+                    f"of service '{name}', which would be allowed to join it",
+                )
 
 
 def _check_event(

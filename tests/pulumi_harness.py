@@ -15,7 +15,8 @@ from pulumi.runtime.mocks import MockMonitor
 
 import infra.program
 from infra.plan import Plan
-from infra.stacks import SETTINGS_KEY
+from infra.program.previous_deployment import READ_STACK_OUTPUTS
+from infra.stacks import ADMIN_PASSWORD_KEY, SETTINGS_KEY
 
 SECRET_SIG = rpc._special_secret_sig
 # The monitor of the latest run, to inspect runs that raised.
@@ -41,6 +42,7 @@ class Run:
     plan: Plan
     registrations: list[Registration] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    stack_reads: list[str] = field(default_factory=list)  # names passed to readStackOutputs
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -55,8 +57,10 @@ class Run:
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
-    def __init__(self, stack_outputs: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, stack_outputs: dict[str, dict[str, Any]], key_generation: int = 1) -> None:
         self.stack_outputs = stack_outputs
+        self.invoked_reads: list[str] = []
+        self.key_generation = key_generation  # a new generation is what a replaced API key looks like
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
@@ -74,7 +78,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if args.typ == "confluentcloud:index/serviceAccount:ServiceAccount":
             resource_id = f"sa-{args.name}"
         if args.typ == "confluentcloud:index/apiKey:ApiKey":
-            resource_id = f"KEY{args.name.upper()}"
+            resource_id = f"KEY{args.name.upper()}" + (
+                f"-G{self.key_generation}" if self.key_generation > 1 else ""
+            )
             outputs["secret"] = f"mock-api-secret-of-{args.name}"
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = f"mock-password-of-{args.name}"
@@ -82,7 +88,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             outputs |= {
                 "arn": "arn:aws:kafka:us-east-1:123456789012:cluster/mock/1",
                 "bootstrapBrokersSaslScram": "b-1.mock:9096,b-2.mock:9096",
+                "bootstrapBrokersPublicSaslScram": "b-1-public.mock:9196,b-2-public.mock:9196",
             }
+        if args.typ == "aws:secretsmanager/secretVersion:SecretVersion":
+            outputs["versionId"] = f"version-of-{args.name}"
         if args.typ.startswith("aws:") and "arn" not in outputs:
             outputs["arn"] = f"arn:aws:mock:::{args.name}"
         return resource_id, outputs
@@ -90,6 +99,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
         if args.token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps(args.args, sort_keys=True, default=str)}
+        if args.token == READ_STACK_OUTPUTS:
+            # What the engine answers (pkg/resource/deploy/builtins.go): {} before a first deployment.
+            name = str(args.args["name"])
+            self.invoked_reads.append(name)
+            return {"name": name, "outputs": self.stack_outputs.get(name, {}), "secretOutputNames": []}
         return {}
 
 
@@ -123,24 +137,32 @@ def stack_settings(project_dir: Path, stack: str) -> dict[str, Any]:
     return settings
 
 
+MOCK_ADMIN_PASSWORD = "mock-admin-password"  # pragma: allowlist secret
+
+
 def run_program(
     project_dir: Path,
     stack: str,
+    *,
     settings: dict[str, Any] | None = None,
     stack_outputs: dict[str, dict[str, Any]] | None = None,
     record: bool = True,
+    key_generation: int = 1,
 ) -> Run:
     """Evaluate the program for ``stack`` with that stack file's real settings (or ``settings``).
 
     ``record=False`` keeps Pulumi's plain mock monitor (benchmarks: no recording overhead).
     """
-    mocks = PlatformMocks(stack_outputs or {})
+    mocks = PlatformMocks(stack_outputs or {}, key_generation)
     monitor = RecordingMonitor(mocks) if record else MockMonitor(mocks)
     pulumi.runtime.set_mocks(
         mocks, project="kafka-platform", stack=stack, preview=False, monitor=monitor, organization="acme"
     )
     data = settings if settings is not None else stack_settings(project_dir, stack)
-    pulumi.runtime.set_all_config({SETTINGS_KEY: json.dumps(data)})
+    config = {SETTINGS_KEY: json.dumps(data)}
+    if data.get("kafka", {}).get("provider") == "kafka":
+        config[ADMIN_PASSWORD_KEY] = MOCK_ADMIN_PASSWORD
+    pulumi.runtime.set_all_config(config, secret_keys=[ADMIN_PASSWORD_KEY])
     holder: dict[str, Plan] = {}
     LAST_MONITOR[0] = monitor if isinstance(monitor, RecordingMonitor) else None
 
@@ -152,7 +174,7 @@ def run_program(
 
     program()
     recorded = monitor.recorded if isinstance(monitor, RecordingMonitor) else []
-    return Run(plan=holder["plan"], registrations=list(recorded))
+    return Run(plan=holder["plan"], registrations=list(recorded), stack_reads=list(mocks.invoked_reads))
 
 
 def reveal(value: Any) -> Any:

@@ -54,7 +54,11 @@ def test_plan_table_lists_topics_acls_and_env(repo_dir: Path) -> None:
     result = run_cli("plan", "--stack", "dev", cwd=repo_dir)
     assert result.returncode == 0, result.stderr
     assert "TOPICS (6)" in result.stdout
-    assert re.search(r"^aura360-api-dev +WRITE +TOPIC +aura360.user.events$", result.stdout, re.M)
+    assert re.search(r"^aura360.dev.api +WRITE +TOPIC +LITERAL +aura360.user.events$", result.stdout, re.M)
+    assert (
+        "SERVICE api (ConfigMap api-kafka-env, Secret api-kafka-credentials; rolls deployment aura360-api)"
+        in (result.stdout)
+    )
     assert "KAFKA_SASL_PASSWORD=<secret: API key secret>" in result.stdout
 
 

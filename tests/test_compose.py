@@ -74,10 +74,10 @@ def test_compose_follows_topology_changes(project: Project) -> None:
     topics = script_of(document, "topics-init")
     assert "ensure_topic aura360.audit.log 2 1 cleanup.policy=compact max.message.bytes=2048" in topics
     secure = script_of(document, "acl-init")
-    assert 'ensure_user aura360-auditor-local "$LOCAL_KAFKA_PASSWORD_AUDITOR"' in secure
-    assert "--allow-principal User:aura360-auditor-local --operation read --topic aura360.audit.log" in secure
-    assert "--allow-principal User:aura360-auditor-local --operation read --group aura360.auditor" in secure
-    assert "--allow-principal User:aura360-api-local --operation write --topic aura360.audit.log" in secure
+    assert 'ensure_user aura360.local.auditor "$LOCAL_KAFKA_PASSWORD_AUDITOR"' in secure
+    assert "--allow-principal User:aura360.local.auditor --operation read --topic aura360.audit.log" in secure
+    assert "--allow-principal User:aura360.local.auditor --operation read --group aura360.auditor" in secure
+    assert "--allow-principal User:aura360.local.api --operation write --topic aura360.audit.log" in secure
     assert "LOCAL_KAFKA_PASSWORD_AUDITOR" in document["services"]["acl-init"]["environment"]
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from infra import cli
 from infra.names import collision_key, env_var_suffix
 from infra.plan import Plan, resolve_plan
-from infra.stacks import SETTINGS_KEY, checked_stack, settings_from_config
+from infra.stacks import ADMIN_PASSWORD_KEY, SETTINGS_KEY, checked_stack, settings_from_config
 from infra.topology import topology_from_data
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -48,6 +48,7 @@ def topologies(draw: st.DrawFn) -> dict[str, Any]:
             "consumes": consumes,
             "transactional": bool(produces) and draw(st.booleans()),
             "idempotent": draw(st.booleans()),
+            "consumer_group_per_instance": bool(consumes) and draw(st.booleans()),
         }
     produced = sorted({t for s in services.values() for t in s["produces"]})
     events = {}
@@ -68,17 +69,35 @@ def topologies(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def stack_settings(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     stack = draw(st.sampled_from(["dev", "prod", "local", "pr-1", "pr-42", "pr-999"]))
-    provider = "local" if stack == "local" else "confluent"
+    providers = ["confluent", "kafka"] + ([] if stack.startswith("pr-") else ["msk"])
+    provider = "local" if stack == "local" else draw(st.sampled_from(providers))
     production = stack == "prod"
     replication = 1 if provider == "local" else 3
     backend = draw(st.sampled_from(["kafka", "celery", "disabled"]))
+    sections: dict[str, dict[str, Any]] = {
+        "confluent": {"confluent": {"cloud": "AWS", "region": "us-east-1"}},
+        "msk": {
+            "msk": {
+                "kafka_version": draw(st.sampled_from(["2.6.2", "3.6.0"])),
+                "broker_count": 3,
+                "instance_type": "kafka.m5.large",
+                "subnet_ids": ["subnet-a", "subnet-b", "subnet-c"],
+                "security_group_ids": ["sg-1"],
+            }
+        },
+        "kafka": {
+            "cluster": {
+                "bootstrap_servers": ["kafka-1:9093"],
+                "admin": {"username": "admin"},
+                **({"broker_version": draw(st.sampled_from(["2.6", "3.7"]))} if draw(st.booleans()) else {}),
+            }
+        },
+        "local": {},
+    }
     data = {
         "environment": stack if not stack.startswith("pr-") else "dev",
         "production": production,
-        "kafka": {
-            "provider": provider,
-            **({"confluent": {"cloud": "AWS", "region": "us-east-1"}} if provider == "confluent" else {}),
-        },
+        "kafka": {"provider": provider, **sections[provider]},
         "topics": {
             "defaults": {
                 "replication": replication,
@@ -94,24 +113,35 @@ def stack_settings(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 
 def plan_for(topology_data: dict[str, Any], stack: str, settings_data: dict[str, Any]) -> Plan:
     topology = topology_from_data(topology_data)
-    parsed = settings_from_config({SETTINGS_KEY: settings_data}, f"Pulumi.{stack}.yaml")
-    return resolve_plan(topology, checked_stack(stack, f"Pulumi.{stack}.yaml", parsed, topology))
+    config: dict[str, Any] = {SETTINGS_KEY: settings_data, ADMIN_PASSWORD_KEY: {"secure": "v1:x"}}
+    parsed = settings_from_config(config, f"Pulumi.{stack}.yaml")
+    return resolve_plan(topology, checked_stack(stack, f"Pulumi.{stack}.yaml", parsed, topology, config))
 
 
-def expected_grants(topology: dict[str, Any], plan: Plan, service: str) -> set[tuple[str, str, str]]:
+def old_broker(settings_data: dict[str, Any]) -> bool:
+    kafka = settings_data["kafka"]
+    version = (kafka.get("msk") or {}).get("kafka_version") or (kafka.get("cluster") or {}).get(
+        "broker_version"
+    )
+    return version is not None and version.startswith("2.6")
+
+
+def expected_grants(
+    topology: dict[str, Any], plan: Plan, service: str, settings_data: dict[str, Any]
+) -> set[tuple[str, str, str, str]]:
+    """Recomputed from the topology: READ/WRITE only (they imply DESCRIBE), prefixes per instance."""
     spec = topology["services"][service]
     prefix, domain = plan.name_prefix, topology["domain"]
-    grants = set()
-    for key in spec["produces"]:
-        grants |= {("TOPIC", f"{prefix}{domain}.{key}", op) for op in ("WRITE", "DESCRIBE")}
-    for key in spec["consumes"]:
-        grants |= {("TOPIC", f"{prefix}{domain}.{key}", op) for op in ("READ", "DESCRIBE")}
-    if spec["consumes"]:
-        grants.add(("GROUP", f"{prefix}{domain}.{service}", "READ"))
+    grants = {("TOPIC", f"{prefix}{domain}.{key}", "LITERAL", "WRITE") for key in spec["produces"]}
+    grants |= {("TOPIC", f"{prefix}{domain}.{key}", "LITERAL", "READ") for key in spec["consumes"]}
+    if spec["consumes"] and spec["consumer_group_per_instance"]:
+        grants.add(("GROUP", f"{prefix}{domain}.{service}.", "PREFIXED", "READ"))
+    elif spec["consumes"]:
+        grants.add(("GROUP", f"{prefix}{domain}.{service}", "LITERAL", "READ"))
     if spec["transactional"]:
-        grants |= {("TRANSACTIONAL_ID", f"{prefix}{domain}.{service}", op) for op in ("WRITE", "DESCRIBE")}
-    if spec["idempotent"]:
-        grants.add(("CLUSTER", "kafka-cluster", "IDEMPOTENT_WRITE"))
+        grants.add(("TRANSACTIONAL_ID", f"{prefix}{domain}.{service}.", "PREFIXED", "WRITE"))
+    if spec["idempotent"] and old_broker(settings_data):
+        grants.add(("CLUSTER", "kafka-cluster", "LITERAL", "IDEMPOTENT_WRITE"))
     return grants
 
 
@@ -129,7 +159,8 @@ def test_valid_input_always_resolves_to_a_plan_whose_invariants_hold(
     for name in topic_names:
         assert name.startswith(plan.name_prefix)
     groups = {s.consumer_group for s in plan.services if s.consumer_group}
-    tids = {s.transactional_id for s in plan.services if s.transactional_id}
+    groups |= {s.consumer_group_prefix for s in plan.services if s.consumer_group_prefix}
+    tids = {s.transactional_id_prefix for s in plan.services if s.transactional_id_prefix}
     for acl in plan.acls:
         known = {
             "TOPIC": topic_names,
@@ -138,13 +169,26 @@ def test_valid_input_always_resolves_to_a_plan_whose_invariants_hold(
             "CLUSTER": {"kafka-cluster"},
         }
         assert acl.resource_name in known[acl.resource_type], acl
+        assert acl.operation != "DESCRIBE", "implied by READ and WRITE"
         if acl.resource_type != "CLUSTER":
             assert acl.resource_name.startswith(plan.name_prefix)
+        if acl.pattern_type == "PREFIXED":
+            # A prefix never reaches another service's group, id or topic.
+            others = [s for s in plan.services if s.name != acl.service]
+            for other in others:
+                names = (other.consumer_group, other.consumer_group_prefix, other.transactional_id_prefix)
+                for granted_elsewhere in names:
+                    assert granted_elsewhere is None or not granted_elsewhere.startswith(acl.resource_name), (
+                        acl,
+                        other.name,
+                    )
     for service in plan.services:
         actual = {
-            (a.resource_type, a.resource_name, a.operation) for a in plan.acls if a.service == service.name
+            (a.resource_type, a.resource_name, a.pattern_type, a.operation)
+            for a in plan.acls
+            if a.service == service.name
         }
-        assert actual == expected_grants(topology, plan, service.name)
+        assert actual == expected_grants(topology, plan, service.name, settings_data)
         assert service.env["MESSAGING_BACKEND"] == settings_data["messaging"]["backend"]
     caps = [settings_data["topics"]["defaults"]["max_partitions"], 1 if stack.startswith("pr-") else None]
     for topic in plan.topics:

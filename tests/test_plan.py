@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from infra.cli import load_plan
+from infra.names import principal_name
 from infra.plan import BOOTSTRAP_TOKEN, Plan
-from tests.project_files import Project
+from tests.project_files import REPO, Project
 
 SEVEN_DAYS_MS = str(7 * 24 * 3600 * 1000)
 AURA360_TOPICS = {
@@ -29,9 +30,11 @@ def prod(repo_dir: Path) -> Plan:
     return load_plan(repo_dir, "prod")
 
 
-def grants(plan: Plan, service: str) -> set[tuple[str, str, str]]:
+def grants(plan: Plan, service: str) -> set[tuple[str, str, str, str]]:
     return {
-        (acl.resource_type, acl.resource_name, acl.operation) for acl in plan.acls if acl.service == service
+        (acl.resource_type, acl.resource_name, acl.pattern_type, acl.operation)
+        for acl in plan.acls
+        if acl.service == service
     }
 
 
@@ -47,42 +50,79 @@ def test_prod_plan_has_the_six_aura360_topics_with_kafka_configs(prod: Plan) -> 
     assert prod.topic("user.events").message_key == "user_id"
 
 
-def test_one_principal_per_service_named_for_the_environment(prod: Plan) -> None:
+def test_one_principal_per_service_named_for_the_stack(prod: Plan) -> None:
     assert [(p.service, p.name) for p in prod.principals] == [
-        ("api", "aura360-api-prod"),
-        ("context-aggregator", "aura360-context-aggregator-prod"),
-        ("context-vectorizer", "aura360-context-vectorizer-prod"),
-        ("guardian", "aura360-guardian-prod"),
-        ("vectordb-ingest", "aura360-vectordb-ingest-prod"),
+        ("api", "aura360.prod.api"),
+        ("context-aggregator", "aura360.prod.context-aggregator"),
+        ("context-vectorizer", "aura360.prod.context-vectorizer"),
+        ("guardian", "aura360.prod.guardian"),
+        ("vectordb-ingest", "aura360.prod.vectordb-ingest"),
     ]
+    assert prod.cluster.admin_principal == "aura360.prod.platform-admin"
 
 
-def test_producer_gets_write_and_describe_only(prod: Plan) -> None:
+def test_principal_names_never_collide_across_stacks() -> None:
+    """With '-' as separator, stack prod-eu/service api and stack eu/service api-prod met in
+    one name; Confluent display names are unique per organization, so the second stack failed."""
+    assert principal_name("aura360", "prod-eu", "api") != principal_name("aura360", "eu", "api-prod")
+    assert principal_name("a-b", "c", "d") != principal_name("a", "b-c", "d")
+
+
+def test_producer_gets_write_only(prod: Plan) -> None:
+    """WRITE and READ imply DESCRIBE on the same topic: a separate DESCRIBE grant is noise."""
     assert grants(prod, "context-vectorizer") == {
-        ("TOPIC", "aura360.context.aggregated", "READ"),
-        ("TOPIC", "aura360.context.aggregated", "DESCRIBE"),
-        ("GROUP", "aura360.context-vectorizer", "READ"),
-        ("TOPIC", "aura360.context.vectorized", "WRITE"),
-        ("TOPIC", "aura360.context.vectorized", "DESCRIBE"),
+        ("TOPIC", "aura360.context.aggregated", "LITERAL", "READ"),
+        ("GROUP", "aura360.context-vectorizer", "LITERAL", "READ"),
+        ("TOPIC", "aura360.context.vectorized", "LITERAL", "WRITE"),
     }
 
 
 def test_consumer_only_service_gets_no_write(prod: Plan) -> None:
     assert grants(prod, "vectordb-ingest") == {
-        ("TOPIC", "aura360.context.vectorized", "READ"),
-        ("TOPIC", "aura360.context.vectorized", "DESCRIBE"),
-        ("TOPIC", "aura360.vectordb.ingest", "READ"),
-        ("TOPIC", "aura360.vectordb.ingest", "DESCRIBE"),
-        ("GROUP", "aura360.vectordb-ingest", "READ"),
+        ("TOPIC", "aura360.context.vectorized", "LITERAL", "READ"),
+        ("TOPIC", "aura360.vectordb.ingest", "LITERAL", "READ"),
+        ("GROUP", "aura360.vectordb-ingest", "LITERAL", "READ"),
     }
 
 
-def test_transactional_and_idempotent_grants_only_where_declared(prod: Plan) -> None:
+def test_transactional_ids_are_granted_per_instance_under_the_service_prefix(prod: Plan) -> None:
+    """One literal id per service fences the second replica; each instance appends its own suffix."""
+    service = prod.service("context-aggregator")
+    assert service.transactional_id_prefix == "aura360.context-aggregator."
+    assert service.env["KAFKA_TRANSACTIONAL_ID_PREFIX"] == "aura360.context-aggregator."
+    assert "KAFKA_TRANSACTIONAL_ID" not in service.env
+    assert ("TRANSACTIONAL_ID", "aura360.context-aggregator.", "PREFIXED", "WRITE") in grants(
+        prod, "context-aggregator"
+    )
     transactional = {acl.service for acl in prod.acls if acl.resource_type == "TRANSACTIONAL_ID"}
-    idempotent = {acl.service for acl in prod.acls if acl.operation == "IDEMPOTENT_WRITE"}
     assert transactional == {"context-aggregator"}
-    assert idempotent == {"api"}
-    assert ("TRANSACTIONAL_ID", "aura360.context-aggregator", "WRITE") in grants(prod, "context-aggregator")
+
+
+def test_idempotent_write_is_granted_only_to_brokers_older_than_2_8(project: Project) -> None:
+    """KIP-679: from Kafka 2.8 WRITE on a topic is enough for an idempotent producer."""
+    assert not [a for a in project.plan("prod").acls if a.operation == "IDEMPOTENT_WRITE"]
+    assert project.plan("prod").service("api").env["KAFKA_ENABLE_IDEMPOTENCE"] == "true"
+    project.write("Pulumi.msk.yaml", (REPO / "examples/Pulumi.prod-msk.yaml").read_text())
+    assert not [a for a in project.plan("msk").acls if a.operation == "IDEMPOTENT_WRITE"]
+    project.edit_settings("msk", lambda s: s["kafka"]["msk"].update(kafka_version="2.6.2"))
+    old = [
+        (a.service, a.resource_type, a.operation)
+        for a in project.plan("msk").acls
+        if a.resource_type == "CLUSTER"
+    ]
+    assert old == [("api", "CLUSTER", "IDEMPOTENT_WRITE")]
+
+
+def test_per_instance_consumer_groups_are_granted_on_their_prefix(project: Project) -> None:
+    project.edit_topology(lambda t: t["services"]["guardian"].update(consumer_group_per_instance=True))
+    plan = project.plan("prod")
+    guardian = plan.service("guardian")
+    assert guardian.consumer_group is None
+    assert guardian.consumer_group_prefix == "aura360.guardian."
+    assert guardian.env["KAFKA_CONSUMER_GROUP_PREFIX"] == "aura360.guardian."
+    assert "KAFKA_CONSUMER_GROUP" not in guardian.env
+    assert ("GROUP", "aura360.guardian.", "PREFIXED", "READ") in grants(plan, "guardian")
+    assert ("GROUP", "aura360.guardian", "LITERAL", "READ") not in grants(plan, "guardian")
 
 
 def test_acls_are_exactly_what_produces_and_consumes_imply(prod: Plan) -> None:
@@ -90,22 +130,42 @@ def test_acls_are_exactly_what_produces_and_consumes_imply(prod: Plan) -> None:
     import yaml
 
     topology = yaml.safe_load((Path(__file__).parent.parent / "topology.yaml").read_text())
-    expected: set[tuple[str, str, str, str]] = set()
+    expected: set[tuple[str, str, str, str, str]] = set()
     for name, service in topology["services"].items():
-        for key in service.get("produces", []):
-            expected |= {(name, "TOPIC", f"aura360.{key}", op) for op in ("WRITE", "DESCRIBE")}
-        for key in service.get("consumes", []):
-            expected |= {(name, "TOPIC", f"aura360.{key}", op) for op in ("READ", "DESCRIBE")}
+        expected |= {
+            (name, "TOPIC", f"aura360.{key}", "LITERAL", "WRITE") for key in service.get("produces", [])
+        }
+        expected |= {
+            (name, "TOPIC", f"aura360.{key}", "LITERAL", "READ") for key in service.get("consumes", [])
+        }
         if service.get("consumes"):
-            expected.add((name, "GROUP", f"aura360.{name}", "READ"))
+            expected.add((name, "GROUP", f"aura360.{name}", "LITERAL", "READ"))
         if service.get("transactional"):
-            expected |= {(name, "TRANSACTIONAL_ID", f"aura360.{name}", op) for op in ("WRITE", "DESCRIBE")}
-        if service.get("idempotent"):
-            expected.add((name, "CLUSTER", "kafka-cluster", "IDEMPOTENT_WRITE"))
-    actual = {(a.service, a.resource_type, a.resource_name, a.operation) for a in prod.acls}
+            expected.add((name, "TRANSACTIONAL_ID", f"aura360.{name}.", "PREFIXED", "WRITE"))
+    actual = {(a.service, a.resource_type, a.resource_name, a.pattern_type, a.operation) for a in prod.acls}
     assert actual == expected
     assert len(prod.acls) == len(actual), "no duplicate bindings"
-    assert all(a.permission == "ALLOW" and a.pattern_type == "LITERAL" and a.host == "*" for a in prod.acls)
+    assert all(a.permission == "ALLOW" and a.host == "*" and a.operation != "DESCRIBE" for a in prod.acls)
+
+
+def test_rollouts_only_for_deployments_the_settings_name(repo_dir: Path, project: Project) -> None:
+    """A Patch on a missing Deployment creates it (server-side apply): only named ones are patched."""
+    dev = load_plan(repo_dir, "dev")
+    rollouts = {s.name: s.rollout_deployment for s in dev.services}
+    assert rollouts == {
+        "api": "aura360-api",
+        "context-aggregator": None,
+        "context-vectorizer": None,
+        "guardian": "aura360-guardian",
+        "vectordb-ingest": None,
+    }
+    assert all(s.rollout_deployment is None for s in load_plan(repo_dir, "pr-42").services), (
+        "a fresh preview namespace has no Deployments"
+    )
+    assert all(s.rollout_deployment is None for s in load_plan(repo_dir, "local").services)
+    project.edit_settings("dev", lambda s: s["preview"].update(rollouts=True))
+    asked = {s.name: s.rollout_deployment for s in project.plan("pr-42").services}
+    assert asked["api"] == "aura360-api" and asked["vectordb-ingest"] is None
 
 
 def test_env_flags_of_a_service(prod: Plan) -> None:
@@ -150,13 +210,13 @@ def test_pr_stack_prefixes_every_name(repo_dir: Path) -> None:
     for acl in plan.acls:
         if acl.resource_type != "CLUSTER":
             assert acl.resource_name.startswith("pr-42."), acl
-    assert all(p.name.endswith("-pr-42") for p in plan.principals)
-    assert plan.kubernetes.namespace == "aura360-dev-pr-42"
+    assert all(p.name.startswith("aura360.pr-42.") for p in plan.principals)
+    assert plan.kubernetes is not None and plan.kubernetes.namespace == "aura360-dev-pr-42"
     assert plan.cluster.shared_from_stack == "dev"
     assert plan.protection.protect is False
     for service in plan.services:
         for value in service.env.values():
-            assert "aura360." not in value or "pr-42.aura360." in value, value
+            assert "aura360." not in value or "pr-42." in value, value  # no name of dev's
 
 
 def test_two_pr_stacks_never_share_a_name(repo_dir: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from infra.program.kubernetes_env import CHECKSUM_ANNOTATION
+from infra.program.kubernetes_env import CHECKSUM_ANNOTATION, config_checksum
 from tests.pulumi_harness import (
     LAST_MONITOR,
     MOCK_BOOTSTRAP,
@@ -52,7 +52,8 @@ def test_resource_counts_match_the_plan(repo_dir: Path, stack: str) -> None:
     assert counts[SERVICE_ACCOUNT] == services + 1  # + the platform admin
     assert counts[API_KEY] == services + 1
     assert counts[CLUSTER] == counts[ENVIRONMENT] == 1
-    assert counts[SECRET] == counts[CONFIG_MAP] == counts[PATCH] == services
+    assert counts[SECRET] == counts[CONFIG_MAP] == services
+    assert counts[PATCH] == 2, "only the Deployments the settings name (api, guardian) roll"
 
 
 def test_every_acl_matches_the_plan_and_nothing_broader_exists(prod: Run) -> None:
@@ -104,14 +105,35 @@ def test_prod_keeps_what_matters(prod: Run) -> None:
         for registration in prod.of_type(type_):
             assert registration.protect, f"{type_} {registration.name} must be protected in prod"
     assert all(r.retain_on_delete for r in prod.of_type(TOPIC))
-    assert prod.one(CLUSTER, "cluster").inputs["deletionProtection"] is True
 
 
 def test_dev_is_not_protected(dev: Run) -> None:
     assert not any(r.protect for r in dev.registrations)
-    assert dev.one(CLUSTER, "cluster").inputs["deletionProtection"] is False
+    assert "deletionProtection" not in dev.one(CLUSTER, "cluster").inputs
     assert "basic" in dev.one(CLUSTER, "cluster").inputs
     assert "standard" not in dev.one(CLUSTER, "cluster").inputs
+
+
+@pytest.mark.parametrize(
+    ("tier", "extra", "sent"),
+    [
+        ("basic", {}, False),
+        ("standard", {}, False),
+        ("enterprise", {}, True),
+        ("dedicated", {"ckus": 2}, True),
+    ],
+)
+def test_deletion_protection_only_on_tiers_that_offer_it(
+    repo_dir: Path, tier: str, extra: dict[str, int], sent: bool
+) -> None:
+    """Confluent documents cluster deletion protection for enterprise and dedicated clusters only."""
+    settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+    settings["kafka"]["confluent"].update(tier=tier, **extra)
+    if tier == "basic":
+        settings["kafka"]["confluent"]["availability"] = "SINGLE_ZONE"
+    cluster = run_program(repo_dir, "prod", settings=settings).one(CLUSTER, "cluster")
+    assert cluster.protect, "Pulumi's protect guards every tier"
+    assert cluster.inputs.get("deletionProtection") is (True if sent else None)
 
 
 def test_cluster_sizing_comes_from_settings(prod: Run) -> None:
@@ -179,10 +201,39 @@ def test_config_maps_hold_the_plan_env_with_the_real_bootstrap(prod: Run) -> Non
         assert data["KAFKA_SASL_MECHANISM"] == "PLAIN"
 
 
-def test_rollout_annotation_targets_the_mapped_deployment(prod: Run) -> None:
-    patch = prod.one(PATCH, "api-rollout").inputs
-    assert patch["metadata"]["name"] == "aura360-api"
-    assert len(patch["spec"]["template"]["metadata"]["annotations"][CHECKSUM_ANNOTATION]) == 64
+def _annotation(run: Run, service: str = "api") -> str:
+    annotations = run.one(PATCH, f"{service}-rollout").inputs["spec"]["template"]["metadata"]["annotations"]
+    return str(annotations[CHECKSUM_ANNOTATION])
+
+
+def test_rollouts_patch_only_named_deployments_and_are_retained(prod: Run) -> None:
+    """A Patch on a missing Deployment would create it; on destroy it would give up its field
+    (rolling the pods, or failing on a deleted Deployment): retained instead."""
+    patches = {r.inputs["metadata"]["name"]: r for r in prod.of_type(PATCH)}
+    assert set(patches) == {"aura360-api", "aura360-guardian"}
+    for patch in patches.values():
+        assert patch.retain_on_delete
+        assert patch.inputs["metadata"]["namespace"] == "aura360"
+    api = prod.one(PATCH, "api-rollout")
+    assert {prod.one(CONFIG_MAP, "api-kafka-env").urn, prod.one(SECRET, "api-kafka-credentials").urn} <= set(
+        api.dependencies
+    )
+
+
+def test_rollout_checksum_covers_env_and_credential_identity_not_the_secret(prod: Run) -> None:
+    service = prod.plan.service("api")
+    env = {**service.env, "KAFKA_BROKER_URL": MOCK_BOOTSTRAP}
+    assert _annotation(prod) == config_checksum(env, "KEYAPI-KEY-API")
+    assert _annotation(prod) != config_checksum(env, "")
+
+
+def test_a_new_api_key_rolls_the_pods(repo_dir: Path, prod: Run) -> None:
+    rotated = run_program(repo_dir, "prod", key_generation=2)
+    assert (
+        rotated.one(SECRET, "api-kafka-credentials").inputs["stringData"]["KAFKA_SASL_USERNAME"]
+        != (prod.one(SECRET, "api-kafka-credentials").inputs["stringData"]["KAFKA_SASL_USERNAME"])
+    )
+    assert _annotation(rotated) != _annotation(prod)
 
 
 def _fingerprint(run: Run) -> dict[str, Any]:
@@ -198,11 +249,7 @@ def test_flipping_backend_to_celery_touches_only_config_maps_and_rollouts(repo_d
     changed = {urn.split("::")[-2].split("$")[-1] for urn in before if before[urn] != after[urn]}
     assert changed == {CONFIG_MAP, PATCH}
     assert all(r.inputs["data"]["MESSAGING_BACKEND"] == "celery" for r in celery.of_type(CONFIG_MAP))
-
-    def annotation(run: Run) -> Any:
-        return run.one(PATCH, "api-rollout").inputs["spec"]["template"]["metadata"]["annotations"]
-
-    assert annotation(prod) != annotation(celery), "a flag change must roll the pods"
+    assert _annotation(prod) != _annotation(celery), "a flag change must roll the pods"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])
@@ -215,7 +262,9 @@ def test_urns_are_unique(repo_dir: Path, stack: str) -> None:
 def test_logical_names_are_stable(prod: Run) -> None:
     """Topic URNs are derived from the topic name only: moving code must not replace a topic."""
     assert {r.name for r in prod.of_type(TOPIC)} == {t.name for t in prod.plan.topics}
-    assert "acl-api-topic-aura360.user.events-write" in {r.name for r in prod.of_type(ACL)}
+    names = {r.name for r in prod.of_type(ACL)}
+    assert "acl-api-topic-aura360.user.events-write" in names
+    assert "acl-context-aggregator-transactional_id-prefixed-aura360.context-aggregator.-write" in names
 
 
 def test_local_stack_renders_manifests_without_a_cluster(repo_dir: Path) -> None:
@@ -226,14 +275,29 @@ def test_local_stack_renders_manifests_without_a_cluster(repo_dir: Path) -> None
     assert counts[SECRET] == 0, "the local broker has no SASL users"
     assert counts[PATCH] == 0, "rendered manifests have no live Deployment to patch"
     provider = run.one("pulumi:providers:kubernetes", "render-manifests").inputs
-    assert provider["renderYamlToDirectory"] == "build/k8s-local"
+    # Plugins run in the program directory (infra/): a relative path would render there.
+    assert provider["renderYamlToDirectory"] == str(repo_dir / "build" / "k8s-local")
     assert run.one(CONFIG_MAP, "api-kafka-env").inputs["data"]["KAFKA_BROKER_URL"] == "redpanda:9092"
 
 
-def test_removing_a_prod_topic_is_refused(repo_dir: Path) -> None:
+def _registered_types() -> list[str]:
+    monitor = LAST_MONITOR[0]
+    assert monitor is not None
+    return [r.type for r in monitor.recorded]
+
+
+def test_removing_a_prod_topic_is_refused_before_anything_is_registered(repo_dir: Path) -> None:
+    """Raised inside an apply, the refusal surfaced only after every registration had gone to the
+    engine: creates and updates ran before `up` failed. Now nothing is registered at all."""
     previous = {"acme/kafka-platform/prod": {"topic_names": ["aura360.legacy.events", "aura360.user.events"]}}
-    with pytest.raises(Exception, match=r"would delete topics aura360\.legacy\.events; add them to"):
+    with pytest.raises(pulumi.RunError, match=r"would delete topics aura360\.legacy\.events; add them to"):
         run_program(repo_dir, "prod", stack_outputs=previous)
+    assert _registered_types() == []
+
+
+def test_the_guard_reads_this_stacks_own_last_outputs(prod: Run) -> None:
+    assert prod.stack_reads == ["acme/kafka-platform/prod"]
+    assert not prod.of_type("pulumi:pulumi:StackReference"), "no reference resource in the stack"
 
 
 def test_allowed_prod_topic_delete_passes(repo_dir: Path) -> None:
@@ -242,6 +306,26 @@ def test_allowed_prod_topic_delete_passes(repo_dir: Path) -> None:
     previous = {"acme/kafka-platform/prod": {"topic_names": ["aura360.legacy.events"]}}
     run = run_program(repo_dir, "prod", settings=settings, stack_outputs=previous)
     assert len(run.of_type(TOPIC)) == 6
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_partition_decrease_is_refused_before_anything_is_registered(repo_dir: Path, stack: str) -> None:
+    """Both providers replace a topic whose partitions drop: create-before-delete fails on the
+    existing name, and would lose the data if it did not. Refused in every stack."""
+    before = 24 if stack == "prod" else 12
+    now = 12 if stack == "prod" else 6
+    previous = {f"acme/kafka-platform/{stack}": {"topic_partitions": {"aura360.user.events": float(before)}}}
+    with pytest.raises(
+        pulumi.RunError, match=rf"topic aura360\.user\.events would shrink from {before} to {now} partitions"
+    ):
+        run_program(repo_dir, stack, stack_outputs=previous)
+    assert _registered_types() == []
+
+
+def test_a_partition_increase_goes_ahead(repo_dir: Path) -> None:
+    previous = {"acme/kafka-platform/prod": {"topic_partitions": {"aura360.user.events": 6.0}}}
+    run = run_program(repo_dir, "prod", stack_outputs=previous)
+    assert run.one(TOPIC, "aura360.user.events").inputs["partitionsCount"] == 12
 
 
 def test_invalid_settings_fail_before_any_resource_is_registered(repo_dir: Path) -> None:

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from infra.cli import load_plan
-from infra.program.msk import ADMIN_CLUSTER_OPERATIONS, ADMIN_TOPIC_OPERATIONS
+from infra.program.msk import ADMIN_BOOTSTRAP_GRANT, ADMIN_TOPIC_OPERATIONS
 from infra.stacks import SETTINGS_KEY
-from tests.pulumi_harness import Run, is_secret_on_the_wire, run_program
+from tests.pulumi_harness import LAST_MONITOR, Run, is_secret_on_the_wire, run_program
 
 EXAMPLE = "examples/Pulumi.prod-msk.yaml"
 MSK_CLUSTER = "aws:msk/cluster:Cluster"
@@ -27,6 +27,7 @@ TOPIC = "kafka:index/topic:Topic"
 ACL = "kafka:index/acl:Acl"
 K8S_SECRET = "kubernetes:core/v1:Secret"  # pragma: allowlist secret
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+CONFIGURATION = "aws:msk/configuration:Configuration"
 
 
 def example_settings(repo_dir: Path) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def test_resource_counts_match_the_plan(msk: Run) -> None:
     assert counts["random:index/randomPassword:RandomPassword"] == identities
     assert counts[SECRET] == counts[SECRET_VERSION] == counts[SECRET_POLICY] == identities
     assert counts[TOPIC] == len(msk.plan.topics)
-    admin_acls = len(ADMIN_CLUSTER_OPERATIONS) + len(ADMIN_TOPIC_OPERATIONS)
+    admin_acls = 1 + len(ADMIN_TOPIC_OPERATIONS)
     assert counts[ACL] == len(msk.plan.acls) + admin_acls
     assert counts[K8S_SECRET] == counts[CONFIG_MAP] == services
 
@@ -86,7 +87,7 @@ def test_acl_bootstrap_opens_the_cluster_only_while_set(repo_dir: Path) -> None:
 def test_scram_secrets_are_named_for_msk_and_encrypted_with_the_customer_key(msk: Run) -> None:
     names = {r.inputs["name"] for r in msk.of_type(SECRET)}
     assert names == {f"AmazonMSK_{p.name}" for p in msk.plan.principals} | {
-        "AmazonMSK_aura360-platform-admin-prod"
+        "AmazonMSK_aura360.prod-msk.platform-admin"
     }
     assert all(r.inputs["kmsKeyId"] == "arn:aws:mock:::kms-key" for r in msk.of_type(SECRET))
     for policy in msk.of_type(SECRET_POLICY):
@@ -108,7 +109,7 @@ def test_one_exclusive_association_lists_every_scram_secret(msk: Run) -> None:
 def test_kafka_provider_uses_the_admin_scram_identity_over_tls(msk: Run) -> None:
     provider = msk.one("pulumi:providers:kafka", "kafka-admin")
     assert provider.inputs["saslMechanism"] == "scram-sha512"
-    assert provider.inputs["saslUsername"] == "aura360-platform-admin-prod"
+    assert provider.inputs["saslUsername"] == "aura360.prod-msk.platform-admin"
     assert provider.inputs["tlsEnabled"] in (True, "true")
     assert json.loads(provider.inputs["bootstrapServers"]) == ["b-1.mock:9096", "b-2.mock:9096"]
 
@@ -117,7 +118,7 @@ def test_topics_and_service_acls_are_managed_only_after_the_admin_grants_exist(m
     admin_acls = {r.urn for r in msk.of_type(ACL) if r.name.startswith("admin-acl-")}
     bootstrap_provider = msk.one("pulumi:providers:kafka", "kafka-admin")
     granted = msk.one("pulumi:providers:kafka", "kafka-admin-granted")
-    assert len(admin_acls) == len(ADMIN_CLUSTER_OPERATIONS) + len(ADMIN_TOPIC_OPERATIONS)
+    assert len(admin_acls) == 1 + len(ADMIN_TOPIC_OPERATIONS)
     assert admin_acls <= set(granted.dependencies)
     assert not admin_acls & set(bootstrap_provider.dependencies)
     assert {k: v for k, v in granted.inputs.items() if k != "version"} == {
@@ -126,6 +127,68 @@ def test_topics_and_service_acls_are_managed_only_after_the_admin_grants_exist(m
     for registration in msk.of_type(ACL) + msk.of_type(TOPIC):
         via = bootstrap_provider if registration.urn in admin_acls else granted
         assert registration.provider.startswith(f"{via.urn}::"), registration.name
+
+
+def test_the_admin_is_granted_cluster_alter_first_and_alone(msk: Run) -> None:
+    """With allow.everyone.if.no.acl.found, the first ACL on the cluster takes the cluster away from
+    everyone else: it must be ALTER (which lets the admin create ACLs and implies DESCRIBE), so a
+    run interrupted right after it can still finish. Proven on a real broker in the integration tests."""
+    first = msk.one(ACL, "admin-acl-cluster-alter")
+    assert (
+        first.inputs["aclResourceType"],
+        first.inputs["aclResourceName"],
+        first.inputs["resourcePatternTypeFilter"],
+        first.inputs["aclOperation"],
+    ) == ADMIN_BOOTSTRAP_GRANT
+    admin_acls = [r for r in msk.of_type(ACL) if r.name.startswith("admin-acl-")]
+    assert not {r.urn for r in admin_acls} & set(first.dependencies)
+    for acl in admin_acls:
+        if acl is not first:
+            assert first.urn in acl.dependencies, acl.name
+            assert acl.inputs["aclResourceType"] == "Topic"
+
+
+def test_a_kafka_version_change_gives_the_configuration_a_new_name(repo_dir: Path, msk: Run) -> None:
+    """The replacement configuration is created before the old one is deleted: same name, conflict."""
+    settings = copy.deepcopy(example_settings(repo_dir))
+    settings["kafka"]["msk"]["kafka_version"] = "3.7.x"
+    upgraded = run_program(repo_dir, "prod-msk", settings=settings)
+    before = msk.one(CONFIGURATION, "configuration").inputs
+    after = upgraded.one(CONFIGURATION, "configuration").inputs
+    assert (before["kafkaVersions"], after["kafkaVersions"]) == (["3.6.0"], ["3.7.x"])
+    assert before["name"] != after["name"]
+    assert upgraded.one(MSK_CLUSTER, "cluster").inputs["kafkaVersion"] == "3.7.x"
+
+
+def test_access_vpc_dials_the_private_scram_endpoint(msk: Run) -> None:
+    provider = msk.one("pulumi:providers:kafka", "kafka-admin-granted")
+    assert json.loads(provider.inputs["bootstrapServers"]) == ["b-1.mock:9096", "b-2.mock:9096"]
+    assert "connectivityInfo" not in msk.one(MSK_CLUSTER, "cluster").inputs["brokerNodeGroupInfo"]
+
+
+def test_public_access_is_refused_before_the_cluster_exists(repo_dir: Path) -> None:
+    settings = copy.deepcopy(example_settings(repo_dir))
+    settings["kafka"]["msk"]["access"] = "public"
+    with pytest.raises(Exception, match="AWS turns public access on only for an existing cluster"):
+        run_program(repo_dir, "prod-msk", settings=settings)
+    monitor = LAST_MONITOR[0]
+    assert monitor is not None and monitor.recorded == []
+
+
+def test_public_access_on_an_existing_cluster_dials_port_9196(repo_dir: Path) -> None:
+    settings = copy.deepcopy(example_settings(repo_dir))
+    settings["kafka"]["msk"]["access"] = "public"
+    previous = {
+        "acme/kafka-platform/prod-msk": {"cluster_id": "arn:aws:kafka:us-east-1:123456789012:cluster/x/1"}
+    }
+    run = run_program(repo_dir, "prod-msk", settings=settings, stack_outputs=previous)
+    info = run.one(MSK_CLUSTER, "cluster").inputs["brokerNodeGroupInfo"]["connectivityInfo"]
+    assert info == {"publicAccess": {"type": "SERVICE_PROVIDED_EIPS"}}
+    provider = run.one("pulumi:providers:kafka", "kafka-admin-granted")
+    assert json.loads(provider.inputs["bootstrapServers"]) == ["b-1-public.mock:9196", "b-2-public.mock:9196"]
+    # Services run inside the VPC and keep the private endpoint.
+    data = run.one(CONFIG_MAP, "api-kafka-env").inputs["data"]
+    assert data["KAFKA_BROKER_URL"] == "b-1.mock:9096,b-2.mock:9096"
 
 
 def test_acls_are_exactly_the_plan_plus_the_admin_grants(msk: Run) -> None:
@@ -150,9 +213,12 @@ def test_acls_are_exactly_the_plan_plus_the_admin_grants(msk: Run) -> None:
         for r in service_acls
     )
     assert actual == expected
-    assert all(r.inputs["resourcePatternTypeFilter"] == "Literal" for r in service_acls)
+    patterns = {(a.resource_name, a.pattern_type.capitalize()) for a in msk.plan.acls}
+    assert {
+        (r.inputs["aclResourceName"], r.inputs["resourcePatternTypeFilter"]) for r in service_acls
+    } == patterns
     admin = [r.inputs for r in msk.of_type(ACL) if r.name.startswith("admin-acl-")]
-    assert {a["aclPrincipal"] for a in admin} == {"User:aura360-platform-admin-prod"}
+    assert {a["aclPrincipal"] for a in admin} == {"User:aura360.prod-msk.platform-admin"}
     assert {a["aclResourceName"] for a in admin if a["aclResourceType"] == "Topic"} == {"aura360."}
     assert all(a["aclOperation"] != "All" for a in admin)
 
@@ -197,6 +263,8 @@ def test_switching_provider_keeps_topics_acl_semantics_and_env_names(repo_dir: P
     for left, right in zip(confluent.services, msk.services, strict=True):
         assert left.env.keys() == right.env.keys()
         assert left.secret_env.keys() == right.secret_env.keys()
-        assert {k: v for k, v in left.env.items() if k != "KAFKA_SASL_MECHANISM"} == {
-            k: v for k, v in right.env.items() if k != "KAFKA_SASL_MECHANISM"
+        # Client ids are the principals, which carry the stack name (prod vs prod-msk).
+        differ = {"KAFKA_SASL_MECHANISM", "KAFKA_CLIENT_ID"}
+        assert {k: v for k, v in left.env.items() if k not in differ} == {
+            k: v for k, v in right.env.items() if k not in differ
         }

@@ -59,13 +59,13 @@ def test_everything_is_namespaced_under_the_pr(preview: Run) -> None:
         if acl.inputs["resourceType"] != "CLUSTER":
             assert acl.inputs["resourceName"].startswith("pr-42."), acl.inputs
     for account in preview.of_type(f"{CC}serviceAccount:ServiceAccount"):
-        assert account.inputs["displayName"].endswith("-pr-42")
+        assert account.inputs["displayName"].startswith("aura360.pr-42.")
     namespace = preview.one("kubernetes:core/v1:Namespace", "namespace").inputs
     assert namespace["metadata"]["name"] == "aura360-dev-pr-42"
     for config_map in preview.of_type("kubernetes:core/v1:ConfigMap"):
         data = config_map.inputs["data"]
         assert config_map.inputs["metadata"]["namespace"] == "aura360-dev-pr-42"
-        assert data["KAFKA_CLIENT_ID"].endswith("-pr-42")
+        assert data["KAFKA_CLIENT_ID"].startswith("aura360.pr-42.")
         assert all(
             topic.startswith("pr-42.") for topic in data.get("KAFKA_PRODUCE_TOPICS", "pr-42.").split(",")
         )
@@ -74,6 +74,20 @@ def test_everything_is_namespaced_under_the_pr(preview: Run) -> None:
 
 def test_nothing_in_a_preview_is_protected(preview: Run) -> None:
     assert not any(r.protect or r.retain_on_delete for r in preview.registrations)
+
+
+def test_a_fresh_preview_namespace_gets_no_rollout_patches(preview: Run, repo_dir: Path) -> None:
+    """Its namespace is new: a Patch would create Deployments without selector or containers (422)."""
+    assert not preview.of_type("kubernetes:apps/v1:DeploymentPatch")
+    settings = stack_settings(repo_dir, "dev")
+    asked = run_program(
+        repo_dir,
+        "pr-42",
+        settings={**settings, "preview": {**settings["preview"], "rollouts": True}},
+        stack_outputs=DEV_OUTPUTS,
+    )
+    patched = {r.inputs["metadata"]["name"] for r in asked.of_type("kubernetes:apps/v1:DeploymentPatch")}
+    assert patched == {"aura360-api", "aura360-guardian"}
 
 
 def test_preview_without_dev_outputs_fails_clearly(repo_dir: Path) -> None:

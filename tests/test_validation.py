@@ -35,6 +35,14 @@ def _delete(path: str) -> Edit:
     return edit
 
 
+def _both(*edits: Edit) -> Edit:
+    def edit(data: dict[str, Any]) -> None:
+        for one in edits:
+            one(data)
+
+    return edit
+
+
 def _rename_service_key(old: str, new: str) -> Edit:
     def edit(data: dict[str, Any]) -> None:
         data["services"]["api"][new] = data["services"]["api"].pop(old)
@@ -368,6 +376,129 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
         _set("topics|defaults|partitions", "many"),
         "prod",
         "Pulumi.prod.yaml: settings.topics.defaults.partitions: must be a whole number (got 'many')",
+    ),
+    (
+        "confluent display name over 64 characters",
+        T,
+        _both(_set("domain", "d" * 30), _set("services|" + "s" * 30, {"consumes": ["user.events"]})),
+        "prod",
+        "Pulumi.prod.yaml: settings.kafka.confluent: service account '"
+        + "d" * 30
+        + ".prod."
+        + "s" * 30
+        + "' is 66 characters; Confluent Cloud allows 64: shorten the domain, the service or the stack name",
+    ),
+    (
+        "display name of the longest preview too long",
+        T,
+        _set("domain", "d" * 33),
+        "dev",
+        "(in preview stack pr-999999999) is 65 characters; Confluent Cloud allows 64",
+    ),
+    (
+        "reserved service name",
+        T,
+        _set("services|platform-admin", {"consumes": ["user.events"]}),
+        "dev",
+        "topology.yaml: services.platform-admin: 'platform-admin' is the platform's own identity",
+    ),
+    (
+        "group under another service's per-instance prefix",
+        T,
+        _both(
+            _set("services|api|consumer_group_per_instance", True),
+            _set("services|vectordb-ingest|consumer_group", "aura360.api.ingest"),
+        ),
+        "dev",
+        "topology.yaml: services.vectordb-ingest.consumer_group: 'aura360.api.ingest' lies under "
+        "'aura360.api.'",
+    ),
+    (
+        "per-instance groups without consuming",
+        T,
+        _set(
+            "services|vectordb-ingest", {"produces": ["vectordb.ingest"], "consumer_group_per_instance": True}
+        ),
+        "dev",
+        "topology.yaml: services.vectordb-ingest.consumer_group_per_instance: set, but the service "
+        "consumes nothing",
+    ),
+    (
+        "msk public access during acl bootstrap",
+        DEV,
+        _set(
+            "kafka",
+            {**MSK, "msk": {**MSK["msk"], "broker_count": 2, "access": "public", "acl_bootstrap": True}},
+        ),
+        "dev",
+        "Pulumi.dev.yaml: settings.kafka.msk.access: MSK turns on public access only while",
+    ),
+    (
+        "msk access mode",
+        DEV,
+        _set("kafka", {**MSK, "msk": {**MSK["msk"], "broker_count": 2, "access": "internet"}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.kafka.msk.access: 'internet' is not allowed; use one of 'vpc' or 'public'",
+    ),
+    (
+        "kafka provider without its cluster section",
+        DEV,
+        _set("kafka", {"provider": "kafka"}),
+        "dev",
+        "Pulumi.dev.yaml: settings.kafka.cluster: required when provider is 'kafka'",
+    ),
+    (
+        "kafka provider bootstrap address",
+        DEV,
+        _set(
+            "kafka",
+            {"provider": "kafka", "cluster": {"bootstrap_servers": ["kafka-1"], "admin": {"username": "a"}}},
+        ),
+        "dev",
+        "Pulumi.dev.yaml: settings.kafka.cluster.bootstrap_servers: 'kafka-1' is not a host:port address",
+    ),
+    (
+        "kafka provider services need scram",
+        DEV,
+        _set(
+            "kafka",
+            {
+                "provider": "kafka",
+                "cluster": {
+                    "bootstrap_servers": ["k:9093"],
+                    "sasl_mechanism": "PLAIN",
+                    "admin": {"username": "a"},
+                },
+            },
+        ),
+        "dev",
+        "Pulumi.dev.yaml: settings.kafka.cluster.sasl_mechanism: 'PLAIN' is not allowed",
+    ),
+    (
+        "kafka provider needs the admin password as a secret",
+        DEV,
+        _set(
+            "kafka",
+            {"provider": "kafka", "cluster": {"bootstrap_servers": ["k:9093"], "admin": {"username": "a"}}},
+        ),
+        "dev",
+        "Pulumi.dev.yaml: config.kafka-platform:kafkaAdminPassword: required for provider 'kafka': "
+        "`pulumi config set --secret kafka-platform:kafkaAdminPassword <admin password>`",
+    ),
+    (
+        "kubernetes output neither a mapping nor none",
+        DEV,
+        _set("kubernetes", "off"),
+        "dev",
+        "Pulumi.dev.yaml: settings.kubernetes: must be a mapping of keys to values (got str)",
+    ),
+    (
+        "two services on one rollout deployment",
+        DEV,
+        _set("kubernetes|deployments|context-vectorizer", "aura360-api"),
+        "dev",
+        "Pulumi.dev.yaml: settings.kubernetes.deployments.context-vectorizer: "
+        "deployment 'aura360-api' already runs service 'api'",
     ),
 ]
 

@@ -9,9 +9,23 @@ import pulumi
 from infra.errors import ConfigError
 from infra.plan import Plan, resolve_plan
 from infra.program.cluster_access import ClusterAccess
-from infra.program.kubernetes_env import ServiceKafkaEnv, kubernetes_provider, namespace_for
-from infra.program.protection import SERVICES_OUTPUT, TOPIC_NAMES_OUTPUT, guard_deletes
-from infra.stacks import PROJECT, SETTINGS_KEY, TOPOLOGY_FILE, checked_stack, settings_from_config
+from infra.program.kubernetes_env import ServiceKafkaEnv, kubernetes_provider, namespace_for, service_env
+from infra.program.preflight import refuse_unsafe_changes
+from infra.program.previous_deployment import (
+    SERVICES_OUTPUT,
+    TOPIC_NAMES_OUTPUT,
+    TOPIC_PARTITIONS_OUTPUT,
+    PreviousDeployment,
+)
+from infra.stacks import (
+    ADMIN_PASSWORD_KEY,
+    ADMIN_PASSWORD_NAME,
+    PROJECT,
+    SETTINGS_KEY,
+    TOPOLOGY_FILE,
+    checked_stack,
+    settings_from_config,
+)
 from infra.topology import load_topology
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -22,12 +36,16 @@ def plan_from_pulumi_config(project_dir: Path = PROJECT_DIR) -> Plan:
     stack = pulumi.get_stack()
     file = f"Pulumi.{stack}.yaml"
     topology = load_topology(project_dir / TOPOLOGY_FILE)
-    settings_data = pulumi.Config(PROJECT).require_object("settings")
-    settings = settings_from_config({SETTINGS_KEY: settings_data}, file)
-    return resolve_plan(topology, checked_stack(stack, file, settings, topology))
+    config = pulumi.Config(PROJECT)
+    settings = settings_from_config({SETTINGS_KEY: config.require_object("settings")}, file)
+    # Only whether the admin password is set; its value stays a secret output.
+    keys = [SETTINGS_KEY] + (
+        [ADMIN_PASSWORD_KEY] if config.get_secret(ADMIN_PASSWORD_NAME) is not None else []
+    )
+    return resolve_plan(topology, checked_stack(stack, file, settings, topology, config_keys=keys))
 
 
-def cluster_for(plan: Plan) -> ClusterAccess:
+def cluster_for(plan: Plan, project_dir: Path) -> ClusterAccess:
     if plan.cluster.provider == "confluent":
         from infra.program.confluent import ConfluentPlatform
 
@@ -36,6 +54,11 @@ def cluster_for(plan: Plan) -> ClusterAccess:
         from infra.program.msk import MskPlatform
 
         return MskPlatform("kafka", plan).access
+    if plan.cluster.provider == "kafka":
+        from infra.program.existing_cluster import ExistingClusterPlatform
+
+        password = pulumi.Config(PROJECT).require_secret(ADMIN_PASSWORD_NAME)
+        return ExistingClusterPlatform("kafka", plan, password, project_dir).access
     # local: Redpanda runs from docker-compose.kafka.yml, outside Pulumi.
     return ClusterAccess(
         bootstrap_servers=pulumi.Output.from_input(plan.cluster.bootstrap),
@@ -44,25 +67,32 @@ def cluster_for(plan: Plan) -> ClusterAccess:
     )
 
 
-def build(plan: Plan) -> ClusterAccess:
-    guard_deletes(plan)
-    access = cluster_for(plan)
-    provider = kubernetes_provider(plan)
-    namespace = namespace_for(plan, provider)
-    for service in plan.services:
-        ServiceKafkaEnv(
-            service,
-            plan,
-            access,
-            namespace,
-            opts=pulumi.ResourceOptions(providers=[provider] if provider else None),
+def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_DIR) -> ClusterAccess:
+    # Before the first registration: a refusal here leaves every resource untouched.
+    refuse_unsafe_changes(plan, previous)
+    access = cluster_for(plan, project_dir)
+    if plan.kubernetes is not None:
+        provider = kubernetes_provider(plan.kubernetes, project_dir)
+        namespace = namespace_for(plan.kubernetes, provider)
+        for service in plan.services:
+            ServiceKafkaEnv(
+                service,
+                access,
+                namespace,
+                opts=pulumi.ResourceOptions(providers=[provider] if provider else None),
+            )
+        pulumi.export("kubernetes_namespace", namespace)
+    else:
+        # `kubernetes: none`: the non-secret env of every service, for whatever deploys it.
+        pulumi.export(
+            "service_env", {service.name: service_env(service, access) for service in plan.services}
         )
 
     pulumi.export("bootstrap_servers", access.bootstrap_servers)
     pulumi.export("cluster_id", access.cluster_id)
     pulumi.export(TOPIC_NAMES_OUTPUT, [topic.name for topic in plan.topics])
+    pulumi.export(TOPIC_PARTITIONS_OUTPUT, {topic.name: topic.partitions for topic in plan.topics})
     pulumi.export(SERVICES_OUTPUT, [service.name for service in plan.services])
-    pulumi.export("kubernetes_namespace", namespace)
     pulumi.export("principal_ids", {name: cred.principal_id for name, cred in access.credentials.items()})
     pulumi.export(
         "service_credentials",
@@ -84,4 +114,4 @@ def run(project_dir: Path = PROJECT_DIR) -> tuple[Plan, ClusterAccess]:
     except ConfigError as exc:
         # A clean, complete message and no resources registered: nothing is created or changed.
         raise pulumi.RunError("invalid configuration:\n" + "\n".join(map(str, exc.problems))) from None
-    return plan, build(plan)
+    return plan, build(plan, PreviousDeployment.of_this_stack(), project_dir)

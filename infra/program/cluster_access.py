@@ -14,6 +14,9 @@ class ServiceCredentials:
     username: pulumi.Output[str]
     password: pulumi.Output[str]
     principal_id: pulumi.Output[str]
+    # Changes whenever the credential does, without revealing it (an API key id, a secret
+    # version id, a rotation generation): it goes into the rollout checksum, never the password.
+    version: pulumi.Output[str]
 
 
 @dataclass(frozen=True)

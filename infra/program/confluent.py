@@ -11,6 +11,7 @@ import pulumi_confluentcloud as confluent
 from infra.plan import AclBinding, Plan, PlannedTopic
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.protection import kept
+from infra.settings import DELETION_PROTECTION_TIERS, ConfluentSettings
 
 CLUSTER_API_VERSION = "cmk/v2"
 CLUSTER_KIND = "Cluster"
@@ -111,34 +112,38 @@ class ConfluentPlatform(pulumi.ComponentResource):
         self.register_outputs({"cluster_id": cluster.cluster_id})
 
     def _own_cluster(self, plan: Plan) -> ConfluentCluster:
-        sizing = plan.cluster.sizing or {}
-        tier = sizing["tier"]
+        settings = plan.cluster.provider_settings
+        if not isinstance(settings, ConfluentSettings) or plan.cluster.admin_principal is None:
+            raise ValueError("a Confluent stack that owns its cluster needs its Confluent settings")
         display = f"{plan.domain}-{plan.environment}"
         environment = confluent.Environment(
             "environment",
-            display_name=sizing.get("environment_display_name") or display,
+            display_name=settings.environment_display_name or display,
             opts=kept(plan, self),
         )
         tiers: dict[str, object] = {
             "basic": {"basic": confluent.KafkaClusterBasicArgs()},
             "standard": {"standard": confluent.KafkaClusterStandardArgs()},
             "enterprise": {"enterprises": [confluent.KafkaClusterEnterpriseArgs()]},
-            "dedicated": {"dedicated": confluent.KafkaClusterDedicatedArgs(cku=sizing.get("ckus") or 1)},
+            "dedicated": {"dedicated": confluent.KafkaClusterDedicatedArgs(cku=settings.ckus or 1)},
         }
+        # Confluent offers deletion protection on enterprise and dedicated clusters only; on
+        # basic and standard, Pulumi's `protect` is what guards the cluster.
+        deletion_protection = plan.protection.protect and settings.tier in DELETION_PROTECTION_TIERS
         cluster = confluent.KafkaCluster(
             "cluster",
             display_name=display,
-            availability=sizing["availability"],
-            cloud=sizing["cloud"],
-            region=sizing["region"],
+            availability=settings.availability,
+            cloud=settings.cloud,
+            region=settings.region,
             environment=confluent.KafkaClusterEnvironmentArgs(id=environment.id),
-            deletion_protection=plan.protection.protect,
-            **tiers[tier],  # type: ignore[arg-type]
+            deletion_protection=True if deletion_protection else None,
+            **tiers[settings.tier],  # type: ignore[arg-type]
             opts=kept(plan, self),
         )
         admin = confluent.ServiceAccount(
             "admin",
-            display_name=f"{display}-platform-admin",
+            display_name=plan.cluster.admin_principal,
             description="Manages topics and ACLs for kafka-platform; used by Pulumi only.",
             opts=kept(plan, self),
         )
@@ -151,7 +156,7 @@ class ConfluentPlatform(pulumi.ComponentResource):
         )
         admin_key = confluent.ApiKey(
             "admin-api-key",
-            display_name=f"{display}-platform-admin",
+            display_name=plan.cluster.admin_principal,
             description="kafka-platform admin key (topics and ACLs)",
             owner=confluent.ApiKeyOwnerArgs(
                 id=admin.id, api_version=SERVICE_ACCOUNT_API_VERSION, kind=SERVICE_ACCOUNT_KIND
@@ -191,6 +196,7 @@ class ConfluentPlatform(pulumi.ComponentResource):
             username=key.id,
             password=pulumi.Output.secret(key.secret),
             principal_id=account.id,
+            version=key.id,  # a new key is a new id
         )
 
 
@@ -219,7 +225,7 @@ def acl_resource(
     acl: AclBinding, principal: pulumi.Input[str], opts: pulumi.ResourceOptions | None
 ) -> confluent.KafkaAcl:
     return confluent.KafkaAcl(
-        acl_resource_name(acl),
+        acl.logical_name,
         resource_type=acl.resource_type,
         # The SDK renames the ACL's `resource_name` input: it clashes with Pulumi's logical name.
         resource_name_=acl.resource_name,
@@ -230,11 +236,6 @@ def acl_resource(
         permission=acl.permission,
         opts=opts,
     )
-
-
-def acl_resource_name(acl: AclBinding) -> str:
-    """A stable logical name: the binding itself, so reordering never replaces an ACL."""
-    return "-".join(("acl", acl.service, acl.resource_type.lower(), acl.resource_name, acl.operation.lower()))
 
 
 def strip_scheme(endpoint: str) -> str:

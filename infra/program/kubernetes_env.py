@@ -1,23 +1,35 @@
-"""Per service: a ConfigMap with the plan's env flags, a Secret with its SASL credentials,
-and a checksum annotation on its Deployment so a flag change rolls the pods."""
+"""Per service: a ConfigMap with the plan's env flags, a Secret with its SASL credentials, and,
+only for Deployments the settings name, a checksum annotation that rolls the pods."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.plan import BOOTSTRAP_TOKEN, SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan, ServicePlan
+from infra.plan import BOOTSTRAP_TOKEN, SASL_PASSWORD_ENV, SASL_USERNAME_ENV, KubernetesPlan, ServicePlan
 from infra.program.cluster_access import ClusterAccess
 
 CHECKSUM_ANNOTATION = "kafka-platform/config-checksum"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kafka-platform"}
 
 
-def config_checksum(data: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+def config_checksum(env: dict[str, str], credential_version: str) -> str:
+    """What the pods were started with: the env flags and which credential (never its secret)."""
+    document = {"env": env, "credential": credential_version}
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def service_env(service: ServicePlan, access: ClusterAccess) -> pulumi.Output[dict[str, str]]:
+    """The service's env flags with the cluster's real bootstrap address."""
+    return access.bootstrap_servers.apply(
+        lambda bootstrap: {
+            key: bootstrap if value == BOOTSTRAP_TOKEN else value for key, value in service.env.items()
+        }
+    )
 
 
 class ServiceKafkaEnv(pulumi.ComponentResource):
@@ -25,23 +37,19 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
 
     config_map: k8s.core.v1.ConfigMap
     secret: k8s.core.v1.Secret | None
+    rollout: k8s.apps.v1.DeploymentPatch | None
 
     def __init__(
         self,
         service: ServicePlan,
-        plan: Plan,
         access: ClusterAccess,
         namespace: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kafka-platform:kubernetes:ServiceKafkaEnv", service.name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = {**MANAGED_BY, "app.kubernetes.io/name": service.deployment}
-        data = access.bootstrap_servers.apply(
-            lambda bootstrap: {
-                key: bootstrap if value == BOOTSTRAP_TOKEN else value for key, value in service.env.items()
-            }
-        )
+        labels = {**MANAGED_BY, "app.kubernetes.io/name": service.name}
+        data = service_env(service, access)
         self.config_map = k8s.core.v1.ConfigMap(
             service.config_map,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=service.config_map, namespace=namespace, labels=labels),
@@ -49,8 +57,10 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
             opts=child,
         )
         self.secret = None
+        credential_version: pulumi.Output[str] = pulumi.Output.from_input("")
         if service.secret is not None:
             credentials = access.credentials[service.name]
+            credential_version = credentials.version
             self.secret = k8s.core.v1.Secret(
                 service.secret,
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=service.secret, namespace=namespace, labels=labels),
@@ -61,39 +71,70 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
                 },
                 opts=child,
             )
-        if plan.kubernetes.restart_deployments:
-            k8s.apps.v1.DeploymentPatch(
-                f"{service.name}-rollout",
-                metadata=k8s.meta.v1.ObjectMetaPatchArgs(
-                    name=service.deployment,
-                    namespace=namespace,
-                    annotations={"pulumi.com/patchForce": "true"},
-                ),
-                spec=k8s.apps.v1.DeploymentSpecPatchArgs(
-                    template=k8s.core.v1.PodTemplateSpecPatchArgs(
-                        metadata=k8s.meta.v1.ObjectMetaPatchArgs(
-                            annotations={CHECKSUM_ANNOTATION: data.apply(config_checksum)}
-                        )
-                    )
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config_map]),
+        self.rollout = None
+        if service.rollout_deployment is not None:
+            self.rollout = self._rollout(
+                service, service.rollout_deployment, namespace, data, credential_version
             )
         self.register_outputs({"config_map": self.config_map.metadata.name})
 
+    def _rollout(
+        self,
+        service: ServicePlan,
+        deployment: str,
+        namespace: pulumi.Input[str],
+        data: pulumi.Output[dict[str, str]],
+        credential_version: pulumi.Output[str],
+    ) -> k8s.apps.v1.DeploymentPatch:
+        """Annotate the pod template of an existing Deployment so a change restarts its pods.
 
-def kubernetes_provider(plan: Plan) -> k8s.Provider | None:
-    """The local stack renders manifests to a directory; other stacks use the ambient kubeconfig."""
-    if plan.kubernetes.render_to_directory is None:
+        pulumi-kubernetes applies a Patch with server-side apply, which would *create* a missing
+        Deployment (and the API server rejects one without selector or containers), so only
+        Deployments the settings name are patched. On destroy the provider would give up its
+        field, which rolls the pods once more or fails on a deleted Deployment: the patch is
+        retained instead.
+        """
+        checksum = pulumi.Output.all(data, credential_version).apply(
+            lambda values: config_checksum(values[0], values[1])
+        )
+        return k8s.apps.v1.DeploymentPatch(
+            f"{service.name}-rollout",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                name=deployment,
+                namespace=namespace,
+                annotations={"pulumi.com/patchForce": "true"},
+            ),
+            spec=k8s.apps.v1.DeploymentSpecPatchArgs(
+                template=k8s.core.v1.PodTemplateSpecPatchArgs(
+                    metadata=k8s.meta.v1.ObjectMetaPatchArgs(annotations={CHECKSUM_ANNOTATION: checksum})
+                )
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[r for r in (self.config_map, self.secret) if r is not None],
+                retain_on_delete=True,
+            ),
+        )
+
+
+def kubernetes_provider(kubernetes: KubernetesPlan, project_dir: Path) -> k8s.Provider | None:
+    """The local stack renders manifests to a directory; other stacks use the ambient kubeconfig.
+
+    Provider plugins run in the engine's program directory (`infra/`), so a relative directory
+    would land there; it is resolved against the project directory instead.
+    """
+    if kubernetes.render_to_directory is None:
         return None
-    return k8s.Provider("render-manifests", render_yaml_to_directory=plan.kubernetes.render_to_directory)
+    directory = (project_dir / kubernetes.render_to_directory).resolve()
+    return k8s.Provider("render-manifests", render_yaml_to_directory=str(directory))
 
 
-def namespace_for(plan: Plan, provider: k8s.Provider | None) -> pulumi.Input[str]:
-    if not plan.kubernetes.create_namespace:
-        return plan.kubernetes.namespace
+def namespace_for(kubernetes: KubernetesPlan, provider: k8s.Provider | None) -> pulumi.Input[str]:
+    if not kubernetes.create_namespace:
+        return kubernetes.namespace
     namespace = k8s.core.v1.Namespace(
         "namespace",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=plan.kubernetes.namespace, labels=MANAGED_BY),
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=kubernetes.namespace, labels=MANAGED_BY),
         opts=pulumi.ResourceOptions(provider=provider),
     )
-    return namespace.metadata.apply(lambda metadata: metadata.name or plan.kubernetes.namespace)
+    return namespace.metadata.apply(lambda metadata: metadata.name or kubernetes.namespace)

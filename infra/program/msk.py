@@ -11,10 +11,11 @@ import pulumi_aws as aws
 import pulumi_kafka as kafka
 import pulumi_random as random
 
-from infra.plan import AclBinding, Plan, PlannedTopic
+from infra.plan import CLUSTER_RESOURCE_NAME, Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
-from infra.program.confluent import acl_resource_name
+from infra.program.kafka_admin import AdminConnection, admin_provider, manage_topics_and_acls
 from infra.program.protection import kept
+from infra.settings import MskSettings
 
 SCRAM_SECRET_PREFIX = (
     "AmazonMSK_"  # pragma: allowlist secret - MSK only associates secrets whose name starts so
@@ -23,22 +24,15 @@ SERVER_PROPERTIES = {
     "auto.create.topics.enable": "false",
     "allow.everyone.if.no.acl.found": "false",
 }
-ACL_RESOURCE_TYPES = {
-    "TOPIC": "Topic",
-    "GROUP": "Group",
-    "CLUSTER": "Cluster",
-    "TRANSACTIONAL_ID": "TransactionalID",
-}
-ACL_OPERATIONS = {
-    "READ": "Read",
-    "WRITE": "Write",
-    "DESCRIBE": "Describe",
-    "IDEMPOTENT_WRITE": "IdempotentWrite",
-}
-# What the platform's own admin identity needs to manage topics and ACLs, on the cluster
-# and on the domain's topics only (MSK has no super.users).
-ADMIN_CLUSTER_OPERATIONS = ("Describe", "Alter", "Create")
-ADMIN_TOPIC_OPERATIONS = ("Create", "Delete", "Describe", "DescribeConfigs", "Alter", "AlterConfigs")
+# What the platform's admin identity needs, in the order it is granted (MSK has no super.users).
+# While `acl_bootstrap` lets everyone do what no ACL mentions, the first ACL on the cluster
+# resource takes that away for the cluster. Cluster ALTER goes first and alone: it lets the admin
+# create ACLs and, through the DESCRIBE it implies, list them, so a first run interrupted after
+# it can always finish. Anything else first (e.g. DESCRIBE) would lock the admin out for good.
+ADMIN_BOOTSTRAP_GRANT = ("Cluster", CLUSTER_RESOURCE_NAME, "Literal", "Alter")
+# Then the topics under the domain: CREATE, DELETE, ALTER and ALTER_CONFIGS (which imply
+# DESCRIBE and DESCRIBE_CONFIGS).
+ADMIN_TOPIC_OPERATIONS = ("Create", "Delete", "Alter", "AlterConfigs")
 
 
 def server_properties(acl_bootstrap: bool) -> str:
@@ -47,6 +41,13 @@ def server_properties(acl_bootstrap: bool) -> str:
         # One-time first deployment: lets the admin create its own ACLs (see README).
         properties["allow.everyone.if.no.acl.found"] = "true"
     return "".join(f"{key}={value}\n" for key, value in sorted(properties.items()))
+
+
+def configuration_name(display: str, kafka_version: str) -> str:
+    """A version change replaces the configuration (its Kafka versions cannot change in place),
+    and the replacement is created before the old one is deleted, so the two must not share a
+    name (hashicorp/terraform-provider-aws#12724)."""
+    return f"{display}-kafka-{kafka_version.replace('.', '-')}"
 
 
 def secret_name(principal: str) -> str:
@@ -67,7 +68,9 @@ class MskPlatform(pulumi.ComponentResource):
 
     def __init__(self, name: str, plan: Plan, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("kafka-platform:msk:Platform", name, None, opts)
-        sizing = plan.cluster.sizing or {}
+        settings = plan.cluster.provider_settings
+        if not isinstance(settings, MskSettings) or plan.cluster.admin_principal is None:
+            raise ValueError("an MSK stack needs its MSK settings")
         display = f"{plan.domain}-{plan.environment}"
         child = pulumi.ResourceOptions(parent=self)
 
@@ -80,32 +83,90 @@ class MskPlatform(pulumi.ComponentResource):
         )
         configuration = aws.msk.Configuration(
             "configuration",
-            name=f"{display}-kafka-platform",
-            kafka_versions=[sizing["kafka_version"]],
-            server_properties=server_properties(bool(sizing.get("acl_bootstrap"))),
+            name=configuration_name(display, settings.kafka_version),
+            kafka_versions=[settings.kafka_version],
+            server_properties=server_properties(settings.acl_bootstrap),
             opts=child,
         )
+        self.cluster = self._cluster(plan, settings, display, configuration)
+
+        admin = self._scram_user(plan, "admin", plan.cluster.admin_principal)
+        services = {
+            service.name: self._scram_user(plan, service.name, service.principal) for service in plan.services
+        }
+        users = [admin, *services.values()]
+        # One exclusive association: SCRAM secrets not listed here are detached from the cluster.
+        association = aws.msk.ScramSecretAssociation(
+            "scram-users",
+            cluster_arn=self.cluster.arn,
+            secret_arn_lists=[user.secret_arn for user in users],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[user.version for user in users]),
+        )
+        # Inside the VPC (port 9096), or over public access (9196) for a runner outside it.
+        admin_bootstrap = (
+            self.cluster.bootstrap_brokers_public_sasl_scram
+            if settings.access == "public"
+            else self.cluster.bootstrap_brokers_sasl_scram
+        )
+        connection = AdminConnection(
+            bootstrap_servers=admin_bootstrap.apply(lambda servers: servers.split(",")),
+            username=plan.cluster.admin_principal,
+            password=admin.credentials.password,
+            sasl_mechanism="SCRAM-SHA-512",
+            tls=True,
+        )
+        admin_acls = self._admin_acls(
+            plan,
+            plan.cluster.admin_principal,
+            admin_provider("kafka-admin", connection, parent=self, after=[association]),
+        )
+        # The same admin identity, usable only once its grants exist: every topic and service ACL
+        # goes through it, so each waits for the admin ACLs without listing them all.
+        granted = admin_provider("kafka-admin-granted", connection, parent=self, after=admin_acls)
+        manage_topics_and_acls(plan, granted, parent=self)
+
+        self.access = ClusterAccess(
+            # Services run inside the VPC: they always get the private SCRAM endpoint.
+            bootstrap_servers=self.cluster.bootstrap_brokers_sasl_scram,
+            cluster_id=self.cluster.arn,
+            credentials={name: user.credentials for name, user in services.items()},
+            exports={"kms_key_arn": self.key.arn},
+        )
+        self.register_outputs({"cluster_arn": self.cluster.arn})
+
+    def _cluster(
+        self, plan: Plan, settings: MskSettings, display: str, configuration: aws.msk.Configuration
+    ) -> aws.msk.Cluster:
         logging = None
-        if sizing.get("logging"):
+        if settings.logging is not None:
             logging = aws.msk.ClusterLoggingInfoArgs(
                 broker_logs=aws.msk.ClusterLoggingInfoBrokerLogsArgs(
                     cloudwatch_logs=aws.msk.ClusterLoggingInfoBrokerLogsCloudwatchLogsArgs(
-                        enabled=True, log_group=sizing["logging"]["cloudwatch_log_group"]
+                        enabled=True, log_group=settings.logging.cloudwatch_log_group
                     )
                 )
             )
-        self.cluster = aws.msk.Cluster(
+        connectivity = None
+        if settings.access == "public":
+            # AWS refuses this on create; `preflight` makes sure the cluster already exists.
+            connectivity = aws.msk.ClusterBrokerNodeGroupInfoConnectivityInfoArgs(
+                public_access=aws.msk.ClusterBrokerNodeGroupInfoConnectivityInfoPublicAccessArgs(
+                    type="SERVICE_PROVIDED_EIPS"
+                )
+            )
+        return aws.msk.Cluster(
             "cluster",
             cluster_name=display,
-            kafka_version=sizing["kafka_version"],
-            number_of_broker_nodes=sizing["broker_count"],
+            kafka_version=settings.kafka_version,
+            number_of_broker_nodes=settings.broker_count,
             broker_node_group_info=aws.msk.ClusterBrokerNodeGroupInfoArgs(
-                instance_type=sizing["instance_type"],
-                client_subnets=sizing["subnet_ids"],
-                security_groups=sizing["security_group_ids"],
+                instance_type=settings.instance_type,
+                client_subnets=settings.subnet_ids,
+                security_groups=settings.security_group_ids,
+                connectivity_info=connectivity,
                 storage_info=aws.msk.ClusterBrokerNodeGroupInfoStorageInfoArgs(
                     ebs_storage_info=aws.msk.ClusterBrokerNodeGroupInfoStorageInfoEbsStorageInfoArgs(
-                        volume_size=sizing["volume_size_gib"]
+                        volume_size=settings.volume_size_gib
                     )
                 ),
             ),
@@ -125,56 +186,6 @@ class MskPlatform(pulumi.ComponentResource):
             logging_info=logging,
             opts=kept(plan, self),
         )
-
-        admin_principal = f"{plan.domain}-platform-admin-{plan.environment}"
-        admin = self._scram_user(plan, "admin", admin_principal)
-        services = {
-            service.name: self._scram_user(plan, service.name, service.principal) for service in plan.services
-        }
-        users = [admin, *services.values()]
-        # One exclusive association: SCRAM secrets not listed here are detached from the cluster.
-        association = aws.msk.ScramSecretAssociation(
-            "scram-users",
-            cluster_arn=self.cluster.arn,
-            secret_arn_lists=[user.secret_arn for user in users],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[user.version for user in users]),
-        )
-        bootstrap = self.cluster.bootstrap_brokers_sasl_scram
-        bootstrap_list = bootstrap.apply(lambda servers: servers.split(","))
-
-        def admin_provider(name: str, after: list[pulumi.Resource]) -> kafka.Provider:
-            return kafka.Provider(
-                name,
-                bootstrap_servers=bootstrap_list,
-                sasl_username=admin_principal,
-                sasl_password=admin.credentials.password,
-                sasl_mechanism="scram-sha512",
-                tls_enabled=True,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
-            )
-
-        admin_acls = self._admin_acls(
-            plan,
-            admin_principal,
-            pulumi.ResourceOptions(parent=self, provider=admin_provider("kafka-admin", [association])),
-        )
-        # The same admin identity, usable only once its grants exist: every topic and service ACL
-        # goes through it, so each waits for the admin ACLs without listing them all.
-        granted_admin = admin_provider("kafka-admin-granted", admin_acls)
-        acl_options = pulumi.ResourceOptions(parent=self, provider=granted_admin)
-        topic_options = kept(plan, self, retain=True).merge(acl_options)
-        for topic in plan.topics:
-            topic_resource(topic, topic_options)
-        for acl in plan.acls:
-            acl_resource(acl, acl_options)
-
-        self.access = ClusterAccess(
-            bootstrap_servers=bootstrap,
-            cluster_id=self.cluster.arn,
-            credentials={name: user.credentials for name, user in services.items()},
-            exports={"kms_key_arn": self.key.arn},
-        )
-        self.register_outputs({"cluster_arn": self.cluster.arn})
 
     def _scram_user(self, plan: Plan, name: str, principal: str) -> ScramUser:
         child = pulumi.ResourceOptions(parent=self)
@@ -206,16 +217,17 @@ class MskPlatform(pulumi.ComponentResource):
                 username=pulumi.Output.from_input(principal),
                 password=pulumi.Output.secret(password.result),
                 principal_id=pulumi.Output.from_input(principal),
+                version=version.version_id,  # a new password is a new secret version
             ),
         )
 
-    def _admin_acls(self, plan: Plan, principal: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
-        grants = [("Cluster", "kafka-cluster", "Literal", op) for op in ADMIN_CLUSTER_OPERATIONS]
-        grants += [
-            ("Topic", plan.name_prefix + plan.domain + ".", "Prefixed", op) for op in ADMIN_TOPIC_OPERATIONS
-        ]
-        return [
-            kafka.Acl(
+    def _admin_acls(self, plan: Plan, principal: str, provider: kafka.Provider) -> list[pulumi.Resource]:
+        options = pulumi.ResourceOptions(parent=self, provider=provider)
+
+        def grant(
+            resource_type: str, resource_name: str, pattern: str, operation: str, opts: pulumi.ResourceOptions
+        ) -> kafka.Acl:
+            return kafka.Acl(
                 f"admin-acl-{resource_type.lower()}-{operation.lower()}",
                 acl_resource_type=resource_type,
                 acl_resource_name=resource_name,
@@ -226,33 +238,14 @@ class MskPlatform(pulumi.ComponentResource):
                 acl_host="*",
                 opts=opts,
             )
-            for resource_type, resource_name, pattern, operation in grants
+
+        first = grant(*ADMIN_BOOTSTRAP_GRANT, options)
+        after_first = options.merge(pulumi.ResourceOptions(depends_on=[first]))
+        topics = plan.name_prefix + plan.domain + "."
+        rest = [
+            grant("Topic", topics, "Prefixed", operation, after_first) for operation in ADMIN_TOPIC_OPERATIONS
         ]
-
-
-def topic_resource(topic: PlannedTopic, opts: pulumi.ResourceOptions | None) -> kafka.Topic:
-    return kafka.Topic(
-        topic.name,
-        name=topic.name,
-        partitions=topic.partitions,
-        replication_factor=topic.replication_factor,
-        config=topic.config,
-        opts=opts,
-    )
-
-
-def acl_resource(acl: AclBinding, opts: pulumi.ResourceOptions | None) -> kafka.Acl:
-    return kafka.Acl(
-        acl_resource_name(acl),
-        acl_resource_type=ACL_RESOURCE_TYPES[acl.resource_type],
-        acl_resource_name=acl.resource_name,
-        resource_pattern_type_filter=acl.pattern_type.capitalize(),
-        acl_operation=ACL_OPERATIONS[acl.operation],
-        acl_permission_type=acl.permission.capitalize(),
-        acl_principal=f"User:{acl.principal}",
-        acl_host=acl.host,
-        opts=opts,
-    )
+        return [first, *rest]
 
 
 def msk_secret_policy(secret_arn: str) -> str:

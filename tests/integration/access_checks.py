@@ -8,7 +8,7 @@ import uuid
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
-from tests.integration.kafka_broker import Broker
+from infra.kafka_broker import Broker
 
 DENIALS = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
@@ -112,3 +112,16 @@ def can_use_transactional_id(broker: Broker, user: str, password: str, transacti
     except KafkaException as exc:
         return not _denied(exc.args[0])
     return True
+
+
+def transactional_producer(broker: Broker, user: str, password: str, transactional_id: str) -> Producer:
+    producer = Producer(broker.client_config(user, password) | {"transactional.id": transactional_id})
+    producer.init_transactions(TIMEOUT_S)
+    return producer
+
+
+def commit_one(producer: Producer, topic: str) -> None:
+    """One transaction with one record; raises KafkaException when fenced or denied."""
+    producer.begin_transaction()
+    producer.produce(topic, key=b"txn", value=b"transactional record")
+    producer.commit_transaction(TIMEOUT_S)

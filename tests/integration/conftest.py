@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from infra.apply_plan import apply_plan
 from infra.cli import load_plan
+from infra.kafka_broker import Broker, broker_from_environment, local_kafka, missing_tools
 from infra.plan import Plan
-from tests.integration.apply_plan import apply_plan
-from tests.integration.kafka_broker import Broker, broker_from_environment, local_kafka, missing_tools
 from tests.project_files import REPO
 
 # .ci/run sets this where Java and Maven exist, so the suite can never skip silently there.

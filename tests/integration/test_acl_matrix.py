@@ -10,9 +10,9 @@ from functools import partial
 from confluent_kafka import Producer
 from confluent_kafka.admin import ConfigResource
 
+from infra.kafka_broker import Broker
 from infra.plan import Plan, ServicePlan
 from tests.integration import access_checks as check
-from tests.integration.kafka_broker import Broker
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,20 @@ def _attempts(broker: Broker, plan: Plan, service: ServicePlan, password: str) -
     def attempt(path: str, expected: bool, action: Callable[..., bool], *args: str) -> None:
         attempts.append(Attempt(service.name, path, expected, partial(action, *creds, *args)))
 
+    idempotent = service.env.get("KAFKA_ENABLE_IDEMPOTENCE") == "true"
     for topic in plan.topics:
-        attempt(f"produce {topic.name}", topic.name in service.produces, check.can_produce, topic.name)
+        producing = topic.name in service.produces
+        attempt(f"produce {topic.name}", producing, check.can_produce, topic.name)
+        if idempotent and producing:
+            # No IDEMPOTENT_WRITE grant: Kafka >= 2.8 only wants WRITE on the topic (KIP-679).
+            attempts.append(
+                Attempt(
+                    service.name,
+                    f"idempotent produce {topic.name}",
+                    True,
+                    partial(check.can_produce, *creds, topic.name, idempotent=True),
+                )
+            )
         attempt(
             f"consume {topic.name} as {own_group}",
             topic.name in service.consumes,
@@ -53,15 +65,19 @@ def _attempts(broker: Broker, plan: Plan, service: ServicePlan, password: str) -
     attempt("create a topic", False, check.can_create_topic, f"{plan.name_prefix}{plan.domain}.")
     target = (service.produces or service.consumes)[0]
     attempt(f"alter config of {target}", False, check.can_alter_config, target)
-    transactional_ids = {s.transactional_id for s in plan.services if s.transactional_id}
-    transactional_ids.add(service.transactional_id or f"{plan.name_prefix}{plan.domain}.{service.name}")
-    for transactional_id in sorted(transactional_ids):
+    # Each instance's id is the service's prefix plus its own suffix (here "matrix-0").
+    prefixes = {s.transactional_id_prefix for s in plan.services if s.transactional_id_prefix}
+    prefixes.add(service.transactional_id_prefix or f"{plan.name_prefix}{plan.domain}.{service.name}.")
+    for prefix in sorted(prefixes):
         attempt(
-            f"transactional id {transactional_id}",
-            transactional_id == service.transactional_id,
+            f"transactional id {prefix}matrix-0",
+            prefix == service.transactional_id_prefix,
             check.can_use_transactional_id,
-            transactional_id,
+            f"{prefix}matrix-0",
         )
+    if service.transactional_id_prefix:
+        bare = service.transactional_id_prefix.rstrip(".")
+        attempt(f"transactional id {bare} (outside the prefix)", False, check.can_use_transactional_id, bare)
     return attempts
 
 
@@ -133,7 +149,7 @@ def test_acls_on_the_broker_are_exactly_the_plan(
         ResourceType,
     )
 
-    from tests.integration.apply_plan import acl_bindings
+    from infra.apply_plan import acl_bindings
 
     every = AclBindingFilter(
         ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY

@@ -1,4 +1,7 @@
-"""Apply a plan to a real broker with confluent-kafka's AdminClient: topics, SCRAM users, ACLs."""
+"""Apply a plan to a real broker with confluent-kafka's AdminClient: topics, SCRAM users, ACLs.
+
+Used where no Pulumi engine runs: the integration tests and `make local` without Docker.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,9 @@ OPERATIONS = {
     "DESCRIBE": AclOperation.DESCRIBE,
     "IDEMPOTENT_WRITE": AclOperation.IDEMPOTENT_WRITE,
 }
+PATTERNS = {"LITERAL": ResourcePatternType.LITERAL, "PREFIXED": ResourcePatternType.PREFIXED}
 MECHANISMS = {"SCRAM-SHA-256": ScramMechanism.SCRAM_SHA_256, "SCRAM-SHA-512": ScramMechanism.SCRAM_SHA_512}
+SCRAM_ITERATIONS = 4096
 
 
 def acl_bindings(plan: Plan) -> list[AclBinding]:
@@ -42,7 +47,7 @@ def acl_bindings(plan: Plan) -> list[AclBinding]:
         AclBinding(
             RESOURCE_TYPES[acl.resource_type],
             acl.resource_name,
-            ResourcePatternType.LITERAL,
+            PATTERNS[acl.pattern_type],
             f"User:{acl.principal}",
             acl.host,
             OPERATIONS[acl.operation],
@@ -52,8 +57,11 @@ def acl_bindings(plan: Plan) -> list[AclBinding]:
     ]
 
 
-def apply_plan(admin: AdminClient, plan: Plan, mechanism: str) -> dict[str, str]:
-    """Create what the plan describes; returns each service's (generated) password."""
+def apply_plan(
+    admin: AdminClient, plan: Plan, mechanism: str, passwords: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Create what the plan describes (idempotent); returns each service's password, generated
+    unless ``passwords`` gives them."""
     new_topics = [
         NewTopic(
             t.name, num_partitions=t.partitions, replication_factor=t.replication_factor, config=t.config
@@ -66,11 +74,11 @@ def apply_plan(admin: AdminClient, plan: Plan, mechanism: str) -> dict[str, str]
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
-    passwords = {service.name: secrets.token_urlsafe(18) for service in plan.services}
+    passwords = passwords or {service.name: secrets.token_urlsafe(18) for service in plan.services}
     upserts = [
         UserScramCredentialUpsertion(
             service.principal,
-            ScramCredentialInfo(MECHANISMS[mechanism], 4096),
+            ScramCredentialInfo(MECHANISMS[mechanism], SCRAM_ITERATIONS),
             passwords[service.name].encode(),
         )
         for service in plan.services

@@ -1,4 +1,4 @@
-"""A real Kafka broker for the integration tests.
+"""A real Kafka broker: for the integration tests, and for `make local` where Docker is missing.
 
 Either the broker named by KAFKA_BOOTSTRAP_SERVERS (with admin credentials from the
 environment), or Apache Kafka itself: its jars fetched once from Maven Central with Maven,
@@ -8,16 +8,18 @@ started in KRaft mode with SASL/SCRAM-SHA-512, the StandardAuthorizer and one su
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -25,6 +27,7 @@ from confluent_kafka.admin import AdminClient
 KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"
 ADMIN_USER = "platform-admin"
+PID_FILE = "broker.pid"
 
 POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -146,7 +149,19 @@ def _free_port() -> int:
         return port
 
 
-def _server_properties(data: Path, port: int, controller_port: int, admin_password: str) -> str:
+@dataclass(frozen=True)
+class BrokerOptions:
+    port: int | None = None  # the SASL_PLAINTEXT listener; default: a free port
+    admin_password: str | None = None  # default: generated
+    # What MSK's acl_bootstrap turns on: whatever no ACL mentions is allowed to everyone.
+    allow_everyone_if_no_acl: bool = False
+    # More SCRAM-SHA-512 users (name -> password), created with the storage, never super users.
+    users: Mapping[str, str] = field(default_factory=dict)
+
+
+def _server_properties(
+    data: Path, port: int, controller_port: int, admin_password: str, options: BrokerOptions
+) -> str:
     jaas = (
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
         f'username="{ADMIN_USER}" password="{admin_password}";'
@@ -167,7 +182,7 @@ def _server_properties(data: Path, port: int, controller_port: int, admin_passwo
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             # The controller listener is loopback-only PLAINTEXT: its principal is ANONYMOUS.
             f"super.users=User:{ADMIN_USER};User:ANONYMOUS",
-            "allow.everyone.if.no.acl.found=false",
+            f"allow.everyone.if.no.acl.found={str(options.allow_everyone_if_no_acl).lower()}",
             "auto.create.topics.enable=false",
             "offsets.topic.replication.factor=1",
             "offsets.topic.num.partitions=3",
@@ -181,56 +196,30 @@ def _server_properties(data: Path, port: int, controller_port: int, admin_passwo
     )
 
 
-@contextmanager
-def local_kafka(work: Path) -> Iterator[Broker]:
-    """Start a single-node KRaft broker from the cached jars; stop it on exit."""
+def _prepare(work: Path, options: BrokerOptions) -> tuple[list[str], Broker]:
+    """Write the broker's configuration, format its storage; the command that starts it."""
     lib = fetch_kafka_jars()
     java = shutil.which("java") or "java"
     classpath = f"{lib}/*"
-    admin_password = secrets.token_urlsafe(18)
-    port, controller_port = _free_port(), _free_port()
+    admin_password = options.admin_password or secrets.token_urlsafe(18)
+    port, controller_port = options.port or _free_port(), _free_port()
+    work.mkdir(parents=True, exist_ok=True)
     data = work / "data"
     properties = work / "server.properties"
-    properties.write_text(_server_properties(data, port, controller_port, admin_password))
+    properties.write_text(_server_properties(data, port, controller_port, admin_password, options))
     (work / "log4j2.properties").write_text(LOG4J2)
     logging = f"-Dlog4j2.configurationFile={work / 'log4j2.properties'}"
-    cluster_id = _cluster_id()
+    users = {ADMIN_USER: admin_password, **options.users}
+    scram = [arg for name, password in users.items() for arg in ("--add-scram", _scram_entry(name, password))]
+    storage = ["kafka.tools.StorageTool", "format", "--ignore-formatted", "-t", _cluster_id()]
     subprocess.run(
-        [
-            java,
-            "-cp",
-            classpath,
-            logging,
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(properties),
-            "--add-scram",
-            f"SCRAM-SHA-512=[name={ADMIN_USER},password={admin_password}]",
-        ],
+        [java, "-cp", classpath, logging, *storage, "-c", str(properties), *scram],
         check=True,
         capture_output=True,
         timeout=120,
     )
-    log_path = work / "broker.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                java,
-                "-Xms256m",
-                "-Xmx768m",
-                "-XX:+UseSerialGC",
-                "-cp",
-                classpath,
-                logging,
-                "kafka.Kafka",
-                str(properties),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    command = [java, "-Xms256m", "-Xmx768m", "-XX:+UseSerialGC", "-cp", classpath, logging]
+    command += ["kafka.Kafka", str(properties)]
     broker = Broker(
         bootstrap=f"127.0.0.1:{port}",
         security_protocol="SASL_PLAINTEXT",
@@ -239,8 +228,22 @@ def local_kafka(work: Path) -> Iterator[Broker]:
         admin_password=admin_password,
         description=f"Apache Kafka {KAFKA_VERSION} (KRaft, SASL/SCRAM-SHA-512, StandardAuthorizer)",
     )
+    return command, broker
+
+
+def _scram_entry(name: str, password: str) -> str:
+    return f"SCRAM-SHA-512=[name={name},password={password}]"
+
+
+@contextmanager
+def local_kafka(work: Path, options: BrokerOptions | None = None) -> Iterator[Broker]:
+    """Start a single-node KRaft broker from the cached jars; stop it on exit."""
+    command, broker = _prepare(work, options or BrokerOptions())
+    log_path = work / "broker.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_until_ready(broker, process, log_path)
+        wait_until_ready(broker, process.poll, log_path)
         yield broker
     finally:
         process.terminate()
@@ -251,14 +254,62 @@ def local_kafka(work: Path) -> Iterator[Broker]:
             process.wait()
 
 
-def _wait_until_ready(
-    broker: Broker, process: subprocess.Popen[bytes], log: Path, timeout: float = 90
+def start_detached(work: Path, options: BrokerOptions) -> Broker:
+    """Start the broker in the background (it outlives this process); `stop_detached` ends it."""
+    if running_pid(work) is not None:
+        raise RuntimeError(f"a broker from {work} is already running; stop it first")
+    command, broker = _prepare(work, options)
+    log_path = work / "broker.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    (work / PID_FILE).write_text(f"{process.pid}\n")
+    try:
+        wait_until_ready(broker, process.poll, log_path)
+    except Exception:
+        stop_detached(work)
+        raise
+    return broker
+
+
+def running_pid(work: Path) -> int | None:
+    pid_file = work / PID_FILE
+    if not pid_file.is_file():
+        return None
+    pid = int(pid_file.read_text().strip())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pid_file.unlink()
+        return None
+    return pid
+
+
+def stop_detached(work: Path, timeout: float = 30) -> bool:
+    """Stop a broker `start_detached` started; False when none was running."""
+    pid = running_pid(work)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and running_pid(work) is not None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.2)
+    if running_pid(work) is not None:
+        os.kill(pid, signal.SIGKILL)
+    (work / PID_FILE).unlink(missing_ok=True)
+    return True
+
+
+def wait_until_ready(
+    broker: Broker, exit_code: Callable[[], int | None], log: Path, timeout: float = 90
 ) -> None:
     deadline = time.monotonic() + timeout
     admin = broker.admin()
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Kafka exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        code = exit_code()
+        if code is not None:
+            raise RuntimeError(f"Kafka exited with {code}:\n{log.read_text()[-3000:]}")
         try:
             if admin.list_topics(timeout=2).brokers:
                 return

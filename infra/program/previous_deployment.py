@@ -1,0 +1,52 @@
+"""The outputs of this stack's last deployment, read before anything is registered.
+
+`pulumi:pulumi:readStackOutputs` is the engine's built-in invoke behind StackReference. Called
+through `pulumi.runtime.invoke` it returns synchronously, so the program can refuse an unsafe
+change before the first resource registration. An error raised inside an `apply` would surface
+only after every registration had gone to the engine, when creates and updates have already run.
+On a stack's first deployment the outputs are empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
+
+TOPIC_NAMES_OUTPUT = "topic_names"
+TOPIC_PARTITIONS_OUTPUT = "topic_partitions"
+SERVICES_OUTPUT = "services"
+CLUSTER_ID_OUTPUT = "cluster_id"
+
+
+@dataclass(frozen=True)
+class PreviousDeployment:
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_this_stack(cls) -> PreviousDeployment:
+        name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+        result = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": name})
+        outputs = (result.value or {}).get("outputs") or {}
+        return cls(outputs=dict(outputs))
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.outputs)
+
+    def names(self, output: str) -> list[str] | None:
+        value = self.outputs.get(output)
+        return [str(item) for item in value] if isinstance(value, list) else None
+
+    def topic_partitions(self) -> dict[str, int]:
+        value = self.outputs.get(TOPIC_PARTITIONS_OUTPUT)
+        if not isinstance(value, dict):
+            return {}
+        # Numbers come back from the engine as floats.
+        return {str(name): int(count) for name, count in value.items()}
+
+    def has_cluster(self) -> bool:
+        return bool(self.outputs.get(CLUSTER_ID_OUTPUT))

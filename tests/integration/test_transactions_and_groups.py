@@ -1,0 +1,92 @@
+"""Per-instance transactional ids and consumer groups, on the real broker with the plan's grants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from infra.apply_plan import apply_plan
+from infra.kafka_broker import Broker
+from infra.plan import Plan
+from tests.integration import access_checks as check
+from tests.project_files import Project
+
+
+@pytest.fixture(scope="module")
+def instance_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """The repository's topology under its own domain, with guardian joining one group per instance."""
+
+    def per_instance(topology: dict[str, Any]) -> None:
+        topology["domain"] = "instances"
+        topology["services"]["guardian"]["consumer_group_per_instance"] = True
+
+    return Project(tmp_path_factory.mktemp("instances")).edit_topology(per_instance).plan("local")
+
+
+@pytest.fixture(scope="module")
+def instance_passwords(broker: Broker, instance_plan: Plan) -> Iterator[dict[str, str]]:
+    yield apply_plan(broker.admin(), instance_plan, broker.sasl_mechanism)
+
+
+def test_two_replicas_each_commit_with_their_own_suffix(
+    broker: Broker, instance_plan: Plan, instance_passwords: dict[str, str]
+) -> None:
+    service = instance_plan.service("context-aggregator")
+    prefix = service.transactional_id_prefix
+    assert prefix == "instances.context-aggregator."
+    creds = (broker, service.principal, instance_passwords[service.name])
+    topic = service.produces[0]
+    first = check.transactional_producer(*creds, f"{prefix}pod-a")
+    second = check.transactional_producer(*creds, f"{prefix}pod-b")
+    for _ in range(2):  # interleaved, as two live replicas would
+        check.commit_one(first, topic)
+        check.commit_one(second, topic)
+
+
+def test_one_shared_transactional_id_fences_the_first_replica(
+    broker: Broker, instance_plan: Plan, instance_passwords: dict[str, str]
+) -> None:
+    """Why the id is per instance: what one literal id per service did to the second replica."""
+    service = instance_plan.service("context-aggregator")
+    creds = (broker, service.principal, instance_passwords[service.name])
+    shared = f"{service.transactional_id_prefix}shared"
+    first = check.transactional_producer(*creds, shared)
+    check.transactional_producer(*creds, shared)  # the second replica starts
+    with pytest.raises(KafkaException) as fenced:
+        check.commit_one(first, service.produces[0])
+    assert fenced.value.args[0].code() in {KafkaError._FENCED, KafkaError.PRODUCER_FENCED}
+
+
+@pytest.mark.parametrize("outside", ["instances.context-aggregator", "instances.context-aggregatorx.a"])
+def test_an_id_outside_the_prefix_is_denied(
+    broker: Broker, instance_plan: Plan, instance_passwords: dict[str, str], outside: str
+) -> None:
+    service = instance_plan.service("context-aggregator")
+    assert not check.can_use_transactional_id(
+        broker, service.principal, instance_passwords[service.name], outside
+    )
+
+
+def test_per_instance_groups_join_under_the_prefix_only(
+    broker: Broker, instance_plan: Plan, instance_passwords: dict[str, str]
+) -> None:
+    service = instance_plan.service("guardian")
+    assert service.consumer_group_prefix == "instances.guardian."
+    creds = (broker, service.principal, instance_passwords[service.name])
+    topic = service.consumes[0]
+    _seed(broker, topic)
+    assert check.can_consume(*creds, topic, f"{service.consumer_group_prefix}pod-a")
+    assert check.can_consume(*creds, topic, f"{service.consumer_group_prefix}pod-b")
+    assert not check.can_consume(*creds, topic, "instances.guardian"), "the bare stem is not under the prefix"
+    assert not check.can_consume(*creds, topic, "instances.api"), "another service's group"
+
+
+def _seed(broker: Broker, topic: str) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer(broker.client_config())
+    producer.produce(topic, key=b"seed", value=b"seed")
+    assert producer.flush(30) == 0
