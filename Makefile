@@ -4,8 +4,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= local
 ACTIONLINT_VERSION ?= v1.7.7
+PULUMI_VERSION ?= v3.259.0
+KAFKA_PLATFORM_CACHE ?= $(HOME)/.cache/kafka-platform
+PULUMI_CLI := $(KAFKA_PLATFORM_CACHE)/pulumi-$(PULUMI_VERSION)/bin/pulumi
+# The real engine the e2e tests drive: the CLI, the two provider plugins and the policy-pack shim.
+ENGINE_BIN := $(VENV)/engine/bin
+PLUGINS := kafka random
+plugin_hash = $(shell cat tools/pulumi-resource-$(1)/main.go tools/pulumi-resource-$(1)/go.mod \
+	tools/pulumi-resource-$(1)/go.sum | sha256sum | cut -c1-16)
+plugin_cache = $(KAFKA_PLATFORM_CACHE)/plugins/pulumi-resource-$(1)-$(call plugin_hash,$(1))
 
-.PHONY: venv tools test unit integration lint scan bench validate plan local compose compose-check clean
+.PHONY: venv tools engine test unit integration e2e lint scan bench validate plan local local-down \
+	compose compose-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +37,32 @@ tools: venv
 $(VENV)/bin/compose-config: tools/compose-config/go.mod tools/compose-config/go.sum tools/compose-config/main.go | venv
 	cd tools/compose-config && go build -o $(abspath $@) .
 
-## The README's test command: unit tests, Pulumi mocks, and the real-broker integration tests.
+## The real Pulumi engine for the e2e tests (needs Go): the CLI built from its Go module, and the
+## `kafka` and `random` provider plugins built from tools/ (the official ones cannot be had here),
+## cached under $(KAFKA_PLATFORM_CACHE). The first build takes several minutes.
+engine: venv $(PULUMI_CLI) $(foreach p,$(PLUGINS),$(call plugin_cache,$(p))/pulumi-resource-$(p))
+	@mkdir -p $(ENGINE_BIN)
+	ln -sf $(PULUMI_CLI) $(ENGINE_BIN)/pulumi
+	$(foreach p,$(PLUGINS),ln -sf $(call plugin_cache,$(p))/pulumi-resource-$(p) $(ENGINE_BIN)/;)
+	cp tools/engine/pulumi-analyzer-policy-python $(ENGINE_BIN)/
+
+$(PULUMI_CLI):
+	tools/engine/build-pulumi-cli $(PULUMI_VERSION) $@
+
+$(KAFKA_PLATFORM_CACHE)/plugins/pulumi-resource-%/pulumi-resource-kafka:
+	cd tools/pulumi-resource-kafka && go build -o $@.partial . && mv $@.partial $@
+
+$(KAFKA_PLATFORM_CACHE)/plugins/pulumi-resource-%/pulumi-resource-random:
+	cd tools/pulumi-resource-random && go build -o $@.partial . && mv $@.partial $@
+
+## The README's test command: unit tests, Pulumi mocks, the real-broker integration tests, and
+## the real-engine tests when `make engine` has built the engine (they skip otherwise).
 test: tools
 	$(PY) -m pytest
+
+## The real engine's life cycle on the real broker (see README, "The real engine").
+e2e: engine
+	$(PY) -m pytest -m e2e
 
 unit: tools
 	$(PY) -m pytest -m "not integration"
@@ -63,21 +96,25 @@ compose: venv
 compose-check: venv
 	$(PY) -m infra compose --check
 
-## The README's main job on a laptop: validate, start the local Kafka mirror, print each
-## service's env. Without a Docker engine it stops after printing what it would start.
+## The README's main job on a laptop: validate, start the local Kafka (docker-compose.kafka.yml
+## with a Docker engine, else Apache Kafka from its jars with Java and Maven), print each
+## service's env. `make local-down` stops it.
 local: venv
 	$(PY) -m infra validate
 	$(PY) -m infra compose --check
-	@if docker info >/dev/null 2>&1; then \
-		docker compose -f docker-compose.kafka.yml up -d --wait; \
-	else \
-		echo "No Docker engine: skipping 'docker compose -f docker-compose.kafka.yml up -d'."; \
-	fi
+	$(PY) -m infra local up
 	$(PY) -m infra env --stack local --host
 
-## 1,000 topics / 100 services: plan time, program time under mocks, ACL counts.
+local-down: venv
+	$(PY) -m infra local down
+
+## 1,000 topics / 100 services: plan time, program time under mocks, ACL counts; then, where
+## `make engine` has built it, the real engine on the test broker against the AdminClient floor.
 bench: venv
 	$(PY) -m benchmarks.run
+	@if [ -x $(ENGINE_BIN)/pulumi ]; then $(PY) -m benchmarks.engine; \
+	else echo "the real engine is not built: run \`make engine\` for its numbers"; fi
 
 clean:
+	@if [ -x $(PY) ]; then $(PY) -m infra local down --runtime java; fi
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

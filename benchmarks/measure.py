@@ -25,8 +25,7 @@ from typing import Any
 
 import pulumi
 
-from infra.cli import load_plan
-from infra.plan import Plan
+from infra.plan import Plan, load_plan
 from infra.program import confluent, kafka_admin
 from tests.pulumi_harness import run_program, stack_settings
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from benchmarks.generate import write_project
 from infra.acl_compaction import compact_acls
-from infra.cli import load_plan
+from infra.plan import load_plan
 
 # Confluent Cloud's documented default ACL limits per cluster type.
 CONFLUENT_ACL_LIMITS = {"basic": 1_000, "standard": 1_000, "enterprise": 4_000, "dedicated": 10_000}

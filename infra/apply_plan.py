@@ -38,6 +38,10 @@ OPERATIONS = {
     "IDEMPOTENT_WRITE": AclOperation.IDEMPOTENT_WRITE,
 }
 PATTERNS = {"LITERAL": ResourcePatternType.LITERAL, "PREFIXED": ResourcePatternType.PREFIXED}
+# Matches every ACL binding on the cluster (DescribeAcls, DeleteAcls).
+EVERY_ACL = AclBindingFilter(
+    ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
+)
 MECHANISMS = {"SCRAM-SHA-256": ScramMechanism.SCRAM_SHA_256, "SCRAM-SHA-512": ScramMechanism.SCRAM_SHA_512}
 SCRAM_ITERATIONS = 4096
 
@@ -94,12 +98,9 @@ def apply_plan(
 def _wait_until_visible(admin: AdminClient, plan: Plan, timeout: float = 30) -> None:
     """Brokers learn new ACLs from the metadata log a moment after the controller commits them."""
     wanted = {str(binding) for binding in acl_bindings(plan)}
-    every = AclBindingFilter(
-        ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
-    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = {str(binding) for binding in admin.describe_acls(every, request_timeout=10).result()}
+        found = {str(binding) for binding in admin.describe_acls(EVERY_ACL, request_timeout=10).result()}
         if wanted <= found:
             return
         time.sleep(0.2)

@@ -152,6 +152,9 @@ def _free_port() -> int:
 @dataclass(frozen=True)
 class BrokerOptions:
     port: int | None = None  # the SASL_PLAINTEXT listener; default: a free port
+    # An open PLAINTEXT listener beside it (ANONYMOUS is a super user), like compose's default profile.
+    plaintext_port: int | None = None
+    admin_user: str = ADMIN_USER
     admin_password: str | None = None  # default: generated
     # What MSK's acl_bootstrap turns on: whatever no ACL mentions is allowed to everyone.
     allow_everyone_if_no_acl: bool = False
@@ -164,24 +167,29 @@ def _server_properties(
 ) -> str:
     jaas = (
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
-        f'username="{ADMIN_USER}" password="{admin_password}";'
+        f'username="{options.admin_user}" password="{admin_password}";'
     )
+    listeners = [f"SASL_PLAINTEXT://127.0.0.1:{port}"]
+    if options.plaintext_port is not None:
+        listeners.append(f"OPEN://127.0.0.1:{options.plaintext_port}")
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-            f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
-            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"listeners={','.join(listeners)},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners={','.join(listeners)}",
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,OPEN:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=SASL_PLAINTEXT",
-            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
             "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            f"listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config={jaas}",
             f"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}",
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            # The controller listener is loopback-only PLAINTEXT: its principal is ANONYMOUS.
-            f"super.users=User:{ADMIN_USER};User:ANONYMOUS",
+            # The controller listener (and the OPEN one, when asked for) is loopback-only
+            # PLAINTEXT: its principal is ANONYMOUS.
+            f"super.users=User:{options.admin_user};User:ANONYMOUS",
             f"allow.everyone.if.no.acl.found={str(options.allow_everyone_if_no_acl).lower()}",
             "auto.create.topics.enable=false",
             "offsets.topic.replication.factor=1",
@@ -209,7 +217,7 @@ def _prepare(work: Path, options: BrokerOptions) -> tuple[list[str], Broker]:
     properties.write_text(_server_properties(data, port, controller_port, admin_password, options))
     (work / "log4j2.properties").write_text(LOG4J2)
     logging = f"-Dlog4j2.configurationFile={work / 'log4j2.properties'}"
-    users = {ADMIN_USER: admin_password, **options.users}
+    users = {options.admin_user: admin_password, **options.users}
     scram = [arg for name, password in users.items() for arg in ("--add-scram", _scram_entry(name, password))]
     storage = ["kafka.tools.StorageTool", "format", "--ignore-formatted", "-t", _cluster_id()]
     subprocess.run(
@@ -224,7 +232,7 @@ def _prepare(work: Path, options: BrokerOptions) -> tuple[list[str], Broker]:
         bootstrap=f"127.0.0.1:{port}",
         security_protocol="SASL_PLAINTEXT",
         sasl_mechanism="SCRAM-SHA-512",
-        admin_user=ADMIN_USER,
+        admin_user=options.admin_user,
         admin_password=admin_password,
         description=f"Apache Kafka {KAFKA_VERSION} (KRaft, SASL/SCRAM-SHA-512, StandardAuthorizer)",
     )
@@ -305,7 +313,8 @@ def wait_until_ready(
     broker: Broker, exit_code: Callable[[], int | None], log: Path, timeout: float = 90
 ) -> None:
     deadline = time.monotonic() + timeout
-    admin = broker.admin()
+    # Quiet: until the broker listens, every attempt would log "connection refused".
+    admin = AdminClient({**broker.client_config(), "log_level": 0})
     while time.monotonic() < deadline:
         code = exit_code()
         if code is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -29,7 +30,7 @@ from infra.settings import (
     Provider,
     StackSettings,
 )
-from infra.stacks import StackContext
+from infra.stacks import StackContext, load_project
 from infra.topology import TOPIC_TRANSPORTS, Topology
 
 ResourceType = Literal["TOPIC", "GROUP", "TRANSACTIONAL_ID", "CLUSTER"]
@@ -165,6 +166,12 @@ class Plan(PlanModel):
 
     def service(self, name: str) -> ServicePlan:
         return next(service for service in self.services if service.name == name)
+
+
+def load_plan(project_dir: Path, stack: str) -> Plan:
+    """The plan of one stack, from topology.yaml and its Pulumi.<stack>.yaml (or a path to one)."""
+    topology, context = load_project(project_dir, stack)
+    return resolve_plan(topology, context)
 
 
 def resolve_plan(topology: Topology, stack: StackContext) -> Plan:

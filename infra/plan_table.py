@@ -18,7 +18,9 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def render_table(plan: Plan) -> str:
     cluster = plan.cluster
-    where = f"shared with stack '{cluster.shared_from_stack}'" if cluster.shared_from_stack else "own cluster"
+    where = {"kafka": "existing cluster", "local": "local broker"}.get(cluster.provider, "own cluster")
+    if cluster.shared_from_stack:
+        where = f"shared with stack '{cluster.shared_from_stack}'"
     namespace = plan.kubernetes.namespace if plan.kubernetes else "none (kubernetes: none)"
     out = [
         f"stack {plan.stack}  environment {plan.environment}  provider {cluster.provider} ({where})",

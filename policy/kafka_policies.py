@@ -2,15 +2,22 @@
 
 Each validator takes Pulumi's ResourceValidationArgs (resource_type, props, urn, opts) and a
 `report_violation(message)` callback. Props are the engine's camelCase input names.
+
+During a preview some inputs are not known yet (a Confluent ACL's principal is the id of a
+service account still to be created; a ConfigMap's bootstrap address is the cluster's). Reading
+one raises pulumi_policy's UnknownValueError, and the SDK then skips the whole policy with an
+advisory "can't run policy ... during preview". So every field is read through `Fields`: each
+known field is checked, and only afterwards the policy reports which ones could not be.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
+from pulumi_policy.proxy import UnknownValueError
 
 ReportViolation = Callable[..., None]
 
@@ -42,6 +49,60 @@ _CREDENTIAL_VALUE = [
     re.compile(r"^[A-Za-z0-9+/]{64}$"),  # Confluent Cloud API secret shape
 ]
 
+# The two providers' names for the same ACL fields.
+_ACL_FIELDS = {
+    CONFLUENT_ACL: ("principal", "resourceType", "resourceName", "operation"),
+    KAFKA_ACL: ("aclPrincipal", "aclResourceType", "aclResourceName", "aclOperation"),
+}
+
+
+class Unknown:
+    """Stands for a value the engine does not know yet (preview)."""
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN = Unknown()
+
+
+class Fields:
+    """A resource's properties read one by one; unknown values are recorded, not raised."""
+
+    def __init__(self, props: Any) -> None:
+        self._props = props
+        self.unknown: list[str] = []
+        self._first_unknown: UnknownValueError | None = None
+
+    def get(self, *path: str, default: Any = None) -> Any:
+        """The value at ``path`` (nested keys), ``default`` when absent, UNKNOWN when not known yet."""
+        node = self._props
+        try:
+            for key in path:
+                node = node.get(key) if node is not None else None
+        except UnknownValueError as error:
+            self.unknown.append(".".join(path))
+            self._first_unknown = self._first_unknown or error
+            return UNKNOWN
+        return default if node is None else node
+
+    def items(self, *path: str) -> Iterator[tuple[str, Any]]:
+        """Entries of the mapping at ``path``: every known one, each unknown one as UNKNOWN."""
+        mapping = self.get(*path, default={})
+        if mapping is UNKNOWN:
+            return
+        for key in sorted(mapping):
+            yield key, self.get(*path, key)
+
+    def finish(self) -> None:
+        """After every known field was checked: name the ones that could not be (preview only)."""
+        if self._first_unknown is not None:
+            fields = ", ".join(f".{path}" for path in self.unknown)
+            self._first_unknown.message = (
+                f"{fields} can't be known during preview (checked at `pulumi up`); every other field passed"
+            )
+            raise self._first_unknown
+
 
 def stack_of(urn: str) -> str:
     """``urn:pulumi:<stack>::<project>::<type>::<name>`` -> ``<stack>``."""
@@ -54,63 +115,56 @@ def is_production(urn: str) -> bool:
     return stack in PRODUCTION_STACKS or stack.startswith("prod-")
 
 
-def _acl_fields(resource_type: str, props: Any) -> tuple[str, str, str, str]:
-    """(principal, resource type, resource name, operation) of either provider's ACL."""
-    if resource_type == CONFLUENT_ACL:
-        return (
-            props.get("principal", ""),
-            props.get("resourceType", ""),
-            props.get("resourceName", ""),
-            props.get("operation", ""),
-        )
-    return (
-        props.get("aclPrincipal", ""),
-        props.get("aclResourceType", ""),
-        props.get("aclResourceName", ""),
-        props.get("aclOperation", ""),
-    )
-
-
 def prod_topic_durability(args: Any, report_violation: ReportViolation) -> None:
     if args.resource_type not in TOPICS or not is_production(args.urn):
         return
-    props = args.props
-    replication = props.get("replicationFactor", CONFLUENT_REPLICATION)
-    if int(replication) < MIN_REPLICATION:
-        report_violation(f"production topics need replication >= {MIN_REPLICATION} (has {replication})")
-    min_isr = (props.get("config") or {}).get("min.insync.replicas")
-    if min_isr is None or int(min_isr) < MIN_INSYNC_REPLICAS:
+    fields = Fields(args.props)
+    replication = fields.get("replicationFactor", default=CONFLUENT_REPLICATION)
+    # The engine passes numbers as floats.
+    if replication is not UNKNOWN and int(replication) < MIN_REPLICATION:
+        report_violation(f"production topics need replication >= {MIN_REPLICATION} (has {int(replication)})")
+    min_isr = fields.get("config", "min.insync.replicas")
+    if min_isr is not UNKNOWN and (min_isr is None or int(min_isr) < MIN_INSYNC_REPLICAS):
         report_violation(
             f"production topics need min.insync.replicas >= {MIN_INSYNC_REPLICAS} (has {min_isr})"
         )
+    fields.finish()
 
 
 def topic_has_retention_or_compaction(args: Any, report_violation: ReportViolation) -> None:
     if args.resource_type not in TOPICS:
         return
-    config = args.props.get("config") or {}
-    if "compact" in str(config.get("cleanup.policy", "")):
-        return
-    if "retention.ms" not in config and "retention.bytes" not in config:
+    fields = Fields(args.props)
+    cleanup = fields.get("config", "cleanup.policy", default="")
+    retention = [fields.get("config", key) for key in ("retention.ms", "retention.bytes")]
+    known = cleanup is not UNKNOWN and UNKNOWN not in retention
+    if known and "compact" not in str(cleanup) and retention == [None, None]:
         report_violation("topic sets neither a retention (retention.ms/bytes) nor cleanup.policy=compact")
+    fields.finish()
 
 
 def acl_no_wildcards(args: Any, report_violation: ReportViolation) -> None:
     if args.resource_type not in ACLS:
         return
-    principal, _, resource_name, _ = _acl_fields(args.resource_type, args.props)
-    if principal.endswith(":*") or principal == "*":
+    fields = Fields(args.props)
+    principal_key, _, name_key, _ = _ACL_FIELDS[args.resource_type]
+    principal = fields.get(principal_key, default="")
+    if principal is not UNKNOWN and (principal == "*" or str(principal).endswith(":*")):
         report_violation(f"ACL grants to the wildcard principal '{principal}'")
+    resource_name = fields.get(name_key, default="")
     if resource_name in {"*", ""}:
         report_violation("ACL applies to every resource ('*')")
+    fields.finish()
 
 
 def acl_never_all(args: Any, report_violation: ReportViolation) -> None:
     if args.resource_type not in ACLS:
         return
-    operation = _acl_fields(args.resource_type, args.props)[3]
-    if operation.upper() == "ALL":
+    fields = Fields(args.props)
+    operation = fields.get(_ACL_FIELDS[args.resource_type][3], default="")
+    if operation is not UNKNOWN and str(operation).upper() == "ALL":
         report_violation("ACL grants ALL operations; grant the specific operations instead")
+    fields.finish()
 
 
 def pr_principal_stays_in_its_prefix(args: Any, report_violation: ReportViolation) -> None:
@@ -118,24 +172,35 @@ def pr_principal_stays_in_its_prefix(args: Any, report_violation: ReportViolatio
     if not _PR_STACK.match(stack):
         return
     prefix = f"{stack}."
+    fields = Fields(args.props)
     if args.resource_type in ACLS:
-        _, resource_type, resource_name, _ = _acl_fields(args.resource_type, args.props)
-        if resource_type.upper() != "CLUSTER" and not resource_name.startswith(prefix):
+        _, type_key, name_key, _ = _ACL_FIELDS[args.resource_type]
+        resource_type = fields.get(type_key, default="")
+        resource_name = fields.get(name_key, default="")
+        checkable = UNKNOWN not in (resource_type, resource_name)
+        if (
+            checkable
+            and str(resource_type).upper() != "CLUSTER"
+            and not str(resource_name).startswith(prefix)
+        ):
             report_violation(f"preview stack {stack} grants access to '{resource_name}' outside '{prefix}'")
     if args.resource_type in TOPICS:
-        name = args.props.get("topicName") or args.props.get("name", "")
-        if not name.startswith(prefix):
+        name = fields.get("topicName" if args.resource_type == CONFLUENT_TOPIC else "name", default="")
+        if name is not UNKNOWN and not str(name).startswith(prefix):
             report_violation(f"preview stack {stack} manages topic '{name}' outside '{prefix}'")
+    fields.finish()
 
 
 def config_map_has_no_credentials(args: Any, report_violation: ReportViolation) -> None:
     if args.resource_type != CONFIG_MAP:
         return
-    for key, value in sorted((args.props.get("data") or {}).items()):
+    fields = Fields(args.props)
+    for key, value in fields.items("data"):
         if _CREDENTIAL_KEY.search(key):
             report_violation(f"ConfigMap key '{key}' looks like a credential; put it in a Secret")
-        elif any(pattern.search(str(value)) for pattern in _CREDENTIAL_VALUE):
+        elif value is not UNKNOWN and any(pattern.search(str(value)) for pattern in _CREDENTIAL_VALUE):
             report_violation(f"ConfigMap value of '{key}' looks like a credential; put it in a Secret")
+    fields.finish()
 
 
 def protected_stays_protected(args: Any, report_violation: ReportViolation) -> None:

@@ -10,8 +10,7 @@ from typing import Any
 
 import yaml
 
-from infra.cli import load_plan
-from infra.plan import Plan
+from infra.plan import Plan, load_plan
 from infra.stacks import SETTINGS_KEY
 
 REPO = Path(__file__).resolve().parent.parent

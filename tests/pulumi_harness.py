@@ -148,6 +148,7 @@ def run_program(
     stack_outputs: dict[str, dict[str, Any]] | None = None,
     record: bool = True,
     key_generation: int = 1,
+    preview: bool = False,
 ) -> Run:
     """Evaluate the program for ``stack`` with that stack file's real settings (or ``settings``).
 
@@ -156,7 +157,7 @@ def run_program(
     mocks = PlatformMocks(stack_outputs or {}, key_generation)
     monitor = RecordingMonitor(mocks) if record else MockMonitor(mocks)
     pulumi.runtime.set_mocks(
-        mocks, project="kafka-platform", stack=stack, preview=False, monitor=monitor, organization="acme"
+        mocks, project="kafka-platform", stack=stack, preview=preview, monitor=monitor, organization="acme"
     )
     data = settings if settings is not None else stack_settings(project_dir, stack)
     config = {SETTINGS_KEY: json.dumps(data)}

@@ -8,8 +8,7 @@ import pytest
 
 from benchmarks.generate import write_project
 from infra.acl_compaction import compact_acls, topics_granted
-from infra.cli import load_plan
-from infra.plan import Plan
+from infra.plan import Plan, load_plan
 
 
 def assert_same_topic_grants(plan: Plan) -> None:

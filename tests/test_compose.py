@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.cli import load_plan
 from infra.compose import render_compose, unescape_compose
+from infra.plan import load_plan
 from tests.project_files import Project
 
 FAKE_RPK = Path(__file__).with_name("fake_rpk.py")

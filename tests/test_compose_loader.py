@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.cli import load_plan
 from infra.compose import unescape_compose
+from infra.plan import load_plan
 
 COMPOSE_CONFIG = Path(sys.executable).parent / "compose-config"
 REQUIRED = os.environ.get("KAFKA_PLATFORM_REQUIRE_COMPOSE_LOADER") == "1"

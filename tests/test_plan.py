@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import load_plan
 from infra.names import principal_name
-from infra.plan import BOOTSTRAP_TOKEN, Plan
+from infra.plan import BOOTSTRAP_TOKEN, Plan, load_plan
 from tests.project_files import REPO, Project
 
 SEVEN_DAYS_MS = str(7 * 24 * 3600 * 1000)

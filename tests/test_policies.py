@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from policy import kafka_policies as policies
 from tests.pulumi_harness import Registration, run_program, stack_settings
@@ -192,4 +193,37 @@ def test_the_program_passes_its_own_policy_pack(repo_dir: Path, stack: str) -> N
         for policy in policies.POLICIES
         for message in violations(policy.validate, _as_args(registration))
     ]
+    assert found == []
+
+
+def preview_args(resource_type: str, props: dict[str, Any], stack: str = "prod") -> ResourceValidationArgs:
+    """Props as the SDK hands them over during a preview: unknown values raise when read."""
+    return args(resource_type, unknown_checking_proxy(props), stack=stack)
+
+
+def test_a_preview_checks_every_known_field_and_names_the_unknown_ones() -> None:
+    """A Confluent ACL's principal is the id of a service account still to be created. Reading it
+    used to abort the policy, so its known wildcard resource went unreported."""
+    acl = {**ACL_OK, "principal": UNKNOWN_STRING_VALUE, "resourceName": "*"}
+    found: list[str] = []
+    with pytest.raises(UnknownValueError) as unknown:
+        policies.acl_no_wildcards(preview_args(policies.CONFLUENT_ACL, acl), found.append)
+    assert found == ["ACL applies to every resource ('*')"]
+    assert unknown.value.message.startswith(".principal can't be known during preview")
+
+
+def test_a_preview_checks_the_known_entries_of_a_config_map() -> None:
+    data = {"KAFKA_BROKER_URL": UNKNOWN_STRING_VALUE, "KAFKA_SASL_PASSWORD": "x"}  # pragma: allowlist secret
+    found: list[str] = []
+    with pytest.raises(UnknownValueError) as unknown:
+        policies.config_map_has_no_credentials(
+            preview_args(policies.CONFIG_MAP, {"data": data}), found.append
+        )
+    assert found == ["ConfigMap key 'KAFKA_SASL_PASSWORD' looks like a credential; put it in a Secret"]
+    assert ".data.KAFKA_BROKER_URL" in unknown.value.message
+
+
+def test_a_fully_known_preview_raises_nothing() -> None:
+    found: list[str] = []
+    policies.acl_no_wildcards(preview_args(policies.CONFLUENT_ACL, ACL_OK), found.append)
     assert found == []

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.cli import load_plan
+from infra.plan import load_plan
 from infra.program.msk import ADMIN_BOOTSTRAP_GRANT, ADMIN_TOPIC_OPERATIONS
 from infra.stacks import SETTINGS_KEY
 from tests.pulumi_harness import LAST_MONITOR, Run, is_secret_on_the_wire, run_program

@@ -12,6 +12,7 @@ from infra.program.cluster_access import ClusterAccess
 from infra.program.kubernetes_env import ServiceKafkaEnv, kubernetes_provider, namespace_for, service_env
 from infra.program.preflight import refuse_unsafe_changes
 from infra.program.previous_deployment import (
+    CREDENTIAL_VERSIONS_OUTPUT,
     SERVICES_OUTPUT,
     TOPIC_NAMES_OUTPUT,
     TOPIC_PARTITIONS_OUTPUT,
@@ -45,7 +46,7 @@ def plan_from_pulumi_config(project_dir: Path = PROJECT_DIR) -> Plan:
     return resolve_plan(topology, checked_stack(stack, file, settings, topology, config_keys=keys))
 
 
-def cluster_for(plan: Plan, project_dir: Path) -> ClusterAccess:
+def cluster_for(plan: Plan, project_dir: Path, previous: PreviousDeployment) -> ClusterAccess:
     if plan.cluster.provider == "confluent":
         from infra.program.confluent import ConfluentPlatform
 
@@ -58,7 +59,7 @@ def cluster_for(plan: Plan, project_dir: Path) -> ClusterAccess:
         from infra.program.existing_cluster import ExistingClusterPlatform
 
         password = pulumi.Config(PROJECT).require_secret(ADMIN_PASSWORD_NAME)
-        return ExistingClusterPlatform("kafka", plan, password, project_dir).access
+        return ExistingClusterPlatform("kafka", plan, password, project_dir, previous=previous).access
     # local: Redpanda runs from docker-compose.kafka.yml, outside Pulumi.
     return ClusterAccess(
         bootstrap_servers=pulumi.Output.from_input(plan.cluster.bootstrap),
@@ -70,7 +71,7 @@ def cluster_for(plan: Plan, project_dir: Path) -> ClusterAccess:
 def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_DIR) -> ClusterAccess:
     # Before the first registration: a refusal here leaves every resource untouched.
     refuse_unsafe_changes(plan, previous)
-    access = cluster_for(plan, project_dir)
+    access = cluster_for(plan, project_dir, previous)
     if plan.kubernetes is not None:
         provider = kubernetes_provider(plan.kubernetes, project_dir)
         namespace = namespace_for(plan.kubernetes, provider)
@@ -94,6 +95,9 @@ def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_
     pulumi.export(TOPIC_PARTITIONS_OUTPUT, {topic.name: topic.partitions for topic in plan.topics})
     pulumi.export(SERVICES_OUTPUT, [service.name for service in plan.services])
     pulumi.export("principal_ids", {name: cred.principal_id for name, cred in access.credentials.items()})
+    pulumi.export(
+        CREDENTIAL_VERSIONS_OUTPUT, {name: cred.version for name, cred in access.credentials.items()}
+    )
     pulumi.export(
         "service_credentials",
         pulumi.Output.secret(

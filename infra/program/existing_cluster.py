@@ -12,12 +12,19 @@ import pulumi_random as random
 from infra.plan import Plan, ServicePlan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.kafka_admin import AdminConnection, admin_provider, manage_topics_and_acls
+from infra.program.previous_deployment import PreviousDeployment
 from infra.program.protection import kept
 from infra.settings import ExistingClusterSettings
 
 PASSWORD_LENGTH = 32
 # Bumped when a password must be replaced; the Secret's rollout checksum includes it.
 CREDENTIAL_GENERATION = "1"
+# terraform-provider-kafka's CustomizeDiff for kafka_user_scram_credential reads the password
+# from the raw config with AsString(), which panics on an unknown value: every preview of a
+# credential whose RandomPassword does not exist yet crashes the provider ("value is unknown").
+# Only in a preview, and only for such a credential, the user is planned with this stand-in;
+# `up` always sends the generated password (see README, "Existing clusters").
+PREVIEW_PASSWORD = "(generated at deployment)"  # pragma: allowlist secret
 
 
 class ExistingClusterPlatform(pulumi.ComponentResource):
@@ -31,6 +38,8 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
         plan: Plan,
         admin_password: pulumi.Output[str],
         project_dir: Path,
+        *,
+        previous: PreviousDeployment,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kafka-platform:kafka:ExistingCluster", name, None, opts)
@@ -50,8 +59,10 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
             skip_tls_verify=settings.tls.skip_verify,
         )
         provider = admin_provider("kafka-admin", connection, parent=self)
+        existing = previous.credential_versions()
         credentials = {
-            service.name: self._scram_user(plan, service, settings, provider) for service in plan.services
+            service.name: self._scram_user(plan, service, settings, provider, existing.get(service.name))
+            for service in plan.services
         }
         manage_topics_and_acls(plan, provider, parent=self)
         self.access = ClusterAccess(
@@ -62,8 +73,14 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
         self.register_outputs({"bootstrap_servers": plan.cluster.bootstrap})
 
     def _scram_user(
-        self, plan: Plan, service: ServicePlan, settings: ExistingClusterSettings, provider: kafka.Provider
+        self,
+        plan: Plan,
+        service: ServicePlan,
+        settings: ExistingClusterSettings,
+        provider: kafka.Provider,
+        deployed_version: str | None,
     ) -> ServiceCredentials:
+        version = f"{service.principal}#{CREDENTIAL_GENERATION}"
         password = random.RandomPassword(
             f"scram-password-{service.name}",
             length=PASSWORD_LENGTH,
@@ -71,11 +88,14 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
             keepers={"generation": CREDENTIAL_GENERATION},
             opts=pulumi.ResourceOptions(parent=self),
         )
+        planned_password = password.result
+        if pulumi.runtime.is_dry_run() and deployed_version != version:
+            planned_password = pulumi.Output.secret(PREVIEW_PASSWORD)
         user = kafka.UserScramCredential(
             f"scram-user-{service.name}",
             username=service.principal,
             scram_mechanism=settings.sasl_mechanism,
-            password=password.result,
+            password=planned_password,
             opts=kept(plan, self).merge(pulumi.ResourceOptions(provider=provider)),
         )
         return ServiceCredentials(
@@ -83,5 +103,5 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
             username=user.username,
             password=pulumi.Output.secret(password.result),
             principal_id=pulumi.Output.from_input(service.principal),
-            version=pulumi.Output.from_input(f"{service.principal}#{CREDENTIAL_GENERATION}"),
+            version=pulumi.Output.from_input(version),
         )

@@ -53,7 +53,12 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
         self.config_map = k8s.core.v1.ConfigMap(
             service.config_map,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=service.config_map, namespace=namespace, labels=labels),
-            data=data,
+            # Key by key, so that in a preview only the bootstrap address is unknown and the
+            # policy pack can check every other value.
+            data={
+                key: access.bootstrap_servers if value == BOOTSTRAP_TOKEN else value
+                for key, value in service.env.items()
+            },
             opts=child,
         )
         self.secret = None

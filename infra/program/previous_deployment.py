@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi.runtime.sync_await import _sync_await
 
 READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 
@@ -20,6 +21,7 @@ TOPIC_NAMES_OUTPUT = "topic_names"
 TOPIC_PARTITIONS_OUTPUT = "topic_partitions"
 SERVICES_OUTPUT = "services"
 CLUSTER_ID_OUTPUT = "cluster_id"
+CREDENTIAL_VERSIONS_OUTPUT = "credential_versions"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class PreviousDeployment:
 
     @classmethod
     def of_this_stack(cls) -> PreviousDeployment:
+        _wait_for_the_stack_registration()
         name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
         result = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": name})
         outputs = (result.value or {}).get("outputs") or {}
@@ -48,5 +51,26 @@ class PreviousDeployment:
         # Numbers come back from the engine as floats.
         return {str(name): int(count) for name, count in value.items()}
 
+    def credential_versions(self) -> dict[str, str]:
+        """Which credential (identity and version, never the secret) each service was deployed with."""
+        value = self.outputs.get(CREDENTIAL_VERSIONS_OUTPUT)
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
     def has_cluster(self) -> bool:
         return bool(self.outputs.get(CLUSTER_ID_OUTPUT))
+
+
+def _wait_for_the_stack_registration() -> None:
+    """Let the engine finish writing the checkpoint of the stack's own root resource.
+
+    The program starts while that registration is in flight, and with a `file://` backend a read
+    of the checkpoint can meet the write half-done: the file is replaced atomically, but gocloud's
+    fileblob rewrites its `.attrs` sidecar in place, so the read fails with "failed to load
+    checkpoint: EOF" (seen in the engine benchmark). The engine saves a step's checkpoint before it
+    answers the registration (SnapshotManager.mutate waits for the save), and the program registers
+    nothing else before this read. A failed invoke cannot simply be retried: the SDK records it and
+    fails the program once it ends.
+    """
+    root = pulumi.runtime.get_root_resource()
+    if root is not None:
+        _sync_await(root.urn.future())

@@ -29,6 +29,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from infra.apply_plan import EVERY_ACL
 from infra.kafka_broker import Broker, BrokerOptions, broker_from_environment, local_kafka, missing_tools
 from infra.program.msk import ADMIN_BOOTSTRAP_GRANT, ADMIN_TOPIC_OPERATIONS
 
@@ -85,11 +86,8 @@ def grant(broker: Broker, client: AdminClient, spec: Grant) -> None:
 
 
 def _all_acls(broker: Broker) -> list[AclBinding]:
-    every = AclBindingFilter(
-        ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
-    )
     admin = broker.admin()  # keep the client alive until its future resolves
-    found: list[AclBinding] = admin.describe_acls(every, request_timeout=15).result()
+    found: list[AclBinding] = admin.describe_acls(EVERY_ACL, request_timeout=15).result()
     return found
 
 
@@ -100,11 +98,8 @@ def program_grants(domain: str) -> list[Grant]:
 
 def reset(broker: Broker) -> None:
     """Remove every ACL (as the broker's super user) so each test starts from a fresh cluster."""
-    every = AclBindingFilter(
-        ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
-    )
     admin = broker.admin()
-    for future in admin.delete_acls([every], request_timeout=15).values():
+    for future in admin.delete_acls([EVERY_ACL], request_timeout=15).values():
         future.result()
     deadline = time.monotonic() + 15
     while _all_acls(broker):

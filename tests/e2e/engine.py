@@ -1,0 +1,141 @@
+"""The project's own Pulumi program under the real engine: the Automation API with an inline
+program (no language host), a file backend, and the plugins `make engine` built."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+import infra.program
+from infra.kafka_broker import Broker
+from infra.stacks import ADMIN_PASSWORD_KEY, PROJECT, SETTINGS_KEY
+from tests.project_files import REPO
+
+ENGINE_ROOT = Path(sys.prefix) / "engine"  # .venv/engine, where `make engine` links them
+ENGINE_BIN = ENGINE_ROOT / "bin"
+REQUIRED_BINARIES = (
+    "pulumi",
+    "pulumi-resource-kafka",
+    "pulumi-resource-random",
+    "pulumi-analyzer-policy-python",
+)
+# The parallelism docs/performance.md measured and the README recommends.
+PARALLEL = 32
+
+
+def missing_binaries() -> list[str]:
+    return [name for name in REQUIRED_BINARIES if not (ENGINE_BIN / name).exists()]
+
+
+def existing_cluster_settings(broker: Broker, **overrides: Any) -> dict[str, Any]:
+    """A `provider: kafka` stack on the test broker, with no Kubernetes side."""
+    settings: dict[str, Any] = {
+        "environment": "e2e",
+        "kafka": {
+            "provider": "kafka",
+            "cluster": {
+                "bootstrap_servers": broker.bootstrap.split(","),
+                "security_protocol": broker.security_protocol,
+                "sasl_mechanism": broker.sasl_mechanism,
+                "admin": {"username": broker.admin_user},
+            },
+        },
+        "topics": {
+            "defaults": {"partitions": 1, "replication": 1, "min_insync_replicas": 1, "retention": "1d"}
+        },
+        "messaging": {"backend": "kafka", "dual_write": False},
+        "kubernetes": "none",
+    }
+    settings.update(overrides)
+    return settings
+
+
+@dataclass
+class EngineProject:
+    """A project directory (topology.yaml, Pulumi.<stack>.yaml) and its own file backend."""
+
+    root: Path
+    broker: Broker
+    passphrase: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        (self.root / "state").mkdir(parents=True, exist_ok=True)
+        (self.root / "home").mkdir(exist_ok=True)
+        shutil.copy(REPO / "topology.yaml", self.root / "topology.yaml")
+
+    def edit_topology(self, edit: Callable[[dict[str, Any]], None]) -> None:
+        path = self.root / "topology.yaml"
+        data = yaml.safe_load(path.read_text())
+        edit(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def write_settings(self, stack: str, settings: dict[str, Any]) -> None:
+        """What `pulumi config set --path` would leave in Pulumi.<stack>.yaml (secrets kept)."""
+        path = self.root / f"Pulumi.{stack}.yaml"
+        document = yaml.safe_load(path.read_text()) if path.exists() else {}
+        document.setdefault("config", {})[SETTINGS_KEY] = settings
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": f"{ENGINE_BIN}{os.pathsep}{os.environ['PATH']}",
+            "PULUMI_HOME": str(self.root / "home"),
+            "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            **self.extra_env,
+        }
+
+    def cli(self, *args: str) -> str:
+        """Run the Pulumi CLI in the project directory, on the same backend and passphrase."""
+        result = subprocess.run(
+            [str(ENGINE_BIN / "pulumi"), *args, "--non-interactive"],
+            cwd=self.root,
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def stack(self, name: str, settings: dict[str, Any] | None = None) -> auto.Stack:
+        if settings is not None:
+            self.write_settings(name, settings)
+        options = auto.LocalWorkspaceOptions(
+            work_dir=str(self.root),
+            pulumi_command=auto.PulumiCommand(root=str(ENGINE_ROOT)),
+            project_settings=auto.ProjectSettings(
+                name=PROJECT,
+                runtime="python",
+                backend=auto.ProjectBackend(url=f"file://{self.root / 'state'}"),
+            ),
+            env_vars=self.env(),
+        )
+
+        def program() -> None:
+            infra.program.run(self.root)
+
+        stack = auto.create_or_select_stack(
+            stack_name=name, project_name=PROJECT, program=program, opts=options
+        )
+        stack.set_config(ADMIN_PASSWORD_KEY, auto.ConfigValue(self.broker.admin_password, secret=True))
+        return stack
+
+
+def state_resources(stack: auto.Stack) -> list[dict[str, Any]]:
+    """The resources in the stack's checkpoint (`pulumi stack export`)."""
+    deployment = stack.export_stack().deployment or {}
+    resources: list[dict[str, Any]] = deployment.get("resources", [])
+    return resources
