@@ -20,7 +20,7 @@ STACK = "existing-cluster"
 TOPIC = "kafka:index/topic:Topic"
 ACL = "kafka:index/acl:Acl"
 USER = "kafka:index/userScramCredential:UserScramCredential"
-PASSWORD = "random:index/randomPassword:RandomPassword"
+RANDOM = "random:index/randomPassword:RandomPassword"
 
 
 def example_settings(repo_dir: Path) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def test_topics_users_and_exactly_the_plans_acls(existing: Run) -> None:
     counts = existing.counts()
     assert counts[TOPIC] == len(existing.plan.topics)
     assert counts[ACL] == len(existing.plan.acls), "no admin grants: the admin is given, not made"
-    assert counts[USER] == counts[PASSWORD] == len(existing.plan.services)
+    assert counts[USER] == counts[RANDOM] == len(existing.plan.services)
     assert not [
         r for r in existing.registrations if r.type.startswith(("kubernetes:", "aws:", "confluentcloud:"))
     ]
