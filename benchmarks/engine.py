@@ -26,7 +26,8 @@ from confluent_kafka.admin import (
 from benchmarks.generate import large_topology
 from infra.apply_plan import EVERY_ACL, acl_bindings, apply_plan
 from infra.kafka_broker import Broker, broker_from_environment, local_kafka
-from infra.plan import Plan, load_plan
+from infra.plan import load_plan
+from infra.plan_model import Plan
 from tests.e2e.engine import EngineProject, existing_cluster_settings, missing_binaries
 
 STACK = "bench"

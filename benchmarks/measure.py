@@ -25,7 +25,8 @@ from typing import Any
 
 import pulumi
 
-from infra.plan import Plan, load_plan
+from infra.plan import load_plan
+from infra.plan_model import Plan
 from infra.program import confluent, kafka_admin
 from tests.pulumi_harness import run_program, stack_settings
 

@@ -1,36 +1,44 @@
-"""Fewer ACL bindings through PREFIXED patterns, without granting any declared topic more.
+"""`acls.mode: prefixed`: fewer ACL bindings through PREFIXED patterns, without granting any
+planned topic more.
 
-A prefix replaces a principal's literal topic grants only when every topic the topology
-declares under that prefix is already granted to it with that operation. Such a grant would
-also cover a topic added under the prefix later, so compaction is an analysis (for clusters
-near Confluent's ACL caps), not what the platform deploys by default.
+A prefix replaces a principal's literal topic grants only when every topic the plan has under
+that prefix is already granted to it with that operation, and when no name Kafka Streams makes
+at run time (`<application.id>-...`) falls under it. Such a grant also covers any topic created
+later under the prefix outside topology.yaml, which is why validate warns about each one.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
-from infra.plan import AclBinding, Plan
+from infra.plan_model import AclBinding, Operation
 
 
-def _prefixes(name: str) -> list[str]:
+def dotted_prefixes(name: str) -> list[str]:
     """``a.b.c`` -> ``["a.", "a.b."]``: dot-delimited prefixes, shortest first."""
     parts = name.split(".")
     return [".".join(parts[:end]) + "." for end in range(1, len(parts))]
 
 
-def compact_acls(plan: Plan) -> list[AclBinding]:
-    """The plan's bindings with topic grants folded into PREFIXED ones where that is exact."""
-    all_topics = [topic.name for topic in plan.topics]
-    under: dict[str, set[str]] = defaultdict(set)
-    for name in all_topics:
-        for prefix in _prefixes(name):
-            under[prefix].add(name)
+def compact_acls(
+    acls: Iterable[AclBinding], topic_names: Iterable[str], runtime_prefixes: Iterable[str] = ()
+) -> list[AclBinding]:
+    """``acls`` with literal topic grants folded into PREFIXED ones where that is exact.
 
-    granted: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    ``topic_names``: every topic the plan has; ``runtime_prefixes``: prefixes of topics
+    created at run time (Streams internal topics), which a compacted prefix must not reach.
+    """
+    under: dict[str, set[str]] = defaultdict(set)
+    for name in topic_names:
+        for prefix in dotted_prefixes(name):
+            under[prefix].add(name)
+    runtime = list(runtime_prefixes)
+
+    granted: dict[tuple[str, str, Operation], set[str]] = defaultdict(set)
     compacted: list[AclBinding] = []
-    for acl in plan.acls:
-        if acl.resource_type == "TOPIC":
+    for acl in acls:
+        if acl.resource_type == "TOPIC" and acl.pattern_type == "LITERAL":
             granted[(acl.principal, acl.service, acl.operation)].add(acl.resource_name)
         else:
             compacted.append(acl)
@@ -40,19 +48,20 @@ def compact_acls(plan: Plan) -> list[AclBinding]:
         for name in sorted(names):
             if name not in remaining:
                 continue
-            for prefix in _prefixes(name):
+            for prefix in dotted_prefixes(name):
                 covered = under[prefix]
-                if len(covered) > 1 and covered <= remaining:
+                reaches_runtime = any(other.startswith(prefix) for other in runtime)
+                if len(covered) > 1 and covered <= remaining and not reaches_runtime:
                     compacted.append(_topic_binding(principal, service, operation, prefix, "PREFIXED"))
                     remaining -= covered
                     break
         compacted += [
             _topic_binding(principal, service, operation, name, "LITERAL") for name in sorted(remaining)
         ]
-    return compacted
+    return sorted(compacted, key=lambda acl: acl.sort_key)
 
 
-def _topic_binding(principal: str, service: str, operation: str, name: str, pattern: str) -> AclBinding:
+def _topic_binding(principal: str, service: str, operation: Operation, name: str, pattern: str) -> AclBinding:
     return AclBinding.model_validate(
         {
             "principal": principal,
@@ -65,8 +74,11 @@ def _topic_binding(principal: str, service: str, operation: str, name: str, patt
     )
 
 
-def topics_granted(bindings: list[AclBinding], plan: Plan, principal: str, operation: str) -> set[str]:
-    """Which declared topics a principal may use for ``operation`` under ``bindings``."""
+def topics_granted(
+    bindings: Iterable[AclBinding], topic_names: Iterable[str], principal: str, operation: str
+) -> set[str]:
+    """Which of ``topic_names`` a principal may use for ``operation`` under ``bindings``."""
+    names = list(topic_names)
     result: set[str] = set()
     for binding in bindings:
         if (
@@ -75,9 +87,9 @@ def topics_granted(bindings: list[AclBinding], plan: Plan, principal: str, opera
             or binding.resource_type != "TOPIC"
         ):
             continue
-        for topic in plan.topics:
-            if (binding.pattern_type == "LITERAL" and topic.name == binding.resource_name) or (
-                binding.pattern_type == "PREFIXED" and topic.name.startswith(binding.resource_name)
+        for name in names:
+            if (binding.pattern_type == "LITERAL" and name == binding.resource_name) or (
+                binding.pattern_type == "PREFIXED" and name.startswith(binding.resource_name)
             ):
-                result.add(topic.name)
+                result.add(name)
     return result

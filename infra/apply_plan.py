@@ -23,7 +23,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from infra.plan import Plan
+from infra.plan_model import Plan
 
 RESOURCE_TYPES = {
     "TOPIC": ResourceType.TOPIC,
@@ -36,6 +36,8 @@ OPERATIONS = {
     "WRITE": AclOperation.WRITE,
     "DESCRIBE": AclOperation.DESCRIBE,
     "IDEMPOTENT_WRITE": AclOperation.IDEMPOTENT_WRITE,
+    "CREATE": AclOperation.CREATE,
+    "DELETE": AclOperation.DELETE,
 }
 PATTERNS = {"LITERAL": ResourcePatternType.LITERAL, "PREFIXED": ResourcePatternType.PREFIXED}
 # Matches every ACL binding on the cluster (DescribeAcls, DeleteAcls).

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from infra.names import env_var_suffix
-from infra.plan import AclBinding, Plan
+from infra.plan_model import AclBinding, Plan
 from infra.settings import LocalSettings
 
 COMPOSE_FILE = "docker-compose.kafka.yml"
@@ -40,6 +40,8 @@ _RPK_ACL_OPERATIONS = {
     "WRITE": "write",
     "DESCRIBE": "describe",
     "IDEMPOTENT_WRITE": "idempotent_write",
+    "CREATE": "create",
+    "DELETE": "delete",
 }
 
 

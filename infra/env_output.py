@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Sequence
 
 from infra.errors import ConfigError, Problem
-from infra.plan import Plan
+from infra.plan_model import Plan
 
 
 def render_env(plan: Plan, services: Sequence[str] | None = None, host: bool = False) -> str:

@@ -29,26 +29,36 @@ LOG4J_VERSION = "2.24.3"
 ADMIN_USER = "platform-admin"
 PID_FILE = "broker.pid"
 
-POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+LOG4J = "org.apache.logging.log4j"
+
+
+def maven_pom(name: str, artifacts: list[tuple[str, str, str]]) -> str:
+    """A pom listing only dependencies (group, artifact, version), for Maven to copy them."""
+    dependencies = "".join(
+        f"    <dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+        f"<version>{version}</version></dependency>\n"
+        for group, artifact, version in artifacts
+    )
+    return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.kafka-platform</groupId>
-  <artifactId>integration-broker</artifactId>
+  <artifactId>{name}</artifactId>
   <version>1</version>
   <packaging>pom</packaging>
   <dependencies>
-    <dependency>
-      <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{KAFKA_VERSION}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId>
-      <version>{LOG4J_VERSION}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>{LOG4J_VERSION}</version>
-    </dependency>
-  </dependencies>
+{dependencies}  </dependencies>
 </project>
 """
+
+
+POM = maven_pom(
+    "integration-broker",
+    [
+        ("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
+        (LOG4J, "log4j-slf4j-impl", LOG4J_VERSION),
+        (LOG4J, "log4j-core", LOG4J_VERSION),
+    ],
+)
 
 LOG4J2 = """status = error
 appender.console.type = Console
@@ -108,12 +118,17 @@ def cache_dir() -> Path:
 
 def fetch_kafka_jars() -> Path:
     """Kafka and its dependencies from Maven Central, downloaded once and reused."""
-    directory = cache_dir()
+    return maven_jars(cache_dir(), POM, f"kafka_2.13-{KAFKA_VERSION}.jar")
+
+
+def maven_jars(directory: Path, pom: str, marker: str) -> Path:
+    """The dependencies ``pom`` declares, copied by Maven into ``directory/lib`` once (``marker``
+    is a jar whose presence says they are there)."""
     lib = directory / "lib"
-    if lib.is_dir() and any(lib.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
+    if lib.is_dir() and any(lib.glob(marker)):
         return lib
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "pom.xml").write_text(POM)
+    (directory / "pom.xml").write_text(pom)
     partial = directory / "lib.partial"
     shutil.rmtree(partial, ignore_errors=True)
     subprocess.run(

@@ -25,7 +25,7 @@ from infra.kafka_broker import (
     start_detached,
     stop_detached,
 )
-from infra.plan import Plan
+from infra.plan_model import Plan
 
 STATE_DIR = Path("build") / "local-kafka"
 LOCAL_ADMIN_PASSWORD = f"{LOCAL_PASSWORD_DEFAULT}-admin"  # pragma: allowlist secret - the compose default

@@ -7,13 +7,12 @@ read the same `Plan`, so local, preview and prod cannot drift apart.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from infra.errors import ProblemCollector
+from infra.errors import ConfigError, ProblemCollector
 from infra.names import (
     LONGEST_PR_STACK,
     MAX_CONFLUENT_DISPLAY_NAME,
@@ -22,150 +21,38 @@ from infra.names import (
     principal_name,
     topic_name_problem,
 )
-from infra.settings import (
-    ConfluentSettings,
-    ExistingClusterSettings,
-    LocalSettings,
-    MskSettings,
-    Provider,
-    StackSettings,
+from infra.plan_model import (
+    BOOTSTRAP_TOKEN,
+    CLUSTER_RESOURCE_NAME,
+    SASL_PASSWORD_ENV,
+    SASL_USERNAME_ENV,
+    AclBinding,
+    ClusterPlan,
+    KubernetesPlan,
+    Operation,
+    PatternType,
+    Plan,
+    PlannedTopic,
+    Principal,
+    ProtectionPlan,
+    ResourceType,
+    ServicePlan,
 )
-from infra.stacks import StackContext, load_project
-from infra.topology import TOPIC_TRANSPORTS, Topology
+from infra.service_access import LiteralGrants, budget_problems, grant_access
+from infra.settings import ExistingClusterSettings, LocalSettings, MskSettings, StackSettings
+from infra.stacks import TOPOLOGY_FILE, StackContext, load_project
+from infra.topology import TOPIC_TRANSPORTS, TopicSpec, Topology
 
-ResourceType = Literal["TOPIC", "GROUP", "TRANSACTIONAL_ID", "CLUSTER"]
-Operation = Literal["READ", "WRITE", "DESCRIBE", "IDEMPOTENT_WRITE"]
-PatternType = Literal["LITERAL", "PREFIXED"]
+STREAMS_INTERNAL_TOPIC_OPERATIONS: tuple[Operation, ...] = ("CREATE", "READ", "WRITE", "DELETE")
+# Kafka Connect names a sink connector's consumer group "connect-<connector name>".
+CONNECT_SINK_GROUP_PREFIX = "connect-"
 
-CLUSTER_RESOURCE_NAME = "kafka-cluster"
-# The bootstrap endpoint of a cloud cluster exists only after deployment; renderers
-# substitute the real value (a Pulumi output) for this token.
-BOOTSTRAP_TOKEN = "${cluster.bootstrap}"
-
-SASL_USERNAME_ENV = "KAFKA_SASL_USERNAME"
-SASL_PASSWORD_ENV = "KAFKA_SASL_PASSWORD"  # pragma: allowlist secret
 
 _SECURITY: dict[str, tuple[str, str | None]] = {
     "confluent": ("SASL_SSL", "PLAIN"),
     "msk": ("SASL_SSL", "SCRAM-SHA-512"),
     "local": ("PLAINTEXT", None),
 }
-
-
-class PlanModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PlannedTopic(PlanModel):
-    key: str
-    name: str
-    partitions: int
-    replication_factor: int
-    config: dict[str, str]
-    message_key: str | None = None
-    description: str | None = None
-
-
-class Principal(PlanModel):
-    service: str
-    name: str
-
-
-class AclBinding(PlanModel):
-    principal: str
-    service: str
-    resource_type: ResourceType
-    resource_name: str
-    pattern_type: PatternType = "LITERAL"
-    operation: Operation
-    permission: Literal["ALLOW"] = "ALLOW"
-    host: Literal["*"] = "*"
-
-    @property
-    def sort_key(self) -> tuple[str, str, str, str, str]:
-        return (self.principal, self.resource_type, self.resource_name, self.pattern_type, self.operation)
-
-    @property
-    def logical_name(self) -> str:
-        """A stable Pulumi name: the binding itself, so reordering never replaces an ACL."""
-        parts = ["acl", self.service, self.resource_type.lower(), self.resource_name, self.operation.lower()]
-        if self.pattern_type == "PREFIXED":
-            parts.insert(3, "prefixed")
-        return "-".join(parts)
-
-
-class ServicePlan(PlanModel):
-    name: str
-    principal: str
-    # The Deployment whose pods roll when this service's env or credential changes; None: no rollout.
-    rollout_deployment: str | None
-    config_map: str
-    secret: str | None
-    consumer_group: str | None
-    consumer_group_prefix: str | None
-    transactional_id_prefix: str | None
-    produces: list[str]
-    consumes: list[str]
-    env: dict[str, str]
-    secret_env: dict[str, str]
-
-
-class ClusterPlan(PlanModel):
-    provider: Provider
-    security_protocol: str
-    sasl_mechanism: str | None
-    bootstrap: str
-    shared_from_stack: str | None
-    # The provider's own settings section (None in a preview, which reuses its base stack's cluster).
-    provider_settings: ConfluentSettings | MskSettings | ExistingClusterSettings | LocalSettings | None
-    # The identity the platform creates to manage topics and ACLs (Confluent, MSK); None where
-    # the admin is given (existing clusters) or borrowed (previews, local).
-    admin_principal: str | None
-
-    def local_settings(self) -> LocalSettings:
-        """The local broker's settings (image, ports, listeners) of a local stack."""
-        if not isinstance(self.provider_settings, LocalSettings):
-            raise ValueError(f"a {self.provider} cluster has no local settings")
-        return self.provider_settings
-
-
-class KubernetesPlan(PlanModel):
-    namespace: str
-    create_namespace: bool
-    render_to_directory: str | None
-
-
-class ProtectionPlan(PlanModel):
-    protect: bool
-    retain_on_delete: bool
-    allowed_topic_deletes: list[str]
-    allowed_service_deletes: list[str]
-
-
-class Plan(PlanModel):
-    stack: str
-    environment: str
-    production: bool
-    domain: str
-    name_prefix: str
-    cluster: ClusterPlan
-    kubernetes: KubernetesPlan | None  # None: `kubernetes: none`, env goes to stack outputs
-    messaging_backend: str
-    dual_write: bool
-    protection: ProtectionPlan
-    topics: list[PlannedTopic]
-    principals: list[Principal]
-    acls: list[AclBinding]
-    services: list[ServicePlan]
-
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-
-    def topic(self, key: str) -> PlannedTopic:
-        return next(topic for topic in self.topics if topic.key == key)
-
-    def service(self, name: str) -> ServicePlan:
-        return next(service for service in self.services if service.name == name)
 
 
 def load_plan(project_dir: Path, stack: str) -> Plan:
@@ -181,7 +68,10 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
     environment = stack.name if stack.is_preview else settings.environment
     collector = ProblemCollector(stack.file, prefix=("settings",))
 
-    topics = {key: _plan_topic(topology, settings, key, prefix, stack) for key in topology.topics}
+    topics = {
+        key: _plan_topic(topology, settings, key, spec, prefix=prefix, stack=stack)
+        for key, spec in topology.all_topics.items()
+    }
     for key, topic in topics.items():
         if problem := topic_name_problem(topic.name):
             collector.add(("topics", key), f"in stack '{stack.name}' the topic name {problem}")
@@ -213,7 +103,30 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
                 secret_env=_secret_env(cluster),
             )
         )
-    collector.raise_if_any()
+    literal = sorted(set(acls), key=lambda acl: acl.sort_key)
+    prefix_problems = _prefix_reach_problems(literal, topics.values())
+    if collector.problems or prefix_problems.problems:
+        raise ConfigError([*prefix_problems.problems, *collector.problems])
+
+    grants = LiteralGrants(
+        acls=literal,
+        topic_names=sorted(topic.name for topic in topics.values()),
+        runtime_prefixes=sorted(
+            acl.resource_name
+            for acl in literal
+            if acl.resource_type == "TOPIC" and acl.pattern_type == "PREFIXED"
+        ),
+    )
+    access = grant_access(settings.acls.mode, grants, stack.file)
+    # A Confluent base stack's cluster also carries its pr-<n> previews' grants.
+    shares_cluster = settings.kafka.provider == "confluent" and (
+        stack.is_preview or settings.preview.base_stack == stack.name
+    )
+    errors, budget_warnings = budget_problems(
+        settings, access, grants, shares_cluster=shares_cluster, file=stack.file
+    )
+    if errors:
+        raise ConfigError(errors)
 
     protected = settings.protected and not stack.is_preview
     return Plan(
@@ -234,15 +147,23 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         ),
         topics=sorted(topics.values(), key=lambda topic: topic.name),
         principals=[Principal(service=s.name, name=s.principal) for s in services],
-        acls=sorted(set(acls), key=lambda acl: acl.sort_key),
+        access_mode=settings.acls.mode,
+        acls=access.acls,
+        role_bindings=access.role_bindings,
         services=services,
+        warnings=[str(warning) for warning in [*access.warnings, *budget_warnings]],
     )
 
 
 def _plan_topic(
-    topology: Topology, settings: StackSettings, key: str, prefix: str, stack: StackContext
+    topology: Topology,
+    settings: StackSettings,
+    key: str,
+    spec: TopicSpec,
+    *,
+    prefix: str,
+    stack: StackContext,
 ) -> PlannedTopic:
-    spec = topology.topics[key]
     defaults = settings.topics.defaults
     override = settings.topics.overrides.get(key)
 
@@ -360,33 +281,63 @@ class _ServiceNames:
     """One service's final names in one stack: what its grants and its env are made of."""
 
     service: str
+    kind: str
     principal: str
     group: str | None  # the group it joins, or None per instance / when it consumes nothing
     group_prefix: str | None  # per instance: every group under this prefix
     transactional_prefix: str | None
     produces: list[str]
     consumes: list[str]
+    # kind streams: "<application.id>-", its internal topics' (and EOS transactional ids') prefix
+    streams_internal_prefix: str | None = None
+    # kind connect: its config/offset/status topics, and the prefix of its connectors' names
+    connect_topics: dict[str, str] | None = None
+    connector_prefix: str | None = None
 
 
 def _service_names(
     topology: Topology, stack: StackContext, service: str, prefix: str, topics: dict[str, PlannedTopic]
 ) -> _ServiceNames:
     spec = topology.services[service]
-    stem = f"{prefix}{topology.consumer_group(service)}" if spec.consumes else None
-    return _ServiceNames(
+    stem = f"{prefix}{topology.consumer_group(service)}" if spec.consumes or spec.kind == "connect" else None
+    own = f"{prefix}{topology.domain}.{service}."
+    per_instance = spec.consumer_group_per_instance
+    names = _ServiceNames(
         service=service,
+        kind=spec.kind,
         principal=principal_name(topology.domain, stack.name, service),
-        group=stem if stem and not spec.consumer_group_per_instance else None,
-        group_prefix=f"{stem}." if stem and spec.consumer_group_per_instance else None,
-        transactional_prefix=f"{prefix}{topology.domain}.{service}." if spec.transactional else None,
+        group=stem if stem and not per_instance else None,
+        group_prefix=f"{stem}." if stem and per_instance else None,
+        transactional_prefix=own if spec.transactional else None,
         produces=[topics[key].name for key in spec.produces],
         consumes=[topics[key].name for key in spec.consumes],
     )
+    if spec.kind == "streams":
+        internal = f"{stem}-"
+        return replace(
+            names,
+            streams_internal_prefix=internal,
+            transactional_prefix=internal if spec.transactional else None,
+        )
+    if spec.kind == "connect":
+        keys = topology.connect_topic_keys(service)
+        return replace(
+            names, connect_topics={role: topics[key].name for role, key in keys.items()}, connector_prefix=own
+        )
+    return names
 
 
 def _service_acls(names: _ServiceNames, *, idempotent_write: bool) -> list[AclBinding]:
     """Exactly what the declared paths need. READ and WRITE imply DESCRIBE on the same resource
-    (Kafka's authorizer, Redpanda's too), so DESCRIBE is never granted on its own."""
+    (Kafka's authorizer, Redpanda's too), so DESCRIBE is never granted on its own.
+
+    Streams and Connect grants were each shown needed on a real broker (tests/integration):
+    - streams: its group; CREATE, READ, WRITE on "<application.id>-" topics (repartition,
+      changelog), DELETE there too (it purges consumed repartition records, which it creates
+      with unlimited retention); WRITE on "<application.id>-" transactional ids for exactly-once;
+    - connect: its workers' group; READ and WRITE on its config, offset and status topics; READ on
+      the groups of its sink connectors ("connect-<connector name>", names under its prefix).
+    """
     grants: list[tuple[ResourceType, str, PatternType, Operation]] = []
     grants += [("TOPIC", topic, "LITERAL", "WRITE") for topic in names.produces]
     grants += [("TOPIC", topic, "LITERAL", "READ") for topic in names.consumes]
@@ -396,6 +347,15 @@ def _service_acls(names: _ServiceNames, *, idempotent_write: bool) -> list[AclBi
         grants.append(("GROUP", names.group_prefix, "PREFIXED", "READ"))
     if names.transactional_prefix is not None:
         grants.append(("TRANSACTIONAL_ID", names.transactional_prefix, "PREFIXED", "WRITE"))
+    if names.streams_internal_prefix is not None:
+        grants += [
+            ("TOPIC", names.streams_internal_prefix, "PREFIXED", operation)
+            for operation in STREAMS_INTERNAL_TOPIC_OPERATIONS
+        ]
+    for topic in (names.connect_topics or {}).values():
+        grants += [("TOPIC", topic, "LITERAL", "READ"), ("TOPIC", topic, "LITERAL", "WRITE")]
+    if names.connector_prefix is not None and names.consumes:
+        grants.append(("GROUP", f"{CONNECT_SINK_GROUP_PREFIX}{names.connector_prefix}", "PREFIXED", "READ"))
     if idempotent_write:
         grants.append(("CLUSTER", CLUSTER_RESOURCE_NAME, "LITERAL", "IDEMPOTENT_WRITE"))
     return [
@@ -434,12 +394,7 @@ def _service_env(
     }
     if cluster.sasl_mechanism:
         env["KAFKA_SASL_MECHANISM"] = cluster.sasl_mechanism
-    if names.group is not None:
-        env["KAFKA_CONSUMER_GROUP"] = names.group
-    if names.group_prefix is not None:
-        env["KAFKA_CONSUMER_GROUP_PREFIX"] = names.group_prefix
-    if names.transactional_prefix is not None:
-        env["KAFKA_TRANSACTIONAL_ID_PREFIX"] = names.transactional_prefix
+    env |= _kind_env(names, transactional=spec.transactional)
     if spec.idempotent or spec.transactional:
         env["KAFKA_ENABLE_IDEMPOTENCE"] = "true"
     if spec.produces:
@@ -449,6 +404,65 @@ def _service_env(
     for key in {*spec.produces, *spec.consumes}:
         env[f"KAFKA_TOPIC_{env_var_suffix(key)}"] = topics[key].name
     return dict(sorted(env.items()))
+
+
+def _prefix_reach_problems(acls: list[AclBinding], topics: Iterable[PlannedTopic]) -> ProblemCollector:
+    """A PREFIXED grant must not reach a planned topic, or another service's group or
+    transactional id: a name chosen in topology.yaml would hand it over."""
+    problems = ProblemCollector(TOPOLOGY_FILE)
+    topic_names = sorted(topic.name for topic in topics)
+    reported: set[tuple[str, str]] = set()
+    for acl in acls:
+        if acl.pattern_type != "PREFIXED" or (acl.service, acl.resource_name) in reported:
+            continue
+        if acl.resource_type == "TOPIC":
+            reached = [f"topic '{name}'" for name in topic_names if name.startswith(acl.resource_name)]
+        else:
+            reached = sorted(
+                {
+                    f"{other.resource_type.lower().replace('_', ' ')} '{other.resource_name}' of service "
+                    f"'{other.service}'"
+                    for other in acls
+                    if other.service != acl.service
+                    and other.resource_type == acl.resource_type
+                    and other.resource_name.startswith(acl.resource_name)
+                }
+            )
+        if reached:
+            reported.add((acl.service, acl.resource_name))
+            problems.add(
+                ("services", acl.service),
+                f"its grant on everything under '{acl.resource_name}' would also reach {', '.join(reached)}; "
+                "rename one of them",
+            )
+    return problems
+
+
+def _kind_env(names: _ServiceNames, *, transactional: bool) -> dict[str, str]:
+    """How a service of its kind names its group, ids and own topics."""
+    if names.kind == "streams":
+        guarantee = "exactly_once_v2" if transactional else "at_least_once"
+        return {
+            "KAFKA_STREAMS_APPLICATION_ID": str(names.group),
+            "KAFKA_STREAMS_PROCESSING_GUARANTEE": guarantee,
+        }
+    if names.kind == "connect":
+        topics = names.connect_topics or {}
+        return {
+            "KAFKA_CONNECT_GROUP_ID": str(names.group),
+            "KAFKA_CONNECT_CONFIG_TOPIC": topics["config"],
+            "KAFKA_CONNECT_OFFSET_TOPIC": topics["offset"],
+            "KAFKA_CONNECT_STATUS_TOPIC": topics["status"],
+            "KAFKA_CONNECT_CONNECTOR_PREFIX": str(names.connector_prefix),
+        }
+    env: dict[str, str] = {}
+    if names.group is not None:
+        env["KAFKA_CONSUMER_GROUP"] = names.group
+    if names.group_prefix is not None:
+        env["KAFKA_CONSUMER_GROUP_PREFIX"] = names.group_prefix
+    if names.transactional_prefix is not None:
+        env["KAFKA_TRANSACTIONAL_ID_PREFIX"] = names.transactional_prefix
+    return env
 
 
 def _routing_for(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from infra.plan import Plan
+from infra.plan_model import Plan
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -43,11 +43,18 @@ def render_table(plan: Plan) -> str:
     )
     out += ["", f"PRINCIPALS ({len(plan.principals)})"]
     out += _table(["service", "principal"], [[p.service, p.name] for p in plan.principals])
-    out += ["", f"ACLS ({len(plan.acls)}, all ALLOW, host *)"]
-    out += _table(
-        ["principal", "operation", "resource", "pattern", "name"],
-        [[a.principal, a.operation, a.resource_type, a.pattern_type, a.resource_name] for a in plan.acls],
-    )
+    if plan.access_mode == "rbac":
+        out += ["", f"ROLE BINDINGS ({len(plan.role_bindings)}, acls.mode rbac)"]
+        out += _table(
+            ["principal", "role", "crn pattern"],
+            [[b.principal, b.role, b.crn_pattern] for b in plan.role_bindings],
+        )
+    else:
+        out += ["", f"ACLS ({len(plan.acls)}, all ALLOW, host *, acls.mode {plan.access_mode})"]
+        out += _table(
+            ["principal", "operation", "resource", "pattern", "name"],
+            [[a.principal, a.operation, a.resource_type, a.pattern_type, a.resource_name] for a in plan.acls],
+        )
     for service in plan.services:
         rollout = (
             f"rolls deployment {service.rollout_deployment}" if service.rollout_deployment else "no rollout"

@@ -241,6 +241,26 @@ def _kubernetes_none(value: object) -> object:
 KubernetesOutput = Annotated[KubernetesSettings | None, BeforeValidator(_kubernetes_none)]
 
 
+AclMode = Literal["literal", "prefixed", "rbac"]
+# Confluent Cloud's default ACL limit per cluster, by cluster type (basic: the cluster-types page;
+# the others: the published defaults when this was written). `acls.limit` overrides it.
+CONFLUENT_ACL_LIMITS = {"basic": 1_000, "standard": 1_000, "enterprise": 4_000, "dedicated": 10_000}
+# Confluent grants roles on topics, groups and transactional ids on these cluster types only.
+RBAC_TIERS = frozenset({"standard", "enterprise", "dedicated"})
+
+
+class AclSettings(StrictModel):
+    # literal: one binding per topic and operation (the default).
+    # prefixed: a service's topic grants folded into PREFIXED bindings wherever every declared
+    #   topic under the prefix is already granted to it; far fewer bindings, for ACL limits.
+    # rbac: Confluent Cloud role bindings (DeveloperRead/DeveloperWrite/ResourceOwner) instead of
+    #   ACLs, as Confluent recommends; not on basic clusters.
+    mode: AclMode = "literal"
+    # The cluster's ACL limit, when it is not the provider's published default (or to set one
+    # for MSK and existing clusters, which have none by default).
+    limit: int | None = Field(default=None, ge=1)
+
+
 class AllowedDeletes(StrictModel):
     topics: list[str] = Field(default_factory=list)
     services: list[str] = Field(default_factory=list)
@@ -268,6 +288,7 @@ class StackSettings(StrictModel):
     kubernetes: KubernetesOutput
     protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
     preview: PreviewSettings = Field(default_factory=PreviewSettings)
+    acls: AclSettings = Field(default_factory=AclSettings)
 
     @property
     def protected(self) -> bool:
@@ -291,6 +312,7 @@ def check_settings(settings: StackSettings, topology: Topology, collector: Probl
     if problem := dns_label_problem(settings.environment, max_length=20):
         add(("environment",), problem)
     _check_provider(settings.kafka, add)
+    _check_acl_mode(settings, add)
     _check_topics(settings, topology, add)
     _check_messaging(settings.messaging, topology, add)
 
@@ -367,6 +389,19 @@ def _check_provider(kafka: KafkaSettings, add: AddProblem) -> None:
             )
 
 
+def _check_acl_mode(settings: StackSettings, add: AddProblem) -> None:
+    if settings.acls.mode != "rbac":
+        return
+    if settings.kafka.provider != "confluent":
+        add(("acls", "mode"), f"role bindings are Confluent Cloud's; provider is '{settings.kafka.provider}'")
+    elif settings.kafka.confluent is not None and settings.kafka.confluent.tier not in RBAC_TIERS:
+        add(
+            ("acls", "mode"),
+            "Confluent offers the Kafka resource roles (DeveloperRead, DeveloperWrite, ResourceOwner) "
+            "on standard, enterprise and dedicated clusters, not basic",
+        )
+
+
 def _check_topics(settings: StackSettings, topology: Topology, add: AddProblem) -> None:
     limit = max_replication(settings.kafka)
     defaults = settings.topics.defaults
@@ -375,8 +410,8 @@ def _check_topics(settings: StackSettings, topology: Topology, add: AddProblem) 
     ]
     for key, override in settings.topics.overrides.items():
         path: KeyPath = ("topics", "overrides", key)
-        if key not in topology.topics:
-            add(path, _unknown("topic", key, topology.topics))
+        if key not in topology.all_topics:
+            add(path, _unknown("topic", key, topology.all_topics))
         layers.append((path, override.replication, override.min_insync_replicas))
         for config_key in override.config:
             if problem := topic_config_problem(config_key):

@@ -23,6 +23,9 @@ from infra.yaml_files import load_yaml_file
 
 Transport = Literal["kafka", "redis", "both", "direct"]
 CleanupPolicy = Literal["delete", "compact", "compact,delete"]
+ServiceKind = Literal["app", "streams", "connect"]
+# A Connect worker's own topics, made by the platform (compacted) so the worker never creates topics.
+CONNECT_TOPICS = {"config": "connect-configs", "offset": "connect-offsets", "status": "connect-status"}
 TOPIC_TRANSPORTS: frozenset[str] = frozenset({"kafka", "both"})
 CHANNEL_TRANSPORTS: frozenset[str] = frozenset({"redis", "both"})
 
@@ -67,14 +70,22 @@ class TopicSpec(StrictModel):
 
 
 class ServiceSpec(StrictModel):
+    # app: a producer and/or consumer; streams: a Kafka Streams application; connect: a Kafka
+    # Connect worker (produces: its source connectors' topics, consumes: its sink connectors').
+    kind: ServiceKind = "app"
     produces: list[str] = Field(default_factory=list)
     consumes: list[str] = Field(default_factory=list)
+    # app: the group it joins; connect: the workers' group. Default "<domain>.<service>".
     consumer_group: str | None = None
+    # streams: its application.id (default "<domain>.<service>"): the group it joins, and the
+    # prefix "<application.id>-" of its internal topics and (exactly-once) transactional ids.
+    application_id: str | None = None
     # Every instance joins its own group `<group>.<instance>` (e.g. cache invalidation, where each
     # replica must see every message); the grant is PREFIXED on `<group>.`.
     consumer_group_per_instance: bool = False
     # Transactional ids are `<domain>.<service>.<instance>`: one id per replica, because a second
     # producer with the same id fences the first. The grant is PREFIXED on `<domain>.<service>.`.
+    # For kind streams: processing.guarantee=exactly_once_v2 (ids "<application.id>-...").
     transactional: bool = False
     idempotent: bool = False
     description: str | None = None
@@ -98,8 +109,32 @@ class Topology(StrictModel):
         return f"{prefix}{self.domain}.{key}"
 
     def consumer_group(self, service: str) -> str:
-        """The service's group (or, per instance, the stem of its groups), before any PR prefix."""
-        return self.services[service].consumer_group or f"{self.domain}.{service}"
+        """The service's group (or, per instance, the stem of its groups), before any PR prefix.
+        A Streams application's group is its application.id."""
+        spec = self.services[service]
+        if spec.kind == "streams":
+            return spec.application_id or f"{self.domain}.{service}"
+        return spec.consumer_group or f"{self.domain}.{service}"
+
+    def connect_topic_keys(self, service: str) -> dict[str, str]:
+        """A Connect worker's config/offset/status topics, as topic keys ("<service>.connect-...")."""
+        if self.services[service].kind != "connect":
+            return {}
+        return {role: f"{service}.{suffix}" for role, suffix in CONNECT_TOPICS.items()}
+
+    @property
+    def all_topics(self) -> dict[str, TopicSpec]:
+        """The declared topics and the ones the platform makes for Connect workers (compacted;
+        the config topic must have one partition)."""
+        topics = dict(self.topics)
+        for service in self.services:
+            for role, key in self.connect_topic_keys(service).items():
+                topics[key] = TopicSpec(
+                    partitions=1 if role == "config" else None,
+                    cleanup="compact",
+                    description=f"Kafka Connect {role} storage of the workers of service '{service}'",
+                )
+        return topics
 
 
 def load_topology(path: Path) -> Topology:
@@ -114,7 +149,7 @@ def check_topology(topology: Topology, file: str) -> ProblemCollector:
 
     seen_collisions: dict[str, str] = {}
     seen_env_vars: dict[str, str] = {}
-    for key in topology.topics:
+    for key in topology.all_topics:
         name = topology.topic_name(key)
         if problem := topic_name_problem(name):
             problems.add(("topics", key), f"topic name {problem}")
@@ -139,7 +174,7 @@ def check_topology(topology: Topology, file: str) -> ProblemCollector:
             problems.add(path, f"service name {problem}")
         if name in RESERVED_SERVICE_NAMES:
             problems.add(path, f"'{name}' is the platform's own identity; choose another service name")
-        if not service.produces and not service.consumes:
+        if not service.produces and not service.consumes and service.kind != "connect":
             problems.add(path, "declares neither produces nor consumes")
         for role in ("produces", "consumes"):
             topics: list[str] = getattr(service, role)
@@ -158,7 +193,8 @@ def check_topology(topology: Topology, file: str) -> ProblemCollector:
             problems.add((*path, "transactional"), "a transactional service must produce a topic")
         if service.consumer_group_per_instance and not service.consumes:
             problems.add((*path, "consumer_group_per_instance"), "set, but the service consumes nothing")
-        if service.consumes:
+        _check_kind(topology, name, problems)
+        if service.consumes or service.kind == "connect":
             group = topology.consumer_group(name)
             owner = groups.setdefault(group, name)
             if owner != name:
@@ -167,25 +203,41 @@ def check_topology(topology: Topology, file: str) -> ProblemCollector:
                     f"group '{group}' is already used by service '{owner}'; "
                     "shared groups split messages between services",
                 )
-    _check_group_prefixes(topology, problems)
 
     for name, event in topology.events.items():
         _check_event(name, event, topology, producers, problems)
     return problems
 
 
-def _check_group_prefixes(topology: Topology, problems: ProblemCollector) -> None:
-    """A per-instance service is granted every group under `<group>.`: none may be another's."""
-    for name, service in topology.services.items():
-        if not (service.consumes and service.consumer_group_per_instance):
-            continue
-        prefix = topology.consumer_group(name) + "."
-        for other, other_service in topology.services.items():
-            if other != name and other_service.consumes and topology.consumer_group(other).startswith(prefix):
+def _check_kind(topology: Topology, name: str, problems: ProblemCollector) -> None:
+    """Fields that only make sense for some kinds of service."""
+    path = ("services", name)
+    service = topology.services[name]
+    if service.application_id is not None and service.kind != "streams":
+        problems.add((*path, "application_id"), f"only for kind streams (kind is '{service.kind}')")
+    if service.kind == "streams":
+        if service.consumer_group is not None:
+            problems.add((*path, "consumer_group"), "a Streams application's group is its application_id")
+        if service.consumer_group_per_instance:
+            problems.add(
+                (*path, "consumer_group_per_instance"), "not for kind streams: its instances share a group"
+            )
+        if not service.consumes:
+            problems.add((*path, "consumes"), "a Streams application reads at least one topic")
+        if service.application_id is not None and (problem := topic_name_problem(service.application_id)):
+            problems.add((*path, "application_id"), f"application.id {problem}")
+    if service.kind == "connect":
+        if service.consumer_group_per_instance:
+            problems.add(
+                (*path, "consumer_group_per_instance"), "not for kind connect: the workers share a group"
+            )
+        if service.transactional:
+            problems.add((*path, "transactional"), "exactly-once source connectors are not supported here")
+        for suffix in CONNECT_TOPICS.values():
+            if f"{name}.{suffix}" in topology.topics:
                 problems.add(
-                    ("services", other, "consumer_group"),
-                    f"'{topology.consumer_group(other)}' lies under '{prefix}', the per-instance groups "
-                    f"of service '{name}', which would be allowed to join it",
+                    ("topics", f"{name}.{suffix}"),
+                    f"is the topic the platform makes for Connect service '{name}'; choose another key",
                 )
 
 

@@ -25,6 +25,7 @@ CONFLUENT_TOPIC = "confluentcloud:index/kafkaTopic:KafkaTopic"
 KAFKA_TOPIC = "kafka:index/topic:Topic"
 CONFLUENT_ACL = "confluentcloud:index/kafkaAcl:KafkaAcl"
 KAFKA_ACL = "kafka:index/acl:Acl"
+ROLE_BINDING = "confluentcloud:index/roleBinding:RoleBinding"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 TOPICS = {CONFLUENT_TOPIC, KAFKA_TOPIC}
 ACLS = {CONFLUENT_ACL, KAFKA_ACL}
@@ -35,6 +36,11 @@ MUST_STAY_PROTECTED = TOPICS | {
     "aws:msk/cluster:Cluster",
     "aws:kms/key:Key",
 }
+# Roles on Kafka data: bound to named topics, groups or transactional ids, never a whole cluster.
+KAFKA_RESOURCE_ROLES = frozenset({"DeveloperRead", "DeveloperWrite", "DeveloperManage", "ResourceOwner"})
+KAFKA_RESOURCE_SEGMENTS = ("topic=", "group=", "transactional-id=")
+# Kafka Connect names a sink connector's group "connect-<connector name>".
+CONNECT_GROUP_PREFIX = "connect-"
 PRODUCTION_STACKS = frozenset({"prod", "production"})
 CONFLUENT_REPLICATION = 3
 MIN_REPLICATION = 3
@@ -167,6 +173,34 @@ def acl_never_all(args: Any, report_violation: ReportViolation) -> None:
     fields.finish()
 
 
+def role_binding_names_its_resources(args: Any, report_violation: ReportViolation) -> None:
+    if args.resource_type != ROLE_BINDING:
+        return
+    fields = Fields(args.props)
+    crn = fields.get("crnPattern", default="")
+    role = fields.get("roleName", default="")
+    if crn is not UNKNOWN:
+        segments = str(crn).split("/")
+        if any(segment.endswith("=*") for segment in segments):
+            report_violation(f"role binding on a wildcard CRN '{crn}': name the resource or a prefix of it")
+        if (
+            role is not UNKNOWN
+            and role in KAFKA_RESOURCE_ROLES
+            and not segments[-1].startswith(KAFKA_RESOURCE_SEGMENTS)
+        ):
+            report_violation(
+                f"{role} bound to '{crn}', a whole cluster or more: bind it to topics, groups or ids"
+            )
+    fields.finish()
+
+
+def _in_prefix(resource_type: str, name: str, prefix: str) -> bool:
+    """Under the pr prefix; a group may also be a Connect sink's, "connect-<prefix>..."."""
+    return name.startswith(prefix) or (
+        resource_type.upper() == "GROUP" and name.startswith(CONNECT_GROUP_PREFIX + prefix)
+    )
+
+
 def pr_principal_stays_in_its_prefix(args: Any, report_violation: ReportViolation) -> None:
     stack = stack_of(args.urn)
     if not _PR_STACK.match(stack):
@@ -181,9 +215,15 @@ def pr_principal_stays_in_its_prefix(args: Any, report_violation: ReportViolatio
         if (
             checkable
             and str(resource_type).upper() != "CLUSTER"
-            and not str(resource_name).startswith(prefix)
+            and not _in_prefix(str(resource_type), str(resource_name), prefix)
         ):
             report_violation(f"preview stack {stack} grants access to '{resource_name}' outside '{prefix}'")
+    if args.resource_type == ROLE_BINDING:
+        crn = fields.get("crnPattern", default="")
+        if crn is not UNKNOWN:
+            resource_type, _, name = str(crn).rsplit("/", 1)[-1].partition("=")
+            if not _in_prefix(resource_type, name, prefix):
+                report_violation(f"preview stack {stack} binds a role on '{crn}' outside '{prefix}'")
     if args.resource_type in TOPICS:
         name = fields.get("topicName" if args.resource_type == CONFLUENT_TOPIC else "name", default="")
         if name is not UNKNOWN and not str(name).startswith(prefix):
@@ -227,6 +267,11 @@ POLICIES = [
     ),
     _policy("acl-no-wildcards", "No ACL for a wildcard principal or a wildcard resource.", acl_no_wildcards),
     _policy("acl-never-all", "No ACL grants the ALL operation.", acl_never_all),
+    _policy(
+        "role-binding-no-wildcards",
+        "Role bindings name Kafka resources (or prefixes), never a wildcard CRN or a whole cluster.",
+        role_binding_names_its_resources,
+    ),
     _policy(
         "pr-principal-in-prefix",
         "A pr-<n> stack only touches names under 'pr-<n>.'.",

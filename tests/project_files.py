@@ -10,13 +10,33 @@ from typing import Any
 
 import yaml
 
-from infra.plan import Plan, load_plan
+from infra.plan import load_plan
+from infra.plan_model import Plan
 from infra.stacks import SETTINGS_KEY
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.local.yaml")
 
 Edit = Callable[[dict[str, Any]], None]
+
+# A Kafka Streams app and a Kafka Connect worker over the repository's topics.
+STREAMS_AND_CONNECT: dict[str, Any] = {
+    "counter": {
+        "kind": "streams",
+        "consumes": ["user.events"],
+        "produces": ["context.aggregated"],
+        "transactional": True,
+    },
+    "sink": {
+        "kind": "connect",
+        "consumes": ["guardian.requests"],  # a sink connector writes it to a file
+        "produces": ["vectordb.ingest"],  # a source connector fills it from a file
+    },
+}
+
+
+def add_streams_and_connect(topology: dict[str, Any]) -> None:
+    topology["services"].update(copy.deepcopy(STREAMS_AND_CONNECT))
 
 
 def repo_topology() -> dict[str, Any]:

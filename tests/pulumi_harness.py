@@ -14,7 +14,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
 import infra.program
-from infra.plan import Plan
+from infra.plan_model import Plan
 from infra.program.previous_deployment import READ_STACK_OUTPUTS
 from infra.stacks import ADMIN_PASSWORD_KEY, SETTINGS_KEY
 
@@ -41,7 +41,7 @@ class Registration:
 class Run:
     plan: Plan
     registrations: list[Registration] = field(default_factory=list)
-    outputs: dict[str, Any] = field(default_factory=dict)
+    exports: dict[str, Any] = field(default_factory=dict)  # the provider component's own stack exports
     stack_reads: list[str] = field(default_factory=list)  # names passed to readStackOutputs
 
     def of_type(self, type_: str) -> list[Registration]:
@@ -164,18 +164,24 @@ def run_program(
     if data.get("kafka", {}).get("provider") == "kafka":
         config[ADMIN_PASSWORD_KEY] = MOCK_ADMIN_PASSWORD
     pulumi.runtime.set_all_config(config, secret_keys=[ADMIN_PASSWORD_KEY])
-    holder: dict[str, Plan] = {}
+    holder: dict[str, Any] = {}
     LAST_MONITOR[0] = monitor if isinstance(monitor, RecordingMonitor) else None
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         plan, access = infra.program.run(project_dir)
         holder["plan"] = plan
-        return pulumi.Output.all(access.bootstrap_servers, access.cluster_id)
+        exports = pulumi.Output.from_input(access.exports).apply(lambda values: holder.update(exports=values))
+        return pulumi.Output.all(access.bootstrap_servers, access.cluster_id, exports)
 
     program()
     recorded = monitor.recorded if isinstance(monitor, RecordingMonitor) else []
-    return Run(plan=holder["plan"], registrations=list(recorded), stack_reads=list(mocks.invoked_reads))
+    return Run(
+        plan=holder["plan"],
+        registrations=list(recorded),
+        exports=holder.get("exports", {}),
+        stack_reads=list(mocks.invoked_reads),
+    )
 
 
 def reveal(value: Any) -> Any:

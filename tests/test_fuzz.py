@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from infra import cli
 from infra.names import collision_key, env_var_suffix
-from infra.plan import Plan, resolve_plan
+from infra.plan import resolve_plan
+from infra.plan_model import Plan
 from infra.stacks import ADMIN_PASSWORD_KEY, SETTINGS_KEY, checked_stack, settings_from_config
 from infra.topology import topology_from_data
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from infra.names import principal_name
-from infra.plan import BOOTSTRAP_TOKEN, Plan, load_plan
+from infra.plan import load_plan
+from infra.plan_model import BOOTSTRAP_TOKEN, Plan
 from tests.project_files import REPO, Project
 
 SEVEN_DAYS_MS = str(7 * 24 * 3600 * 1000)

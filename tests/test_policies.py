@@ -11,6 +11,7 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceV
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from policy import kafka_policies as policies
+from tests.project_files import REPO, Project, add_streams_and_connect
 from tests.pulumi_harness import Registration, run_program, stack_settings
 
 Validator = Any
@@ -31,6 +32,8 @@ def violations(validator: Validator, validation_args: ResourceValidationArgs) ->
 
 
 TOPIC_OK = {"topicName": "aura360.user.events", "config": {"retention.ms": "1", "min.insync.replicas": "2"}}
+CLUSTER_CRN = "crn://confluent.cloud/organization=o/environment=env-1/cloud-cluster=lkc-1"
+KAFKA_CRN = f"{CLUSTER_CRN}/kafka=lkc-1"
 ACL_OK = {
     "principal": "User:sa-1",
     "resourceType": "TOPIC",
@@ -102,6 +105,38 @@ CASES: list[tuple[str, Validator, ResourceValidationArgs, ResourceValidationArgs
         "outside 'pr-7.'",
     ),
     (
+        "wildcard role binding",
+        policies.role_binding_names_its_resources,
+        args(
+            policies.ROLE_BINDING,
+            {"roleName": "DeveloperRead", "crnPattern": f"{KAFKA_CRN}/topic=aura360.user.*"},
+        ),
+        args(policies.ROLE_BINDING, {"roleName": "DeveloperRead", "crnPattern": f"{KAFKA_CRN}/topic=*"}),
+        "wildcard CRN",
+    ),
+    (
+        "cluster-wide data role",
+        policies.role_binding_names_its_resources,
+        args(policies.ROLE_BINDING, {"roleName": "CloudClusterAdmin", "crnPattern": CLUSTER_CRN}),
+        args(policies.ROLE_BINDING, {"roleName": "DeveloperWrite", "crnPattern": KAFKA_CRN}),
+        "a whole cluster or more",
+    ),
+    (
+        "pr prefix role binding",
+        policies.pr_principal_stays_in_its_prefix,
+        args(
+            policies.ROLE_BINDING,
+            {"roleName": "DeveloperRead", "crnPattern": f"{KAFKA_CRN}/group=connect-pr-7.aura360.sink.*"},
+            stack="pr-7",
+        ),
+        args(
+            policies.ROLE_BINDING,
+            {"roleName": "DeveloperRead", "crnPattern": f"{KAFKA_CRN}/group=connect-aura360.sink.*"},
+            stack="pr-7",
+        ),
+        "outside 'pr-7.'",
+    ),
+    (
         "configmap key",
         policies.config_map_has_no_credentials,
         args(policies.CONFIG_MAP, {"data": {"KAFKA_BROKER_URL": "b:9092", "MESSAGING_BACKEND": "kafka"}}),
@@ -151,6 +186,7 @@ def test_every_policy_is_in_the_pack() -> None:
         "topic-retention-or-compaction",
         "acl-no-wildcards",
         "acl-never-all",
+        "role-binding-no-wildcards",
         "pr-principal-in-prefix",
         "configmap-no-credentials",
         "protected-stays-protected",
@@ -172,21 +208,36 @@ PR_OUTPUTS = {
         "bootstrap_servers": "dev:9092",
         "admin_api_key": "K",
         "admin_api_secret": "S",
+        "rbac_crn": CLUSTER_CRN,
     }
 }
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod", "pr-42", "prod-msk"])
-def test_the_program_passes_its_own_policy_pack(repo_dir: Path, stack: str) -> None:
+@pytest.mark.parametrize(
+    ("stack", "mode"),
+    [
+        (stack, mode)
+        for stack in ("dev", "prod", "pr-42", "prod-msk")
+        for mode in ("literal", "prefixed", "rbac")
+        if (stack, mode) != ("prod-msk", "rbac")
+    ],  # role bindings are Confluent's
+)
+def test_the_program_passes_its_own_policy_pack(tmp_path: Path, stack: str, mode: str) -> None:
+    """Every stack shape and access mode, with a Streams app and a Connect worker in the topology."""
     import yaml
 
+    project = Project(tmp_path).edit_topology(add_streams_and_connect)
     if stack == "prod-msk":
-        settings = yaml.safe_load((repo_dir / "examples/Pulumi.prod-msk.yaml").read_text())["config"][
+        settings = yaml.safe_load((REPO / "examples/Pulumi.prod-msk.yaml").read_text())["config"][
             "kafka-platform:settings"
         ]
     else:
-        settings = stack_settings(repo_dir, "dev" if stack.startswith("pr-") else stack)
-    run = run_program(repo_dir, stack, settings=settings, stack_outputs=PR_OUTPUTS)
+        settings = stack_settings(project.root, "dev" if stack.startswith("pr-") else stack)
+    settings["acls"] = {"mode": mode}
+    if mode == "rbac":
+        settings["kafka"]["confluent"] |= {"tier": "standard"}
+    run = run_program(project.root, stack, settings=settings, stack_outputs=PR_OUTPUTS)
+    assert mode != "rbac" or run.plan.role_bindings
     found = [
         f"{policy.name}: {registration.name}: {message}"
         for registration in run.registrations

@@ -358,3 +358,44 @@ def test_pulumi_entry_point_runs_the_program(repo_dir: Path) -> None:
 
     program()
     assert sum(r.type == CONFIG_MAP for r in monitor.recorded) == 5
+
+
+ROLE_BINDING = f"{CC}roleBinding:RoleBinding"
+MOCK_KAFKA_CRN = (
+    "crn://confluent.cloud/organization=o/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock"
+)
+
+
+@pytest.fixture(scope="module")
+def prod_rbac(repo_dir: Path) -> Run:
+    settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+    settings["acls"] = {"mode": "rbac"}
+    return run_program(repo_dir, "prod", settings=settings)
+
+
+def test_rbac_mode_binds_roles_instead_of_acls(prod_rbac: Run) -> None:
+    assert prod_rbac.counts()[ACL] == 0
+    service_bindings = [r for r in prod_rbac.of_type(ROLE_BINDING) if r.name.startswith("rb-")]
+    assert len(service_bindings) == len(prod_rbac.plan.role_bindings) > 0
+    actual = Counter(
+        (r.inputs["principal"], r.inputs["roleName"], r.inputs["crnPattern"]) for r in service_bindings
+    )
+    assert actual[("User:sa-sa-api", "DeveloperWrite", f"{MOCK_KAFKA_CRN}/topic=aura360.user.events")] == 1
+    assert actual[("User:sa-sa-api", "DeveloperRead", f"{MOCK_KAFKA_CRN}/group=aura360.api")] == 1
+    expected = Counter(
+        (
+            f"User:sa-sa-{b.service}",
+            b.role,
+            f"{MOCK_KAFKA_CRN}/{b.resource_type}={b.resource_name}"
+            + ("*" if b.pattern_type == "PREFIXED" else ""),
+        )
+        for b in prod_rbac.plan.role_bindings
+    )
+    assert actual == expected
+    # Through the Cloud API (default provider), never the cluster-scoped admin provider.
+    admin_provider = prod_rbac.one("pulumi:providers:confluentcloud", "kafka-admin").urn
+    assert not any(r.provider.startswith(f"{admin_provider}::") for r in service_bindings)
+
+
+def test_the_cluster_crn_is_exported_for_previews(prod_rbac: Run) -> None:
+    assert f"{prod_rbac.exports['rbac_crn']}/kafka=lkc-mock" == MOCK_KAFKA_CRN

@@ -13,6 +13,7 @@ import yaml
 
 from infra.plan import load_plan
 from infra.program.msk import ADMIN_BOOTSTRAP_GRANT, ADMIN_TOPIC_OPERATIONS
+from infra.service_access import MSK_ADMIN_ACLS
 from infra.stacks import SETTINGS_KEY
 from tests.pulumi_harness import LAST_MONITOR, Run, is_secret_on_the_wire, run_program
 
@@ -268,3 +269,9 @@ def test_switching_provider_keeps_topics_acl_semantics_and_env_names(repo_dir: P
         assert {k: v for k, v in left.env.items() if k not in differ} == {
             k: v for k, v in right.env.items() if k not in differ
         }
+
+
+def test_the_acl_budget_counts_exactly_the_admin_grants_the_program_makes(msk: Run) -> None:
+    admin_acls = [r for r in msk.of_type(ACL) if r.name.startswith("admin-acl-")]
+    assert len(admin_acls) == MSK_ADMIN_ACLS
+    assert len(msk.of_type(ACL)) == len(msk.plan.acls) + MSK_ADMIN_ACLS

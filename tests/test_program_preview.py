@@ -93,3 +93,31 @@ def test_a_fresh_preview_namespace_gets_no_rollout_patches(preview: Run, repo_di
 def test_preview_without_dev_outputs_fails_clearly(repo_dir: Path) -> None:
     with pytest.raises(Exception, match=r"stack 'dev' has no output '[a-z_]+': a pr-<n> preview reuses"):
         run_program(repo_dir, "pr-7", settings=stack_settings(repo_dir, "dev"), stack_outputs={})
+
+
+def test_an_rbac_preview_binds_roles_under_dev_clusters_crn_and_its_prefix(repo_dir: Path) -> None:
+    settings = stack_settings(repo_dir, "dev")
+    settings["kafka"]["confluent"]["tier"] = "standard"
+    settings["acls"] = {"mode": "rbac"}
+    outputs = {
+        name: {
+            **values,
+            "rbac_crn": "crn://confluent.cloud/organization=o/environment=env-dev/cloud-cluster=lkc-dev",
+        }
+        for name, values in DEV_OUTPUTS.items()
+    }
+    run = run_program(repo_dir, "pr-42", settings=settings, stack_outputs=outputs)
+    bindings = run.of_type(f"{CC}roleBinding:RoleBinding")
+    assert len(bindings) == len(run.plan.role_bindings) > 0
+    base = "crn://confluent.cloud/organization=o/environment=env-dev/cloud-cluster=lkc-dev/kafka=lkc-dev/"
+    for binding in bindings:
+        resource = binding.inputs["crnPattern"].removeprefix(base)
+        assert resource.split("=", 1)[1].startswith("pr-42."), resource
+
+
+def test_an_rbac_preview_of_a_dev_stack_without_the_crn_output_says_to_deploy_dev(repo_dir: Path) -> None:
+    settings = stack_settings(repo_dir, "dev")
+    settings["kafka"]["confluent"]["tier"] = "standard"
+    settings["acls"] = {"mode": "rbac"}
+    with pytest.raises(Exception, match="stack 'dev' has no output 'rbac_crn'"):
+        run_program(repo_dir, "pr-42", settings=settings, stack_outputs=DEV_OUTPUTS)

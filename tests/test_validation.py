@@ -410,8 +410,100 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
             _set("services|vectordb-ingest|consumer_group", "aura360.api.ingest"),
         ),
         "dev",
-        "topology.yaml: services.vectordb-ingest.consumer_group: 'aura360.api.ingest' lies under "
-        "'aura360.api.'",
+        "topology.yaml: services.api: its grant on everything under 'aura360.api.' would also reach "
+        "group 'aura360.api.ingest' of service 'vectordb-ingest'; rename one of them",
+    ),
+    (
+        "streams topic prefix reaches a declared topic",
+        T,
+        _both(
+            _set("services|context-aggregator|kind", "streams"),
+            _set("topics|context-aggregator-x", {"partitions": 1}),
+        ),
+        "dev",
+        "topology.yaml: services.context-aggregator: its grant on everything under "
+        "'aura360.context-aggregator-' would also reach topic 'aura360.context-aggregator-x'; "
+        "rename one of them",
+    ),
+    (
+        "application_id on an app",
+        T,
+        _set("services|api|application_id", "api-app"),
+        "dev",
+        "topology.yaml: services.api.application_id: only for kind streams (kind is 'app')",
+    ),
+    (
+        "streams app that reads nothing",
+        T,
+        _set("services|guardian", {"kind": "streams", "produces": ["guardian.responses"]}),
+        "dev",
+        "topology.yaml: services.guardian.consumes: a Streams application reads at least one topic",
+    ),
+    (
+        "streams app with its own group name",
+        T,
+        _both(
+            _set("services|context-aggregator|kind", "streams"),
+            _set("services|context-aggregator|consumer_group", "aggregators"),
+        ),
+        "dev",
+        "topology.yaml: services.context-aggregator.consumer_group: a Streams application's group is its "
+        "application_id",
+    ),
+    (
+        "transactional connect worker",
+        T,
+        _both(_set("services|guardian|kind", "connect"), _set("services|guardian|transactional", True)),
+        "dev",
+        "topology.yaml: services.guardian.transactional: exactly-once source connectors are not "
+        "supported here",
+    ),
+    (
+        "unknown service kind",
+        T,
+        _set("services|api|kind", "ksql"),
+        "dev",
+        "topology.yaml: services.api.kind: ",
+    ),
+    (
+        "declared topic where a Connect worker's is",
+        T,
+        _both(
+            _set("services|guardian|kind", "connect"),
+            _set("topics|guardian.connect-offsets", {"partitions": 1}),
+        ),
+        "dev",
+        'topology.yaml: topics."guardian.connect-offsets": is the topic the platform makes for Connect '
+        "service 'guardian'; choose another key",
+    ),
+    (
+        "unknown acls mode",
+        PROD,
+        _set("acls|mode", "all"),
+        "prod",
+        "Pulumi.prod.yaml: settings.acls.mode: ",
+    ),
+    (
+        "acls limit below one",
+        PROD,
+        _set("acls|limit", 0),
+        "prod",
+        "Pulumi.prod.yaml: settings.acls.limit: ",
+    ),
+    (
+        "rbac on a basic cluster",
+        DEV,
+        _set("acls|mode", "rbac"),
+        "dev",
+        "Pulumi.dev.yaml: settings.acls.mode: Confluent offers the Kafka resource roles",
+    ),
+    (
+        "over the ACL limit",
+        PROD,
+        _set("acls|limit", 10),
+        "prod",
+        "Pulumi.prod.yaml: settings.acls.mode: the literal plan puts 18 ACLs on the cluster; "
+        "settings.acls.limit takes 10",
     ),
     (
         "per-instance groups without consuming",

@@ -25,10 +25,17 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
         except ConfigError as exc:
             failures.extend(str(problem) for problem in exc.problems)
             continue
+        grants = f"{len(plan.acls)} ACLs"
+        if plan.access_mode == "rbac":
+            grants = f"{len(plan.role_bindings)} role bindings"
+        elif plan.access_mode == "prefixed":
+            grants += " (prefixed)"
         print(
             f"ok  {stack}: {len(plan.topics)} topics, {len(plan.principals)} principals, "
-            f"{len(plan.acls)} ACLs ({plan.cluster.provider})"
+            f"{grants} ({plan.cluster.provider})"
         )
+        for warning in plan.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     if failures:
         for line in dict.fromkeys(failures):  # the topology's problems repeat per stack
             print(line, file=sys.stderr)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pulumi
 
 from infra.errors import ConfigError
-from infra.plan import Plan, resolve_plan
+from infra.plan import resolve_plan
+from infra.plan_model import Plan
 from infra.program.cluster_access import ClusterAccess
 from infra.program.kubernetes_env import ServiceKafkaEnv, kubernetes_provider, namespace_for, service_env
 from infra.program.preflight import refuse_unsafe_changes
@@ -71,6 +72,8 @@ def cluster_for(plan: Plan, project_dir: Path, previous: PreviousDeployment) -> 
 def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_DIR) -> ClusterAccess:
     # Before the first registration: a refusal here leaves every resource untouched.
     refuse_unsafe_changes(plan, previous)
+    for warning in plan.warnings:  # the same warnings `validate` prints, in the preview's diagnostics
+        pulumi.log.warn(warning)
     access = cluster_for(plan, project_dir, previous)
     if plan.kubernetes is not None:
         provider = kubernetes_provider(plan.kubernetes, project_dir)

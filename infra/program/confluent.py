@@ -1,5 +1,5 @@
 """Confluent Cloud: environment, cluster, admin identity, one service account per service,
-topics and exactly the plan's ACLs."""
+topics and exactly the plan's ACLs or role bindings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_confluentcloud as confluent
 
-from infra.plan import AclBinding, Plan, PlannedTopic
+from infra.plan_model import KAFKA_CRN_TOKEN, AclBinding, Plan, PlannedTopic, RoleBinding
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.protection import kept
 from infra.settings import DELETION_PROTECTION_TIERS, ConfluentSettings
@@ -25,14 +25,16 @@ class ConfluentCluster:
 
     environment_id: pulumi.Output[str]
     cluster_id: pulumi.Output[str]
+    rbac_crn: pulumi.Output[str]
     rest_endpoint: pulumi.Output[str]
     bootstrap_endpoint: pulumi.Output[str]
     admin_api_key: pulumi.Output[str]
     admin_api_secret: pulumi.Output[str]
 
 
-def shared_cluster(base_stack: str) -> ConfluentCluster:
-    """A PR preview's view of the dev cluster, read from the dev stack's outputs."""
+def shared_cluster(base_stack: str, *, role_bindings: bool) -> ConfluentCluster:
+    """A PR preview's view of the dev cluster, read from the dev stack's outputs (its `rbac_crn`
+    only when the preview binds roles: a dev stack deployed before rbac mode existed lacks it)."""
     reference = pulumi.StackReference(
         "shared-cluster",
         stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{base_stack}",
@@ -52,6 +54,7 @@ def shared_cluster(base_stack: str) -> ConfluentCluster:
     return ConfluentCluster(
         environment_id=text("environment_id"),
         cluster_id=text("cluster_id"),
+        rbac_crn=text("rbac_crn") if role_bindings else pulumi.Output.from_input(""),
         rest_endpoint=text("rest_endpoint"),
         bootstrap_endpoint=text("bootstrap_servers"),
         admin_api_key=pulumi.Output.secret(text("admin_api_key")),
@@ -67,7 +70,7 @@ class ConfluentPlatform(pulumi.ComponentResource):
     def __init__(self, name: str, plan: Plan, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("kafka-platform:confluent:Platform", name, None, opts)
         if plan.cluster.shared_from_stack is not None:
-            cluster = shared_cluster(plan.cluster.shared_from_stack)
+            cluster = shared_cluster(plan.cluster.shared_from_stack, role_bindings=bool(plan.role_bindings))
             exports: dict[str, pulumi.Input[object]] = {}
         else:
             cluster = self._own_cluster(plan)
@@ -75,6 +78,7 @@ class ConfluentPlatform(pulumi.ComponentResource):
             # What pr-<n> stacks read through their StackReference to this stack.
             exports = {
                 "environment_id": cluster.environment_id,
+                "rbac_crn": cluster.rbac_crn,
                 "rest_endpoint": cluster.rest_endpoint,
                 "admin_api_key": admin_key_id,
                 "admin_api_secret": cluster.admin_api_secret,
@@ -103,6 +107,12 @@ class ConfluentPlatform(pulumi.ComponentResource):
             topic_resource(topic, topic_options)
         for acl in plan.acls:
             acl_resource(acl, principals[acl.service], managed)
+        # Role bindings go through the Cloud API (the default provider), not the cluster's.
+        kafka_crn = pulumi.Output.all(cluster.rbac_crn, cluster.cluster_id).apply(
+            lambda parts: f"{parts[0]}/kafka={parts[1]}"
+        )
+        for binding in plan.role_bindings:
+            role_binding_resource(binding, principals[binding.service], kafka_crn, self)
         self.access = ClusterAccess(
             bootstrap_servers=cluster.bootstrap_endpoint.apply(strip_scheme),
             cluster_id=cluster.cluster_id,
@@ -167,6 +177,7 @@ class ConfluentPlatform(pulumi.ComponentResource):
         return ConfluentCluster(
             environment_id=environment.id,
             cluster_id=cluster.id,
+            rbac_crn=cluster.rbac_crn,
             rest_endpoint=cluster.rest_endpoint,
             bootstrap_endpoint=cluster.bootstrap_endpoint,
             admin_api_key=admin_key.id,
@@ -235,6 +246,21 @@ def acl_resource(
         operation=acl.operation,
         permission=acl.permission,
         opts=opts,
+    )
+
+
+def role_binding_resource(
+    binding: RoleBinding,
+    principal: pulumi.Input[str],
+    kafka_crn: pulumi.Output[str],
+    parent: pulumi.Resource,
+) -> confluent.RoleBinding:
+    return confluent.RoleBinding(
+        binding.logical_name,
+        principal=principal,
+        role_name=binding.role,
+        crn_pattern=kafka_crn.apply(lambda crn: binding.crn_pattern.replace(KAFKA_CRN_TOKEN, crn)),
+        opts=pulumi.ResourceOptions(parent=parent),
     )
 
 

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kafka as kafka
 import pulumi_random as random
 
-from infra.plan import Plan, ServicePlan
+from infra.plan_model import Plan, ServicePlan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.kafka_admin import AdminConnection, admin_provider, manage_topics_and_acls
 from infra.program.previous_deployment import PreviousDeployment

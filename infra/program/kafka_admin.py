@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kafka as kafka
 
-from infra.plan import AclBinding, Plan, PlannedTopic
+from infra.plan_model import AclBinding, Plan, PlannedTopic
 from infra.program.protection import kept
 
 ACL_RESOURCE_TYPES = {
@@ -23,6 +23,8 @@ ACL_OPERATIONS = {
     "WRITE": "Write",
     "DESCRIBE": "Describe",
     "IDEMPOTENT_WRITE": "IdempotentWrite",
+    "CREATE": "Create",
+    "DELETE": "Delete",
 }
 # The provider's names for the SASL mechanisms (terraform-provider-kafka `sasl_mechanism`).
 PROVIDER_MECHANISMS = {"SCRAM-SHA-512": "scram-sha512", "SCRAM-SHA-256": "scram-sha256", "PLAIN": "plain"}

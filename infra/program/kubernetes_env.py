@@ -10,7 +10,13 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.plan import BOOTSTRAP_TOKEN, SASL_PASSWORD_ENV, SASL_USERNAME_ENV, KubernetesPlan, ServicePlan
+from infra.plan_model import (
+    BOOTSTRAP_TOKEN,
+    SASL_PASSWORD_ENV,
+    SASL_USERNAME_ENV,
+    KubernetesPlan,
+    ServicePlan,
+)
 from infra.program.cluster_access import ClusterAccess
 
 CHECKSUM_ANNOTATION = "kafka-platform/config-checksum"

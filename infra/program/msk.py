@@ -11,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_kafka as kafka
 import pulumi_random as random
 
-from infra.plan import CLUSTER_RESOURCE_NAME, Plan
+from infra.plan_model import CLUSTER_RESOURCE_NAME, Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.kafka_admin import AdminConnection, admin_provider, manage_topics_and_acls
 from infra.program.protection import kept

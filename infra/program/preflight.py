@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pulumi
 
-from infra.plan import Plan
+from infra.plan_model import Plan
 from infra.program.previous_deployment import SERVICES_OUTPUT, TOPIC_NAMES_OUTPUT, PreviousDeployment
 from infra.settings import MskSettings
 

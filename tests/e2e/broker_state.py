@@ -11,7 +11,7 @@ from confluent_kafka.admin import (
 
 from infra.apply_plan import EVERY_ACL, acl_bindings
 from infra.kafka_broker import Broker
-from infra.plan import Plan
+from infra.plan_model import Plan
 
 INTERNAL_TOPIC_PREFIXES = ("__", "_schemas", "_redpanda")
 

@@ -11,7 +11,8 @@ import pytest
 from pulumi import automation as auto
 
 from infra.kafka_broker import Broker
-from infra.plan import Plan, load_plan
+from infra.plan import load_plan
+from infra.plan_model import Plan
 from tests.e2e.broker_state import assert_broker_holds, snapshot
 from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings, state_resources
 from tests.integration.access_matrix import run_matrix

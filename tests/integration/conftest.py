@@ -6,7 +6,8 @@ import pytest
 
 from infra.apply_plan import apply_plan
 from infra.kafka_broker import Broker
-from infra.plan import Plan, load_plan
+from infra.plan import load_plan
+from infra.plan_model import Plan
 from tests.project_files import REPO
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from confluent_kafka.admin import ConfigResource
+import secrets
+from pathlib import Path
+from typing import Any
 
-from infra.apply_plan import EVERY_ACL
+from confluent_kafka import Producer
+from confluent_kafka.admin import ConfigResource, NewTopic
+
+from infra.apply_plan import EVERY_ACL, apply_plan
 from infra.kafka_broker import Broker
-from infra.plan import Plan
+from infra.plan_model import Plan
+from tests.integration.access_checks import can_consume
 from tests.integration.access_matrix import run_matrix
+from tests.project_files import Project
 
 
 def test_every_declared_path_works_and_nothing_else(
@@ -49,3 +56,35 @@ def test_acls_on_the_broker_are_exactly_the_plan(
     ours = {str(binding) for binding in found if binding.principal in principals}
     assert ours == {str(binding) for binding in acl_bindings(local_plan)}
     assert len(ours) == len(local_plan.acls)
+
+
+def test_prefixed_mode_grants_exactly_the_same_paths_on_a_real_broker(broker: Broker, tmp_path: Path) -> None:
+    """`acls.mode: prefixed` folds an auditor's reads of every `context.` topic into one PREFIXED
+    ACL: the matrix still shows 0 over-granted, 0 missing. A topic created under that prefix
+    outside topology.yaml is readable too: what validate warns about."""
+    domain = f"prefixed{secrets.token_hex(2)}"
+
+    def with_auditor(topology: dict[str, Any]) -> None:
+        topology["domain"] = domain
+        topology["services"]["auditor"] = {"consumes": ["context.aggregated", "context.vectorized"]}
+
+    project = Project(tmp_path).edit_topology(with_auditor)
+    project.edit_settings("local", lambda settings: settings.update(acls={"mode": "prefixed"}))
+    plan = project.plan("local")
+    folded = [a for a in plan.acls if a.service == "auditor" and a.pattern_type == "PREFIXED"]
+    assert [(a.resource_name, a.operation) for a in folded] == [(f"{domain}.context.", "READ")]
+    assert any("service 'auditor'" in warning for warning in plan.warnings)
+
+    passwords = apply_plan(broker.admin(), plan, broker.sasl_mechanism)
+    result = run_matrix(broker, plan, passwords)
+    assert not result.over_granted, [f"{a.service}: {a.path}" for a in result.over_granted]
+    assert not result.missing, [f"{a.service}: {a.path}" for a in result.missing]
+
+    stray = f"{domain}.context.created-by-hand"
+    admin = broker.admin()  # alive until the future resolves
+    admin.create_topics([NewTopic(stray, 1, 1)])[stray].result(timeout=30)
+    producer = Producer(broker.client_config())
+    producer.produce(stray, value=b"x")
+    assert producer.flush(15) == 0
+    auditor = plan.service("auditor")
+    assert can_consume(broker, auditor.principal, passwords["auditor"], stray, str(auditor.consumer_group))

@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 
 from infra.compose import local_password_default
 from infra.kafka_broker import Broker, missing_tools
-from infra.plan import Plan
+from infra.plan_model import Plan
 from tests.integration import access_checks as check
 from tests.project_files import Project
 

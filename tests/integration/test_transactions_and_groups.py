@@ -10,7 +10,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from infra.apply_plan import apply_plan
 from infra.kafka_broker import Broker
-from infra.plan import Plan
+from infra.plan_model import Plan
 from tests.integration import access_checks as check
 from tests.project_files import Project
 

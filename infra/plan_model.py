@@ -1,0 +1,199 @@
+"""The resolved plan: final names, grants and env of one stack, as every renderer reads them.
+
+`infra.plan.resolve_plan` builds it from topology.yaml and the stack's settings; the Pulumi
+program, the compose renderer and the CLI only read it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from infra.settings import (
+    AclMode,
+    ConfluentSettings,
+    ExistingClusterSettings,
+    LocalSettings,
+    MskSettings,
+    Provider,
+)
+
+ResourceType = Literal["TOPIC", "GROUP", "TRANSACTIONAL_ID", "CLUSTER"]
+Operation = Literal["READ", "WRITE", "CREATE", "DELETE", "DESCRIBE", "IDEMPOTENT_WRITE"]
+PatternType = Literal["LITERAL", "PREFIXED"]
+
+CLUSTER_RESOURCE_NAME = "kafka-cluster"
+# The bootstrap endpoint of a cloud cluster exists only after deployment; renderers
+# substitute the real value (a Pulumi output) for this token.
+BOOTSTRAP_TOKEN = "${cluster.bootstrap}"
+
+# A Confluent cluster's Kafka resources are named under this CRN; the program substitutes the
+# cluster's `rbac_crn` and id. Role bindings name one resource below it.
+KAFKA_CRN_TOKEN = "${cluster.rbac_crn}/kafka=${cluster.id}"
+RbacRole = Literal["DeveloperRead", "DeveloperWrite", "ResourceOwner"]
+RbacResourceType = Literal["topic", "group", "transactional-id"]
+
+SASL_USERNAME_ENV = "KAFKA_SASL_USERNAME"
+SASL_PASSWORD_ENV = "KAFKA_SASL_PASSWORD"  # pragma: allowlist secret
+
+
+class PlanModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PlannedTopic(PlanModel):
+    key: str
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
+    message_key: str | None = None
+    description: str | None = None
+
+
+class Principal(PlanModel):
+    service: str
+    name: str
+
+
+class AclBinding(PlanModel):
+    principal: str
+    service: str
+    resource_type: ResourceType
+    resource_name: str
+    pattern_type: PatternType = "LITERAL"
+    operation: Operation
+    permission: Literal["ALLOW"] = "ALLOW"
+    host: Literal["*"] = "*"
+
+    @property
+    def sort_key(self) -> tuple[str, str, str, str, str]:
+        return (self.principal, self.resource_type, self.resource_name, self.pattern_type, self.operation)
+
+    @property
+    def logical_name(self) -> str:
+        """A stable Pulumi name: the binding itself, so reordering never replaces an ACL."""
+        parts = ["acl", self.service, self.resource_type.lower(), self.resource_name, self.operation.lower()]
+        if self.pattern_type == "PREFIXED":
+            parts.insert(3, "prefixed")
+        return "-".join(parts)
+
+
+class RoleBinding(PlanModel):
+    """A Confluent Cloud role binding of a service (acls.mode rbac), in place of its ACLs."""
+
+    principal: str
+    service: str
+    role: RbacRole
+    resource_type: RbacResourceType
+    resource_name: str
+    pattern_type: PatternType
+    crn_pattern: str  # under KAFKA_CRN_TOKEN; a PREFIXED binding ends in "*"
+
+    @classmethod
+    def of(cls, acl: AclBinding, role: RbacRole, resource_type: RbacResourceType) -> RoleBinding:
+        """The binding of ``role`` on the resource ``acl`` names (``resource_type``: Confluent's name)."""
+        principal, service = acl.principal, acl.service
+        resource_name, pattern_type = acl.resource_name, acl.pattern_type
+        wildcard = "*" if pattern_type == "PREFIXED" else ""
+        return cls(
+            principal=principal,
+            service=service,
+            role=role,
+            resource_type=resource_type,
+            resource_name=resource_name,
+            pattern_type=pattern_type,
+            crn_pattern=f"{KAFKA_CRN_TOKEN}/{resource_type}={resource_name}{wildcard}",
+        )
+
+    @property
+    def sort_key(self) -> tuple[str, str, str, str, str]:
+        return (self.principal, self.resource_type, self.resource_name, self.pattern_type, self.role)
+
+    @property
+    def logical_name(self) -> str:
+        parts = ["rb", self.service, self.role.lower(), self.resource_type, self.resource_name]
+        if self.pattern_type == "PREFIXED":
+            parts.insert(4, "prefixed")
+        return "-".join(parts)
+
+
+class ServicePlan(PlanModel):
+    name: str
+    principal: str
+    # The Deployment whose pods roll when this service's env or credential changes; None: no rollout.
+    rollout_deployment: str | None
+    config_map: str
+    secret: str | None
+    consumer_group: str | None
+    consumer_group_prefix: str | None
+    transactional_id_prefix: str | None
+    produces: list[str]
+    consumes: list[str]
+    env: dict[str, str]
+    secret_env: dict[str, str]
+
+
+class ClusterPlan(PlanModel):
+    provider: Provider
+    security_protocol: str
+    sasl_mechanism: str | None
+    bootstrap: str
+    shared_from_stack: str | None
+    # The provider's own settings section (None in a preview, which reuses its base stack's cluster).
+    provider_settings: ConfluentSettings | MskSettings | ExistingClusterSettings | LocalSettings | None
+    # The identity the platform creates to manage topics and ACLs (Confluent, MSK); None where
+    # the admin is given (existing clusters) or borrowed (previews, local).
+    admin_principal: str | None
+
+    def local_settings(self) -> LocalSettings:
+        """The local broker's settings (image, ports, listeners) of a local stack."""
+        if not isinstance(self.provider_settings, LocalSettings):
+            raise ValueError(f"a {self.provider} cluster has no local settings")
+        return self.provider_settings
+
+
+class KubernetesPlan(PlanModel):
+    namespace: str
+    create_namespace: bool
+    render_to_directory: str | None
+
+
+class ProtectionPlan(PlanModel):
+    protect: bool
+    retain_on_delete: bool
+    allowed_topic_deletes: list[str]
+    allowed_service_deletes: list[str]
+
+
+class Plan(PlanModel):
+    stack: str
+    environment: str
+    production: bool
+    domain: str
+    name_prefix: str
+    cluster: ClusterPlan
+    kubernetes: KubernetesPlan | None  # None: `kubernetes: none`, env goes to stack outputs
+    messaging_backend: str
+    dual_write: bool
+    protection: ProtectionPlan
+    topics: list[PlannedTopic]
+    principals: list[Principal]
+    # How services are granted access (settings.acls.mode): ACLs (literal, prefixed) or role bindings.
+    access_mode: AclMode
+    acls: list[AclBinding]
+    role_bindings: list[RoleBinding]
+    services: list[ServicePlan]
+    # What validate reports without failing, as "<file>: <key path>: <message>".
+    warnings: list[str]
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+    def topic(self, key: str) -> PlannedTopic:
+        return next(topic for topic in self.topics if topic.key == key)
+
+    def service(self, name: str) -> ServicePlan:
+        return next(service for service in self.services if service.name == name)
