@@ -19,12 +19,11 @@ from typing import Any
 
 import yaml
 from confluent_kafka.admin import (
-    AclBindingFilter,
     ConfigResource,
 )
 
 from benchmarks.generate import large_topology
-from infra.apply_plan import EVERY_ACL, acl_bindings, apply_plan
+from infra.apply_plan import EVERY_ACL, acl_bindings, apply_plan, matching
 from infra.kafka_broker import Broker, broker_from_environment, local_kafka
 from infra.plan import load_plan
 from infra.plan_model import Plan
@@ -95,9 +94,7 @@ def floor_timing(broker: Broker, plan: Plan) -> FloorTiming:
         admin.describe_acls(EVERY_ACL, request_timeout=60).result()
 
     def delete() -> None:
-        for future in admin.delete_acls(
-            [AclBindingFilter(*binding_filter(b)) for b in acl_bindings(plan)]
-        ).values():
+        for future in admin.delete_acls([matching(b) for b in acl_bindings(plan)]).values():
             future.result()
         for future in admin.delete_topics(
             [topic.name for topic in plan.topics], request_timeout=120
@@ -105,18 +102,6 @@ def floor_timing(broker: Broker, plan: Plan) -> FloorTiming:
             future.result()
 
     return FloorTiming(apply_seconds, _seconds(read), _seconds(delete))
-
-
-def binding_filter(binding: Any) -> tuple[Any, ...]:
-    return (
-        binding.restype,
-        binding.name,
-        binding.resource_pattern_type,
-        binding.principal,
-        binding.host,
-        binding.operation,
-        binding.permission_type,
-    )
 
 
 def main() -> None:

@@ -15,6 +15,9 @@ from confluent_kafka.admin import (
     AclOperation,
     AclPermissionType,
     AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
     NewTopic,
     ResourcePatternType,
     ResourceType,
@@ -63,6 +66,35 @@ def acl_bindings(plan: Plan) -> list[AclBinding]:
     ]
 
 
+def matching(binding: AclBinding) -> AclBindingFilter:
+    """The filter that matches exactly ``binding`` (to delete it)."""
+    return AclBindingFilter(
+        binding.restype,
+        binding.name,
+        binding.resource_pattern_type,
+        binding.principal,
+        binding.host,
+        binding.operation,
+        binding.permission_type,
+    )
+
+
+def delete_acls(admin: AdminClient, bindings: list[AclBinding]) -> None:
+    for future in admin.delete_acls([matching(binding) for binding in bindings], request_timeout=30).values():
+        future.result()
+
+
+def set_topic_config(admin: AdminClient, topic: str, key: str, value: str) -> None:
+    """One config of one topic, set as `kafka-configs --alter` would."""
+    resource = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        topic,
+        incremental_configs=[ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)],
+    )
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result()
+
+
 def apply_plan(
     admin: AdminClient, plan: Plan, mechanism: str, passwords: dict[str, str] | None = None
 ) -> dict[str, str]:
@@ -74,12 +106,15 @@ def apply_plan(
         )
         for t in plan.topics
     ]
-    for future in admin.create_topics(new_topics, request_timeout=30).values():
+    existing: list[str] = []
+    for name, future in admin.create_topics(new_topics, request_timeout=30).items():
         try:
             future.result()
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+            existing.append(name)
+    _reset_configs(admin, plan, existing)
     passwords = passwords or {service.name: secrets.token_urlsafe(18) for service in plan.services}
     upserts = [
         UserScramCredentialUpsertion(
@@ -95,6 +130,25 @@ def apply_plan(
         future.result()
     _wait_until_visible(admin, plan)
     return passwords
+
+
+def _reset_configs(admin: AdminClient, plan: Plan, names: list[str]) -> None:
+    """Topics that were already there get the plan's configs back (what a hand changed)."""
+    planned = {topic.name: topic for topic in plan.topics}
+    resources = [
+        ConfigResource(
+            ConfigResource.Type.TOPIC,
+            name,
+            incremental_configs=[
+                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                for key, value in planned[name].config.items()
+            ],
+        )
+        for name in names
+    ]
+    if resources:
+        for future in admin.incremental_alter_configs(resources).values():
+            future.result()
 
 
 def _wait_until_visible(admin: AdminClient, plan: Plan, timeout: float = 30) -> None:

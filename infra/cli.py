@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from infra.commands import compose, env, local, plan, validate
-from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, EXIT_STALE
+from infra.commands import compose, drift, env, import_cluster, local, plan, validate
+from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, EXIT_STALE, CommandFailed
 from infra.errors import ConfigError
 from infra.stacks import find_project_dir
 
@@ -20,6 +20,8 @@ COMMANDS: dict[str, ModuleType] = {
     "env": env,
     "compose": compose,
     "local": local,
+    "import": import_cluster,
+    "drift": drift,
 }
 
 __all__ = ["EXIT_CONFIG_ERROR", "EXIT_OK", "EXIT_STALE", "main", "main_entry"]
@@ -49,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    except CommandFailed as failure:
+        print(f"{args.command}: {failure}", file=sys.stderr)
+        return failure.exit_code
 
 
 def main_entry() -> None:

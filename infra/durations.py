@@ -42,3 +42,15 @@ def parse_retention_ms(value: object) -> int:
         f"'{value}' is not a duration: use a whole number with a unit "
         "(ms, s, m, h, d, w), e.g. 7d, or 'infinite'"
     )
+
+
+def format_retention(milliseconds: int) -> str:
+    """The shortest exact human form: 604800000 -> ``1w``, 86400000 -> ``1d``, -1 -> ``infinite``."""
+    if milliseconds == INFINITE_MS:
+        return "infinite"
+    if milliseconds == 0:
+        return "0ms"
+    for unit, size in sorted(_UNIT_MS.items(), key=lambda item: -item[1]):
+        if milliseconds % size == 0:
+            return f"{milliseconds // size}{unit}"
+    return f"{milliseconds}ms"

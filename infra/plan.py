@@ -7,12 +7,13 @@ read the same `Plan`, so local, preview and prod cannot drift apart.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from infra.errors import ConfigError, ProblemCollector
+from infra.errors import ConfigError, Problem, ProblemCollector
 from infra.names import (
     LONGEST_PR_STACK,
     MAX_CONFLUENT_DISPLAY_NAME,
@@ -27,6 +28,7 @@ from infra.plan_model import (
     SASL_PASSWORD_ENV,
     SASL_USERNAME_ENV,
     AclBinding,
+    AdoptionPlan,
     ClusterPlan,
     KubernetesPlan,
     Operation,
@@ -125,8 +127,9 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
     errors, budget_warnings = budget_problems(
         settings, access, grants, shares_cluster=shares_cluster, file=stack.file
     )
-    if errors:
-        raise ConfigError(errors)
+    adoption = _plan_adoption(settings, stack, topics.values(), access.acls)
+    if errors or adoption.problems:
+        raise ConfigError([*errors, *adoption.problems])
 
     protected = settings.protected and not stack.is_preview
     return Plan(
@@ -151,8 +154,70 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         acls=access.acls,
         role_bindings=access.role_bindings,
         services=services,
+        adoption=adoption.plan,
         warnings=[str(warning) for warning in [*access.warnings, *budget_warnings]],
     )
+
+
+@dataclass(frozen=True)
+class _Adoption:
+    plan: AdoptionPlan
+    problems: list[Problem]
+
+
+def _plan_adoption(
+    settings: StackSettings, stack: StackContext, topics: Iterable[PlannedTopic], acls: list[AclBinding]
+) -> _Adoption:
+    """settings.adopt, checked against the plan: only what the plan has can be adopted, and only
+    where the provider's import ids can be known before deployment. A pr-<n> preview adopts
+    nothing (it copies its base stack's settings, whose names it does not share)."""
+    adopt = settings.adopt
+    if stack.is_preview or not (adopt.topics or adopt.acls or adopt.service_accounts):
+        return _Adoption(AdoptionPlan(), [])
+    collector = ProblemCollector(stack.file, prefix=("settings", "adopt"))
+    provider = settings.kafka.provider
+    confluent = settings.kafka.confluent
+    if provider in {"msk", "local"}:
+        why = (
+            "this stack creates its MSK cluster"
+            if provider == "msk"
+            else "a local stack has no Pulumi resources"
+        )
+        collector.add((), f"nothing to adopt: {why}; use `provider: kafka` for a cluster that already runs")
+    elif provider == "confluent" and (confluent is None or confluent.existing_cluster is None):
+        collector.add(
+            (),
+            "adopting on Confluent Cloud needs kafka.confluent.existing_cluster, the cluster holding them",
+        )
+    if settings.acls.mode == "rbac" and adopt.acls:
+        collector.add(("acls",), "acls.mode rbac grants with role bindings: there are no ACLs to adopt")
+    names = {topic.name for topic in topics}
+    for index, name in enumerate(adopt.topics):
+        if name not in names:
+            collector.add(("topics", index), f"'{name}' is not a topic of this stack's plan")
+    planned = {acl.adoption_id: acl for acl in acls}
+    for index, acl_id in enumerate(adopt.acls):
+        acl = planned.get(acl_id)
+        if acl is None:
+            collector.add(("acls", index), f"'{acl_id}' is not an ACL of this stack's plan")
+        elif provider == "confluent" and acl.service not in adopt.service_accounts:
+            collector.add(
+                ("acls", index),
+                f"a Confluent ACL names its service account: set adopt.service_accounts.{acl.service}",
+            )
+    for service, account in adopt.service_accounts.items():
+        if provider != "confluent":
+            collector.add(("service_accounts", service), "service accounts are Confluent Cloud's")
+        elif not re.fullmatch(r"sa-[A-Za-z0-9]+", account):
+            collector.add(("service_accounts", service), f"'{account}' is not a service account id (sa-...)")
+        if service not in {acl.service for acl in acls} | {acl.split(" ", 1)[0] for acl in adopt.acls}:
+            collector.add(("service_accounts", service), f"'{service}' is not a service of this stack")
+    plan = AdoptionPlan(
+        topics=sorted(adopt.topics),
+        acls=sorted(adopt.acls),
+        service_accounts=dict(sorted(adopt.service_accounts.items())),
+    )
+    return _Adoption(plan, collector.problems)
 
 
 def _plan_topic(
@@ -308,7 +373,9 @@ def _service_names(
         principal=principal_name(topology.domain, stack.name, service),
         group=stem if stem and not per_instance else None,
         group_prefix=f"{stem}." if stem and per_instance else None,
-        transactional_prefix=own if spec.transactional else None,
+        transactional_prefix=f"{prefix}{topology.transactional_id_prefix(service)}"
+        if spec.transactional
+        else None,
         produces=[topics[key].name for key in spec.produces],
         consumes=[topics[key].name for key in spec.consumes],
     )

@@ -73,6 +73,12 @@ class AclBinding(PlanModel):
         return (self.principal, self.resource_type, self.resource_name, self.pattern_type, self.operation)
 
     @property
+    def adoption_id(self) -> str:
+        """How settings.adopt.acls names it: ``api WRITE TOPIC aura360.user.events``."""
+        star = "*" if self.pattern_type == "PREFIXED" else ""
+        return f"{self.service} {self.operation} {self.resource_type} {self.resource_name}{star}"
+
+    @property
     def logical_name(self) -> str:
         """A stable Pulumi name: the binding itself, so reordering never replaces an ACL."""
         parts = ["acl", self.service, self.resource_type.lower(), self.resource_name, self.operation.lower()]
@@ -168,6 +174,14 @@ class ProtectionPlan(PlanModel):
     allowed_service_deletes: list[str]
 
 
+class AdoptionPlan(PlanModel):
+    """What the next deployment imports instead of creating (none in pr-<n> previews)."""
+
+    topics: list[str] = []
+    acls: list[str] = []  # AclBinding.adoption_id
+    service_accounts: dict[str, str] = {}
+
+
 class Plan(PlanModel):
     stack: str
     environment: str
@@ -186,6 +200,7 @@ class Plan(PlanModel):
     acls: list[AclBinding]
     role_bindings: list[RoleBinding]
     services: list[ServicePlan]
+    adoption: AdoptionPlan
     # What validate reports without failing, as "<file>: <key path>: <message>".
     warnings: list[str]
 

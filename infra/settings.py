@@ -44,7 +44,16 @@ DELETION_PROTECTION_TIERS = frozenset({"enterprise", "dedicated"})
 IDEMPOTENT_WRITE_IMPLIED_FROM = (2, 8)
 
 
+class ExistingConfluentCluster(StrictModel):
+    """A cluster that already runs: the stack uses it instead of creating an environment and
+    a cluster (and can adopt its topics, see `adopt`)."""
+
+    environment_id: str = Field(pattern=r"^env-[A-Za-z0-9]+$")
+    cluster_id: str = Field(pattern=r"^lkc-[A-Za-z0-9]+$")
+
+
 class ConfluentSettings(StrictModel):
+    existing_cluster: ExistingConfluentCluster | None = None
     cloud: Literal["AWS", "GCP", "AZURE"]
     region: str = Field(min_length=1)
     availability: Literal["SINGLE_ZONE", "MULTI_ZONE", "LOW", "HIGH"] = "SINGLE_ZONE"
@@ -278,6 +287,17 @@ class PreviewSettings(StrictModel):
     rollouts: bool = False
 
 
+class AdoptSettings(StrictModel):
+    """What already exists on the cluster and the next deployment imports (Pulumi's `import`)
+    instead of creating. `python -m infra import --stack <stack>` lists it; once that deployment
+    is done the section can go (an import id only matters while the resource is not in state)."""
+
+    topics: list[str] = Field(default_factory=list)  # full topic names
+    acls: list[str] = Field(default_factory=list)  # "<service> <OPERATION> <RESOURCE_TYPE> <name>[*]"
+    # Confluent: the existing service account (sa-...) a service keeps, so its ACLs can be adopted.
+    service_accounts: dict[str, str] = Field(default_factory=dict)
+
+
 class StackSettings(StrictModel):
     environment: str
     production: bool = False
@@ -289,6 +309,7 @@ class StackSettings(StrictModel):
     protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
     preview: PreviewSettings = Field(default_factory=PreviewSettings)
     acls: AclSettings = Field(default_factory=AclSettings)
+    adopt: AdoptSettings = Field(default_factory=AdoptSettings)
 
     @property
     def protected(self) -> bool:

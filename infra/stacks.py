@@ -97,7 +97,7 @@ def settings_from_config(config: Any, file: str) -> StackSettings:
     return validate_model(StackSettings, config[SETTINGS_KEY], file, prefix=("settings",))
 
 
-def _stack_document(project_dir: Path, stack: str) -> tuple[str, str, dict[str, Any]]:
+def stack_document(project_dir: Path, stack: str) -> tuple[str, str, dict[str, Any]]:
     name, path, label = locate_stack(project_dir, stack)
     if looks_like_pr_stack(name) and pr_number(name) is None:
         raise ConfigError(
@@ -113,7 +113,7 @@ def _stack_document(project_dir: Path, stack: str) -> tuple[str, str, dict[str, 
 
 
 def load_stack(project_dir: Path, stack: str, topology: Topology) -> StackContext:
-    name, label, document = _stack_document(project_dir, stack)
+    name, label, document = stack_document(project_dir, stack)
     config = document.get("config", {})
     settings = settings_from_config(config, label)
     return checked_stack(name, label, settings, topology, config_keys=config)
@@ -159,7 +159,7 @@ def load_project(project_dir: Path, stack: str) -> tuple[Topology, StackContext]
     if topology is None:
         # Still report structural problems of the stack file in the same run.
         try:
-            _, label, document = _stack_document(project_dir, stack)
+            _, label, document = stack_document(project_dir, stack)
             settings_from_config(document.get("config", {}), label)
         except ConfigError as exc:
             problems.extend(exc.problems)

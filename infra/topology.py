@@ -53,6 +53,9 @@ class StrictModel(BaseModel):
 
 
 class TopicSpec(StrictModel):
+    # The topic's full name, for topics that already exist under a name of their own
+    # (default "<domain>.<key>"). A pr-<n> preview still prefixes it with "pr-<n>.".
+    name: str | None = None
     partitions: int | None = Field(default=None, ge=1)
     retention: RetentionMs | None = None
     cleanup: CleanupPolicy = "delete"
@@ -87,6 +90,8 @@ class ServiceSpec(StrictModel):
     # producer with the same id fences the first. The grant is PREFIXED on `<domain>.<service>.`.
     # For kind streams: processing.guarantee=exactly_once_v2 (ids "<application.id>-...").
     transactional: bool = False
+    # The prefix of its transactional ids, when it already uses one (default "<domain>.<service>.").
+    transactional_id_prefix: str | None = None
     idempotent: bool = False
     description: str | None = None
 
@@ -102,11 +107,19 @@ class EventSpec(StrictModel):
 class Topology(StrictModel):
     domain: str
     topics: dict[str, TopicSpec] = Field(min_length=1)
-    services: dict[str, ServiceSpec] = Field(min_length=1)
+    # May be empty: a cluster's topics can be managed before any service is declared.
+    services: dict[str, ServiceSpec] = Field(default_factory=dict)
     events: dict[str, EventSpec] = Field(default_factory=dict)
 
     def topic_name(self, key: str, prefix: str = "") -> str:
+        spec = self.topics.get(key)
+        if spec is not None and spec.name is not None:
+            return f"{prefix}{spec.name}"
         return f"{prefix}{self.domain}.{key}"
+
+    def transactional_id_prefix(self, service: str) -> str:
+        """An app's transactional-id prefix, before any PR prefix."""
+        return self.services[service].transactional_id_prefix or f"{self.domain}.{service}."
 
     def consumer_group(self, service: str) -> str:
         """The service's group (or, per instance, the stem of its groups), before any PR prefix.
@@ -155,9 +168,12 @@ def check_topology(topology: Topology, file: str) -> ProblemCollector:
             problems.add(("topics", key), f"topic name {problem}")
         clash = seen_collisions.setdefault(collision_key(name), key)
         if clash != key:
+            same = name == topology.topic_name(clash)
             problems.add(
                 ("topics", key),
-                f"collides with topic '{clash}': Kafka treats '.' and '_' as the same",
+                f"names '{name}', which topic '{clash}' already has"
+                if same
+                else f"collides with topic '{clash}': Kafka treats '.' and '_' as the same",
             )
         env_clash = seen_env_vars.setdefault(env_var_suffix(key), key)
         if env_clash != key and clash == key:
@@ -239,6 +255,14 @@ def _check_kind(topology: Topology, name: str, problems: ProblemCollector) -> No
                     ("topics", f"{name}.{suffix}"),
                     f"is the topic the platform makes for Connect service '{name}'; choose another key",
                 )
+    if service.transactional_id_prefix is not None:
+        if service.kind != "app" or not service.transactional:
+            problems.add(
+                (*path, "transactional_id_prefix"),
+                "only for a transactional service of kind app (a Streams app's follow its application_id)",
+            )
+        elif problem := topic_name_problem(service.transactional_id_prefix.rstrip(".-_") or "."):
+            problems.add((*path, "transactional_id_prefix"), f"transactional id prefix {problem}")
 
 
 def _check_event(

@@ -35,6 +35,8 @@ class Registration:
     dependencies: list[str]  # URNs the engine must create first
     inputs: dict[str, Any]
     wire: dict[str, Any]  # the serialized inputs as the engine receives them (secrets marked)
+    import_id: str = ""  # the `import` option: adopt this existing resource instead of creating it
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -82,6 +84,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 f"-G{self.key_generation}" if self.key_generation > 1 else ""
             )
             outputs["secret"] = f"mock-api-secret-of-{args.name}"
+        if args.resource_id:
+            resource_id = args.resource_id  # an imported resource keeps the id it was imported by
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = f"mock-password-of-{args.name}"
         if args.typ == "aws:msk/cluster:Cluster":
@@ -99,6 +103,15 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
         if args.token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps(args.args, sort_keys=True, default=str)}
+        if args.token == "confluentcloud:index/getKafkaCluster:getKafkaCluster":
+            cluster = str(args.args["id"])
+            environment = args.args["environment"]["id"]
+            return {
+                "id": cluster,
+                "restEndpoint": f"https://{cluster}.example:443",
+                "bootstrapEndpoint": f"SASL_SSL://{cluster}.example:9092",
+                "rbacCrn": f"crn://confluent.cloud/organization=o/environment={environment}/cloud-cluster={cluster}",
+            }
         if args.token == READ_STACK_OUTPUTS:
             # What the engine answers (pkg/resource/deploy/builtins.go): {} before a first deployment.
             name = str(args.args["name"])
@@ -124,6 +137,8 @@ class RecordingMonitor(MockMonitor):
                 dependencies=list(request.dependencies),
                 inputs=reveal(rpc.deserialize_properties(request.object)),
                 wire=json_format.MessageToDict(request.object),
+                import_id=request.importId,
+                ignore_changes=list(request.ignoreChanges),
             )
         )
         return super().RegisterResource(request)

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -261,3 +262,37 @@ def test_plan_module_does_not_import_pulumi() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def with_existing_names(topology: dict[str, Any]) -> None:
+    """A topic and a transactional service that already exist under names of their own."""
+    topology["topics"]["prospects"] = {"name": "nexus-prospect-ingestion", "partitions": 1, "retention": "7d"}
+    topology["services"]["prospector"] = {
+        "produces": ["prospects"],
+        "consumes": ["prospects"],
+        "consumer_group": "nexus-prospector",
+        "transactional": True,
+        "transactional_id_prefix": "nexus-prospector-",
+    }
+
+
+def test_a_topic_and_a_service_keep_the_names_they_already_have(project: Project) -> None:
+    plan = project.edit_topology(with_existing_names).plan("prod")
+    assert plan.topic("prospects").name == "nexus-prospect-ingestion"
+    assert grants(plan, "prospector") == {
+        ("TOPIC", "nexus-prospect-ingestion", "LITERAL", "WRITE"),
+        ("TOPIC", "nexus-prospect-ingestion", "LITERAL", "READ"),
+        ("GROUP", "nexus-prospector", "LITERAL", "READ"),
+        ("TRANSACTIONAL_ID", "nexus-prospector-", "PREFIXED", "WRITE"),
+    }
+    env = plan.service("prospector").env
+    assert env["KAFKA_TOPIC_PROSPECTS"] == "nexus-prospect-ingestion"
+    assert env["KAFKA_TRANSACTIONAL_ID_PREFIX"] == "nexus-prospector-"
+
+
+def test_a_preview_prefixes_exact_names_too(project: Project) -> None:
+    project.edit_topology(with_existing_names)
+    plan = load_plan(project.root, "pr-7")
+    assert plan.topic("prospects").name == "pr-7.nexus-prospect-ingestion"
+    assert plan.service("prospector").env["KAFKA_TRANSACTIONAL_ID_PREFIX"] == "pr-7.nexus-prospector-"
+    assert plan.service("prospector").consumer_group == "pr-7.nexus-prospector"

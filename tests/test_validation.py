@@ -477,6 +477,37 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
         "service 'guardian'; choose another key",
     ),
     (
+        "exact name with illegal characters",
+        T,
+        _set("topics|prospects", {"name": "nexus prospects!"}),
+        "dev",
+        "topology.yaml: topics.prospects: topic name 'nexus prospects!' may only contain",
+    ),
+    (
+        "two keys with the same exact name",
+        T,
+        _set("topics|events-again", {"name": "aura360.user.events"}),
+        "dev",
+        "topology.yaml: topics.events-again: names 'aura360.user.events', which topic 'user.events' "
+        "already has",
+    ),
+    (
+        "exact name colliding by dot and underscore",
+        T,
+        _set("topics|legacy", {"name": "aura360.user_events"}),
+        "dev",
+        "topology.yaml: topics.legacy: collides with topic 'user.events': Kafka treats '.' and '_' as "
+        "the same",
+    ),
+    (
+        "transactional id prefix on a non-transactional service",
+        T,
+        _set("services|guardian|transactional_id_prefix", "guardian-"),
+        "dev",
+        "topology.yaml: services.guardian.transactional_id_prefix: only for a transactional service of "
+        "kind app",
+    ),
+    (
         "unknown acls mode",
         PROD,
         _set("acls|mode", "all"),

@@ -9,9 +9,26 @@ from infra.plan import load_plan
 EXIT_OK = 0
 EXIT_STALE = 1  # generated files out of date; also: a cluster could not be reached
 EXIT_CONFIG_ERROR = 2
+EXIT_DRIFT = 3
 
-__all__ = ["EXIT_CONFIG_ERROR", "EXIT_OK", "EXIT_STALE", "load_plan", "stacks_in"]
+__all__ = [
+    "EXIT_CONFIG_ERROR",
+    "EXIT_DRIFT",
+    "EXIT_OK",
+    "EXIT_STALE",
+    "CommandFailed",
+    "load_plan",
+    "stacks_in",
+]
 
 
 def stacks_in(project_dir: Path) -> list[str]:
     return sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in project_dir.glob("Pulumi.*.yaml"))
+
+
+class CommandFailed(Exception):
+    """A command cannot go on: the CLI prints the message (no traceback) and exits with the code."""
+
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

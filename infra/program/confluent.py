@@ -19,6 +19,12 @@ SERVICE_ACCOUNT_API_VERSION = "iam/v2"
 SERVICE_ACCOUNT_KIND = "ServiceAccount"
 
 
+# (environment id, cluster id, rbac_crn, REST endpoint, bootstrap endpoint)
+ClusterFacts = tuple[
+    pulumi.Output[str], pulumi.Output[str], pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]
+]
+
+
 @dataclass(frozen=True)
 class ConfluentCluster:
     """The cluster facts topics, ACLs and API keys need; owned here or shared from dev."""
@@ -103,10 +109,13 @@ class ConfluentPlatform(pulumi.ComponentResource):
             name: identity.principal_id.apply(lambda sa_id: f"User:{sa_id}")
             for name, identity in credentials.items()
         }
+        topic_ids, acl_ids = import_ids(plan)
         for topic in plan.topics:
-            topic_resource(topic, topic_options)
+            adopt = pulumi.ResourceOptions(import_=topic_ids.get(topic.name))
+            topic_resource(topic, topic_options.merge(adopt))
         for acl in plan.acls:
-            acl_resource(acl, principals[acl.service], managed)
+            adopt = pulumi.ResourceOptions(import_=acl_ids.get(acl.adoption_id))
+            acl_resource(acl, principals[acl.service], managed.merge(adopt))
         # Role bindings go through the Cloud API (the default provider), not the cluster's.
         kafka_crn = pulumi.Output.all(cluster.rbac_crn, cluster.cluster_id).apply(
             lambda parts: f"{parts[0]}/kafka={parts[1]}"
@@ -125,6 +134,61 @@ class ConfluentPlatform(pulumi.ComponentResource):
         settings = plan.cluster.provider_settings
         if not isinstance(settings, ConfluentSettings) or plan.cluster.admin_principal is None:
             raise ValueError("a Confluent stack that owns its cluster needs its Confluent settings")
+        if settings.existing_cluster is not None:
+            environment_id, cluster_id, rbac_crn, rest, bootstrap = self._existing_cluster(settings)
+        else:
+            environment_id, cluster_id, rbac_crn, rest, bootstrap = self._new_cluster(plan, settings)
+        admin = confluent.ServiceAccount(
+            "admin",
+            display_name=plan.cluster.admin_principal,
+            description="Manages topics and ACLs for kafka-platform; used by Pulumi only.",
+            opts=kept(plan, self),
+        )
+        binding = confluent.RoleBinding(
+            "admin-cluster-admin",
+            principal=admin.id.apply(lambda sa_id: f"User:{sa_id}"),
+            role_name="CloudClusterAdmin",
+            crn_pattern=rbac_crn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        admin_key = confluent.ApiKey(
+            "admin-api-key",
+            display_name=plan.cluster.admin_principal,
+            description="kafka-platform admin key (topics and ACLs)",
+            owner=confluent.ApiKeyOwnerArgs(
+                id=admin.id, api_version=SERVICE_ACCOUNT_API_VERSION, kind=SERVICE_ACCOUNT_KIND
+            ),
+            managed_resource=_managed_cluster(cluster_id, environment_id),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[binding]),
+        )
+        return ConfluentCluster(
+            environment_id=environment_id,
+            cluster_id=cluster_id,
+            rbac_crn=rbac_crn,
+            rest_endpoint=rest,
+            bootstrap_endpoint=bootstrap,
+            admin_api_key=admin_key.id,
+            admin_api_secret=admin_key.secret,
+        )
+
+    def _existing_cluster(self, settings: ConfluentSettings) -> ClusterFacts:
+        """A cluster that already runs: read, never managed (nothing of it can be deleted here)."""
+        existing = settings.existing_cluster
+        assert existing is not None
+        cluster = confluent.get_kafka_cluster_output(
+            id=existing.cluster_id,
+            environment=confluent.GetKafkaClusterEnvironmentArgs(id=existing.environment_id),
+            opts=pulumi.InvokeOptions(parent=self),
+        )
+        return (
+            pulumi.Output.from_input(existing.environment_id),
+            pulumi.Output.from_input(existing.cluster_id),
+            cluster.rbac_crn,
+            cluster.rest_endpoint,
+            cluster.bootstrap_endpoint,
+        )
+
+    def _new_cluster(self, plan: Plan, settings: ConfluentSettings) -> ClusterFacts:
         display = f"{plan.domain}-{plan.environment}"
         environment = confluent.Environment(
             "environment",
@@ -151,47 +215,21 @@ class ConfluentPlatform(pulumi.ComponentResource):
             **tiers[settings.tier],  # type: ignore[arg-type]
             opts=kept(plan, self),
         )
-        admin = confluent.ServiceAccount(
-            "admin",
-            display_name=plan.cluster.admin_principal,
-            description="Manages topics and ACLs for kafka-platform; used by Pulumi only.",
-            opts=kept(plan, self),
-        )
-        binding = confluent.RoleBinding(
-            "admin-cluster-admin",
-            principal=admin.id.apply(lambda sa_id: f"User:{sa_id}"),
-            role_name="CloudClusterAdmin",
-            crn_pattern=cluster.rbac_crn,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        admin_key = confluent.ApiKey(
-            "admin-api-key",
-            display_name=plan.cluster.admin_principal,
-            description="kafka-platform admin key (topics and ACLs)",
-            owner=confluent.ApiKeyOwnerArgs(
-                id=admin.id, api_version=SERVICE_ACCOUNT_API_VERSION, kind=SERVICE_ACCOUNT_KIND
-            ),
-            managed_resource=_managed_cluster(cluster.id, environment.id),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[binding]),
-        )
-        return ConfluentCluster(
-            environment_id=environment.id,
-            cluster_id=cluster.id,
-            rbac_crn=cluster.rbac_crn,
-            rest_endpoint=cluster.rest_endpoint,
-            bootstrap_endpoint=cluster.bootstrap_endpoint,
-            admin_api_key=admin_key.id,
-            admin_api_secret=admin_key.secret,
-        )
+        return environment.id, cluster.id, cluster.rbac_crn, cluster.rest_endpoint, cluster.bootstrap_endpoint
 
     def _service_identity(
         self, plan: Plan, service: str, principal: str, cluster: ConfluentCluster
     ) -> ServiceCredentials:
+        adopted = plan.adoption.service_accounts.get(service)
+        # An adopted account keeps its name and description: importing must not rename it.
+        adopt = pulumi.ResourceOptions(
+            import_=adopted, ignore_changes=["displayName", "description"] if adopted else None
+        )
         account = confluent.ServiceAccount(
             f"sa-{service}",
             display_name=principal,
             description=f"kafka-platform principal of service '{service}' in {plan.environment}",
-            opts=kept(plan, self),
+            opts=kept(plan, self).merge(adopt),
         )
         key = confluent.ApiKey(
             f"api-key-{service}",
@@ -262,6 +300,28 @@ def role_binding_resource(
         crn_pattern=kafka_crn.apply(lambda crn: binding.crn_pattern.replace(KAFKA_CRN_TOKEN, crn)),
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+def import_ids(plan: Plan) -> tuple[dict[str, str], dict[str, str]]:
+    """Confluent's import ids of what settings.adopt lists: by topic name, by ACL adoption id."""
+    settings = plan.cluster.provider_settings
+    if not isinstance(settings, ConfluentSettings) or settings.existing_cluster is None:
+        return {}, {}
+    cluster = settings.existing_cluster.cluster_id
+    adoption = plan.adoption
+    topics = {name: f"{cluster}/{name}" for name in adoption.topics}
+    acls = {
+        acl.adoption_id: acl_import_id(cluster, acl, adoption.service_accounts[acl.service])
+        for acl in plan.acls
+        if acl.adoption_id in adoption.acls
+    }
+    return topics, acls
+
+
+def acl_import_id(cluster_id: str, acl: AclBinding, service_account: str) -> str:
+    """Confluent's ACL id: <cluster>/<type>#<name>#<pattern>#<principal>#<host>#<operation>#<permission>."""
+    fields = [acl.resource_type, acl.resource_name, acl.pattern_type, f"User:{service_account}"]
+    return f"{cluster_id}/" + "#".join([*fields, acl.host, acl.operation, acl.permission])
 
 
 def strip_scheme(endpoint: str) -> str:

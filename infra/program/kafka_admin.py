@@ -60,13 +60,34 @@ def admin_provider(
 
 
 def manage_topics_and_acls(plan: Plan, provider: kafka.Provider, parent: pulumi.Resource) -> None:
-    """Every planned topic (kept in protected stacks) and every planned ACL, through ``provider``."""
+    """Every planned topic (kept in protected stacks) and every planned ACL, through ``provider``;
+    what settings.adopt lists is imported (`import`) instead of created."""
     managed = pulumi.ResourceOptions(parent=parent, provider=provider)
     topic_options = kept(plan, parent, retain=True).merge(managed)
+    adopted_topics, adopted_acls = set(plan.adoption.topics), set(plan.adoption.acls)
     for topic in plan.topics:
-        topic_resource(topic, topic_options)
+        adopt = pulumi.ResourceOptions(import_=topic.name if topic.name in adopted_topics else None)
+        topic_resource(topic, topic_options.merge(adopt))
     for acl in plan.acls:
-        acl_resource(acl, managed)
+        adopt = pulumi.ResourceOptions(
+            import_=acl_import_id(acl) if acl.adoption_id in adopted_acls else None
+        )
+        acl_resource(acl, managed.merge(adopt))
+
+
+def acl_import_id(acl: AclBinding) -> str:
+    """terraform-provider-kafka's ACL id: principal|host|operation|permission|type|name|pattern."""
+    return "|".join(
+        [
+            f"User:{acl.principal}",
+            acl.host,
+            ACL_OPERATIONS[acl.operation],
+            acl.permission.capitalize(),
+            ACL_RESOURCE_TYPES[acl.resource_type],
+            acl.resource_name,
+            acl.pattern_type.capitalize(),
+        ]
+    )
 
 
 def topic_resource(topic: PlannedTopic, opts: pulumi.ResourceOptions | None) -> kafka.Topic:

@@ -1,0 +1,188 @@
+"""A stack's plan against what its cluster really holds, including what Pulumi's state cannot
+show: topics and ACLs made by hand, and changes made outside Pulumi.
+
+Pure: `live_cluster.read_cluster` reads the cluster, this module compares.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+from infra.live_cluster import LiveAcl, LiveCluster
+from infra.plan_model import AclBinding, Plan, PlannedTopic
+
+_PREVIEW_TOPIC = re.compile(r"^pr-\d+\.")
+
+
+@dataclass(frozen=True, order=True)
+class TopicDifference:
+    topic: str
+    setting: str  # "partitions", "replication_factor" or a config key
+    planned: str
+    live: str
+
+
+@dataclass
+class DriftReport:
+    stack: str
+    cluster: str
+    missing_topics: list[str] = field(default_factory=list)
+    extra_topics: list[str] = field(default_factory=list)  # on the cluster, not in the plan: left alone
+    different_topics: list[TopicDifference] = field(default_factory=list)
+    missing_acls: list[str] = field(default_factory=list)
+    extra_acls: list[str] = field(default_factory=list)  # the plan's principals, granted more
+    foreign_acls: list[str] = field(default_factory=list)  # other principals on the plan's topics
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def in_sync(self) -> bool:
+        return not any(
+            (
+                self.missing_topics,
+                self.extra_topics,
+                self.different_topics,
+                self.missing_acls,
+                self.extra_acls,
+                self.foreign_acls,
+            )
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self) | {"in_sync": self.in_sync}, indent=2, sort_keys=True) + "\n"
+
+    def to_table(self) -> str:
+        lines = [f"drift of stack {self.stack} against {self.cluster}"]
+        lines.append(
+            f"TOPICS  missing {len(self.missing_topics)}  extra {len(self.extra_topics)}  "
+            f"different {len({d.topic for d in self.different_topics})}"
+        )
+        lines += [f"  missing    {name}" for name in self.missing_topics]
+        lines += [f"  extra      {name}  (not in topology.yaml; left alone)" for name in self.extra_topics]
+        lines += [
+            f"  different  {d.topic}  {d.setting}: plan {d.planned}, live {d.live}"
+            for d in self.different_topics
+        ]
+        lines.append(
+            f"ACLS    missing {len(self.missing_acls)}  extra {len(self.extra_acls)}  "
+            f"foreign {len(self.foreign_acls)}"
+        )
+        lines += [f"  missing    {acl}" for acl in self.missing_acls]
+        lines += [f"  extra      {acl}" for acl in self.extra_acls]
+        lines += [f"  foreign    {acl}" for acl in self.foreign_acls]
+        lines += [f"note: {note}" for note in self.notes]
+        lines.append("in sync" if self.in_sync else "drift found")
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """``principal_ids``: service -> the principal its ACLs name on the cluster, where that is not
+    the plan's (Confluent service-account ids); ``ignore_principals``: admin identities;
+    ``all_topics``: every topic on the cluster is the stack's to account for, not only those
+    under its domain (a cluster of its own)."""
+
+    principal_ids: dict[str, str] = field(default_factory=dict)
+    ignore_principals: set[str] = field(default_factory=set)
+    all_topics: bool = False
+
+
+def compare(plan: Plan, live: LiveCluster, cluster: str, scope: Scope) -> DriftReport:
+    report = DriftReport(stack=plan.stack, cluster=cluster)
+    _compare_topics(plan, live, scope, report)
+    if plan.access_mode == "rbac":
+        report.notes.append(
+            "acls.mode rbac: role bindings live in Confluent Cloud's API and are not compared"
+        )
+    _compare_acls(plan, live, scope, report)
+    return report
+
+
+def _ours(plan: Plan, name: str, scope: Scope) -> bool:
+    """Whether an unplanned live topic is this stack's to account for: those under its domain
+    (a preview's under its own prefix), or with ``all_topics`` any but other previews'."""
+    if not scope.all_topics:
+        return name.startswith(f"{plan.name_prefix}{plan.domain}.")
+    if plan.name_prefix:
+        return name.startswith(plan.name_prefix)
+    return not _PREVIEW_TOPIC.match(name)
+
+
+def _compare_topics(plan: Plan, live: LiveCluster, scope: Scope, report: DriftReport) -> None:
+    planned = {topic.name: topic for topic in plan.topics}
+    report.missing_topics = sorted(name for name in planned if name not in live.topics)
+    unplanned = [name for name in live.topics if name not in planned]
+    report.extra_topics = sorted(name for name in unplanned if _ours(plan, name, scope))
+    if not scope.all_topics and len(unplanned) > len(report.extra_topics):
+        others = len(unplanned) - len(report.extra_topics)
+        report.notes.append(
+            f"{others} topics outside '{plan.name_prefix}{plan.domain}.' not compared (--all-topics)"
+        )
+    for name, topic in sorted(planned.items()):
+        if name in live.topics:
+            report.different_topics += _topic_differences(
+                topic,
+                live.topics[name].partitions,
+                live.topics[name].replication_factor,
+                live.topics[name].effective,
+            )
+
+
+def _topic_differences(
+    topic: PlannedTopic, partitions: int, replication: int, effective: dict[str, str]
+) -> list[TopicDifference]:
+    found = []
+    if partitions != topic.partitions:
+        found.append(TopicDifference(topic.name, "partitions", str(topic.partitions), str(partitions)))
+    if replication != topic.replication_factor:
+        found.append(
+            TopicDifference(topic.name, "replication_factor", str(topic.replication_factor), str(replication))
+        )
+    for key, value in sorted(topic.config.items()):
+        actual = effective.get(key, "(unset)")
+        if _normalized(key, actual) != _normalized(key, value):
+            found.append(TopicDifference(topic.name, key, value, actual))
+    return found
+
+
+def _normalized(key: str, value: str) -> str:
+    return ",".join(sorted(value.split(","))) if key == "cleanup.policy" else value
+
+
+def _compare_acls(plan: Plan, live: LiveCluster, scope: Scope, report: DriftReport) -> None:
+    principal_ids = scope.principal_ids
+
+    def principal(acl: AclBinding) -> str:
+        return f"User:{principal_ids.get(acl.service, acl.principal)}"
+
+    planned = {
+        LiveAcl(
+            principal(acl),
+            acl.resource_type,
+            acl.resource_name,
+            acl.pattern_type,
+            acl.operation,
+            "ALLOW",
+            "*",
+        )
+        for acl in plan.acls
+    }
+    ours = {f"User:{principal_ids.get(s.name, s.principal)}" for s in plan.services}
+    ignored = {f"User:{name}" for name in scope.ignore_principals}
+    topic_names = [topic.name for topic in plan.topics]
+    live_acls = set(live.acls)
+    report.missing_acls = sorted(str(acl) for acl in planned - live_acls)
+    for acl in sorted(live_acls - planned):
+        if acl.principal in ours:
+            report.extra_acls.append(str(acl))
+        elif acl.principal not in ignored and _reaches_a_planned_topic(acl, topic_names):
+            report.foreign_acls.append(str(acl))
+
+
+def _reaches_a_planned_topic(acl: LiveAcl, topic_names: list[str]) -> bool:
+    if acl.resource_type != "TOPIC":
+        return False
+    if acl.pattern_type == "LITERAL":
+        return acl.resource_name == "*" or acl.resource_name in topic_names
+    return any(name.startswith(acl.resource_name) for name in topic_names)
