@@ -167,6 +167,21 @@ def _broker(local: LocalSettings, name: str, external: str, secure: bool) -> dic
     return service
 
 
+def _redis(local: LocalSettings) -> dict[str, Any]:
+    return {
+        "image": local.redis_image,
+        "command": ["redis-server", "--appendonly", "yes"],
+        "ports": [f"{local.redis_host_port}:6379"],
+        "volumes": ["redis-data:/data"],
+        "healthcheck": {
+            "test": ["CMD", "redis-cli", "ping"],
+            "interval": "5s",
+            "timeout": "3s",
+            "retries": 20,
+        },
+    }
+
+
 def render_compose(plan: Plan) -> str:
     local = plan.cluster.local_settings()
     internal_port = local.internal_bootstrap.rsplit(":", 1)[1]
@@ -239,6 +254,10 @@ def render_compose(plan: Plan) -> str:
         },
         "volumes": {"redpanda-data": {}, "redpanda-secure-data": {}},
     }
+    if any(c is not None and c.host_url is not None for c in (plan.redis, plan.celery_broker)):
+        # Events routed to Redis channels, or the Celery fallback: the plan's URLs name this service.
+        document["services"]["redis"] = _redis(local)
+        document["volumes"]["redis-data"] = {}
     body = yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, default_flow_style=False, width=4096)
     return HEADER + body
 

@@ -6,6 +6,7 @@ import shlex
 from collections.abc import Sequence
 
 from infra.errors import ConfigError, Problem
+from infra.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
 from infra.plan_model import Plan
 
 
@@ -28,6 +29,9 @@ def render_env(plan: Plan, services: Sequence[str] | None = None, host: bool = F
         env = dict(service.env)
         if host and local is not None:
             env["KAFKA_BROKER_URL"] = local.external_bootstrap
+            for key, connection in ((REDIS_URL_ENV, plan.redis), (CELERY_BROKER_URL_ENV, plan.celery_broker)):
+                if key in env and connection is not None and connection.host_url is not None:
+                    env[key] = connection.host_url
         where = f"ConfigMap {service.config_map}" if plan.kubernetes else "stack output service_env"
         out.append(f"# {service.name} ({where})")
         out += [f"export {key}={shlex.quote(value)}" for key, value in env.items()]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.errors import ConfigError, Problem, ProblemCollector
+from infra.messaging_connections import connection_env, plan_connections
 from infra.names import (
     LONGEST_PR_STACK,
     MAX_CONFLUENT_DISPLAY_NAME,
@@ -84,25 +85,29 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
     rollouts = _rollout_deployments(settings, stack)
     services: list[ServicePlan] = []
     acls: list[AclBinding] = []
+    redis, celery = plan_connections(settings, topology)
     for name, spec in sorted(topology.services.items()):
         names = _service_names(topology, stack, name, prefix, topics)
         acls.extend(
             _service_acls(names, idempotent_write=spec.idempotent and _needs_idempotent_write_acl(settings))
         )
+        env = _service_env(topology, settings, names, topics, cluster)
+        connections, connection_secrets = connection_env(json.loads(env["MESSAGING_ROUTING"]), redis, celery)
+        secret_env = _secret_env(cluster) | connection_secrets
         services.append(
             ServicePlan(
                 name=name,
                 principal=names.principal,
                 rollout_deployment=rollouts.get(name),
                 config_map=f"{name}-kafka-env",
-                secret=f"{name}-kafka-credentials" if cluster.sasl_mechanism else None,
+                secret=f"{name}-kafka-credentials" if secret_env else None,
                 consumer_group=names.group,
                 consumer_group_prefix=names.group_prefix,
                 transactional_id_prefix=names.transactional_prefix,
                 produces=names.produces,
                 consumes=names.consumes,
-                env=_service_env(topology, settings, names, topics, cluster),
-                secret_env=_secret_env(cluster),
+                env=dict(sorted((env | connections).items())),
+                secret_env=secret_env,
             )
         )
     literal = sorted(set(acls), key=lambda acl: acl.sort_key)
@@ -142,6 +147,8 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         kubernetes=kubernetes,
         messaging_backend=settings.messaging.backend,
         dual_write=settings.messaging.dual_write,
+        redis=redis,
+        celery_broker=celery,
         protection=ProtectionPlan(
             protect=protected,
             retain_on_delete=protected,

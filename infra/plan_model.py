@@ -126,6 +126,15 @@ class RoleBinding(PlanModel):
         return "-".join(parts)
 
 
+class ConnectionPlan(PlanModel):
+    """Redis or the Celery broker: a plain URL (ConfigMap), or the secret config that holds
+    it (Secret)."""
+
+    url: str | None = None
+    secret_config: str | None = None
+    host_url: str | None = None  # local: the address host processes use
+
+
 class ServicePlan(PlanModel):
     name: str
     principal: str
@@ -192,6 +201,8 @@ class Plan(PlanModel):
     kubernetes: KubernetesPlan | None  # None: `kubernetes: none`, env goes to stack outputs
     messaging_backend: str
     dual_write: bool
+    redis: ConnectionPlan | None
+    celery_broker: ConnectionPlan | None
     protection: ProtectionPlan
     topics: list[PlannedTopic]
     principals: list[Principal]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, field_validator
 
@@ -178,6 +179,10 @@ class LocalSettings(StrictModel):
     console_image: str = "redpandadata/console:v2.8.5"
     console_port: int = Field(default=8080, ge=1, le=65535)
     manifests_dir: str = "build/k8s-local"
+    # Redis for events routed to `redis`/`both` and for the Celery fallback (added to the
+    # compose file only when something needs it).
+    redis_image: str = "redis:7.4-alpine"
+    redis_host_port: int = Field(default=16379, ge=1, le=65535)
 
 
 ProviderSettings = ConfluentSettings | MskSettings | ExistingClusterSettings | LocalSettings
@@ -228,10 +233,29 @@ class TopicSettings(StrictModel):
     overrides: dict[str, TopicOverride] = Field(default_factory=dict)
 
 
+# The secret config that holds a connection URL with a credential, by messaging setting.
+SECRET_URL_CONFIG = {"redis": "redisUrl", "celery_broker": "celeryBrokerUrl"}
+URL_SCHEMES = {
+    "redis": ("redis", "rediss"),
+    "celery_broker": ("redis", "rediss", "amqp", "amqps", "sqs"),
+}
+
+
+class ConnectionSettings(StrictModel):
+    """Where services reach Redis or the Celery broker: a URL that holds no credential, or
+    `secret: true` for a URL kept as secret config (`pulumi config set --secret
+    kafka-platform:redisUrl|celeryBrokerUrl <url>`), which reaches services only in their Secret."""
+
+    url: str | None = None
+    secret: bool = False
+
+
 class MessagingSettings(StrictModel):
     backend: Backend = "kafka"
     dual_write: bool = False
     routing: dict[str, Transport] = Field(default_factory=dict)
+    redis: ConnectionSettings | None = None  # for events routed to `redis` or `both`
+    celery_broker: ConnectionSettings | None = None  # for `backend: celery`; set it ahead of a flip
 
 
 class KubernetesSettings(StrictModel):
@@ -335,7 +359,7 @@ def check_settings(settings: StackSettings, topology: Topology, collector: Probl
     _check_provider(settings.kafka, add)
     _check_acl_mode(settings, add)
     _check_topics(settings, topology, add)
-    _check_messaging(settings.messaging, topology, add)
+    _check_messaging(settings.messaging, topology, add, local=settings.kafka.provider == "local")
 
     if settings.kubernetes is not None:
         _check_kubernetes(settings.kubernetes, topology, add)
@@ -459,7 +483,29 @@ def _check_topics(settings: StackSettings, topology: Topology, add: AddProblem) 
                 add((*path, "min_insync_replicas"), f"must be >= {PROD_MIN_INSYNC_REPLICAS} in production")
 
 
-def _check_messaging(messaging: MessagingSettings, topology: Topology, add: AddProblem) -> None:
+def redis_events(messaging: MessagingSettings, topology: Topology) -> list[str]:
+    """The events this stack routes to a Redis channel (`redis` or `both`)."""
+    return sorted(
+        name
+        for name, event in topology.events.items()
+        if messaging.routing.get(name, event.transport) in CHANNEL_TRANSPORTS
+    )
+
+
+def _check_messaging(
+    messaging: MessagingSettings, topology: Topology, add: AddProblem, *, local: bool = False
+) -> None:
+    for setting in ("redis", "celery_broker"):
+        connection: ConnectionSettings | None = getattr(messaging, setting)
+        if connection is not None:
+            _check_connection(setting, connection, add)
+    if not local:  # a local stack uses the compose Redis
+        routed = redis_events(messaging, topology)
+        if routed and messaging.redis is None:
+            shown = ", ".join(routed[:5]) + (f" and {len(routed) - 5} more" if len(routed) > 5 else "")
+            add(("messaging", "redis"), f"required: events {shown} go to Redis in this stack")
+        if messaging.backend == "celery" and messaging.celery_broker is None:
+            add(("messaging", "celery_broker"), "required: messaging.backend is 'celery'")
     if messaging.dual_write and messaging.backend == "disabled":
         add(("messaging", "dual_write"), "dual write needs a backend; it is 'disabled'")
     for event_name, transport in messaging.routing.items():
@@ -472,6 +518,26 @@ def _check_messaging(messaging: MessagingSettings, topology: Topology, add: AddP
             add(path, f"'{transport}' needs a topic, and event '{event_name}' declares none")
         if transport in CHANNEL_TRANSPORTS and event.channel is None:
             add(path, f"'{transport}' needs a redis channel, and event '{event_name}' declares none")
+
+
+def _check_connection(setting: str, connection: ConnectionSettings, add: AddProblem) -> None:
+    path: KeyPath = ("messaging", setting)
+    config = f"kafka-platform:{SECRET_URL_CONFIG[setting]}"
+    if (connection.url is None) == (not connection.secret):
+        add(path, f"give either `url` or `secret: true` (the URL in secret config {config})")
+        return
+    if connection.url is None:
+        return
+    parsed = urlsplit(connection.url)
+    schemes = URL_SCHEMES[setting]
+    if parsed.scheme not in schemes or not parsed.hostname:
+        add((*path, "url"), f"'{connection.url}' is not a {' or '.join(s + '://' for s in schemes)} URL")
+    elif parsed.password is not None:
+        add(
+            (*path, "url"),
+            "holds a credential in plain text: remove it, run "
+            f"`pulumi config set --secret {config} <url>` and set `secret: true`",
+        )
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from infra.errors import ConfigError, Problem, ProblemCollector
 from infra.names import looks_like_pr_stack, pr_number
 from infra.pydantic_problems import validate_model
-from infra.settings import StackSettings, check_settings
+from infra.settings import SECRET_URL_CONFIG, StackSettings, check_settings
 from infra.topology import Topology, load_topology
 from infra.yaml_files import load_yaml_file
 
@@ -20,6 +20,8 @@ SETTINGS_KEY = f"{PROJECT}:settings"
 # The one secret this project reads itself: the admin password of an existing cluster.
 ADMIN_PASSWORD_NAME = "kafkaAdminPassword"  # pragma: allowlist secret
 ADMIN_PASSWORD_KEY = f"{PROJECT}:{ADMIN_PASSWORD_NAME}"
+# Connection URLs that carry a credential (settings.messaging.<redis|celery_broker>.secret).
+SECRET_URL_KEYS = {setting: f"{PROJECT}:{name}" for setting, name in SECRET_URL_CONFIG.items()}
 TOPOLOGY_FILE = "topology.yaml"
 PR_BASE_STACK = "dev"
 
@@ -80,12 +82,11 @@ def settings_from_config(config: Any, file: str) -> StackSettings:
         collector.raise_if_any()
     for key, value in config.items():
         namespace, _, name = str(key).partition(":")
-        if namespace == PROJECT and key not in {SETTINGS_KEY, ADMIN_PASSWORD_KEY}:
-            collector.add(
-                ("config", key),
-                f"unknown key; this project reads only '{SETTINGS_KEY}' and '{ADMIN_PASSWORD_KEY}'",
-            )
-        if _SECRET_LOOKING_KEY.search(name) and not (isinstance(value, dict) and "secure" in value):
+        known = {SETTINGS_KEY, ADMIN_PASSWORD_KEY, *SECRET_URL_KEYS.values()}
+        if namespace == PROJECT and key not in known:
+            collector.add(("config", key), f"unknown key; this project reads only {', '.join(sorted(known))}")
+        secret_looking = _SECRET_LOOKING_KEY.search(name) or key in SECRET_URL_KEYS.values()
+        if secret_looking and not (isinstance(value, dict) and "secure" in value):
             collector.add(
                 ("config", key),
                 "looks like a credential but is stored in plain text; "
@@ -135,6 +136,17 @@ def checked_stack(
                 f"`pulumi config set --secret {ADMIN_PASSWORD_KEY} <admin password>`",
             )
         )
+    for setting, key in SECRET_URL_KEYS.items():
+        connection = getattr(settings.messaging, setting)
+        if connection is not None and connection.secret and key not in set(config_keys):
+            collector.problems.append(
+                Problem(
+                    file,
+                    ("config", key),
+                    f"required by settings.messaging.{setting}.secret: "
+                    f"`pulumi config set --secret {key} <url>`",
+                )
+            )
     pr = pr_number(stack)
     if pr is not None and settings.production:
         collector.add(("production",), f"stack '{stack}' is a throw-away preview; create it from dev")

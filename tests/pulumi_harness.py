@@ -164,6 +164,7 @@ def run_program(
     record: bool = True,
     key_generation: int = 1,
     preview: bool = False,
+    secret_config: dict[str, str] | None = None,
 ) -> Run:
     """Evaluate the program for ``stack`` with that stack file's real settings (or ``settings``).
 
@@ -178,7 +179,8 @@ def run_program(
     config = {SETTINGS_KEY: json.dumps(data)}
     if data.get("kafka", {}).get("provider") == "kafka":
         config[ADMIN_PASSWORD_KEY] = MOCK_ADMIN_PASSWORD
-    pulumi.runtime.set_all_config(config, secret_keys=[ADMIN_PASSWORD_KEY])
+    config |= secret_config or {}
+    pulumi.runtime.set_all_config(config, secret_keys=[ADMIN_PASSWORD_KEY, *(secret_config or {})])
     holder: dict[str, Any] = {}
     LAST_MONITOR[0] = monitor if isinstance(monitor, RecordingMonitor) else None
 

@@ -132,3 +132,36 @@ def test_the_loader_rejects_what_compose_would(loader: Path, compose_copy: Path)
     result = subprocess.run([str(loader), str(compose_copy)], capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert "retries" in result.stderr
+
+
+VIBESTREAM = Path(__file__).resolve().parent.parent / "examples" / "vibestream"
+
+
+def test_a_topology_routing_to_redis_gets_a_healthy_redis_its_urls_name(loader: Path, tmp_path: Path) -> None:
+    from infra.compose import render_compose
+    from infra.env_output import render_env
+
+    plan = load_plan(VIBESTREAM, "local")
+    file = tmp_path / "docker-compose.kafka.yml"
+    file.write_text(render_compose(plan))
+    for profiles in ((), ("secure",)):
+        services = load(loader, file, *profiles)["services"]
+        assert set(services) == (SECURE_SERVICES if profiles else DEFAULT_SERVICES) | {"redis"}
+    redis = load(loader, file)["services"]["redis"]
+    assert redis["image"].startswith("redis:")
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert [(p["target"], p["published"]) for p in redis["ports"]] == [(6379, "16379")]
+    assert any(v["target"] == "/data" and v["type"] == "volume" for v in redis["volumes"])
+    # Containers reach it as redis:6379, host processes as localhost:16379.
+    api = plan.service("player-api").env
+    assert (api["REDIS_URL"], api["CELERY_BROKER_URL"]) == ("redis://redis:6379/0", "redis://redis:6379/1")
+    host = render_env(plan, services=["player-api"], host=True)
+    assert "export REDIS_URL=redis://localhost:16379/0" in host
+    assert "export CELERY_BROKER_URL=redis://localhost:16379/1" in host
+
+
+def test_no_redis_where_nothing_needs_it(loader: Path, compose_copy: Path, repo_dir: Path) -> None:
+    """The default topology routes every event to Kafka and its local backend is kafka."""
+    assert "redis" not in load(loader, compose_copy, "secure")["services"]
+    for service in load_plan(repo_dir, "local").services:
+        assert "REDIS_URL" not in service.env and "CELERY_BROKER_URL" not in service.env

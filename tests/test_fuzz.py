@@ -106,7 +106,16 @@ def stack_settings(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
                 "max_partitions": draw(st.none() | st.integers(1, 6)),
             }
         },
-        "messaging": {"backend": backend, "dual_write": backend != "disabled" and draw(st.booleans())},
+        "messaging": {
+            "backend": backend,
+            "dual_write": backend != "disabled" and draw(st.booleans()),
+            # A Celery backend needs its broker; a stack may also set one ahead of a flip.
+            **(
+                {"celery_broker": {"url": "redis://redis.internal:6379/1"}}
+                if backend == "celery" or draw(st.booleans())
+                else {}
+            ),
+        },
         "kubernetes": {"namespace": "team"},
     }
     return stack, data

@@ -233,7 +233,12 @@ def test_two_pr_stacks_never_share_a_name(repo_dir: Path) -> None:
 def test_settings_routing_override_changes_only_routing(project: Project) -> None:
     before = project.plan("dev")
     project.edit_topology(lambda t: t["events"]["user.mood.created"].update(channel="aura360:user:realtime"))
-    project.edit_settings("dev", lambda s: s["messaging"].update(routing={"user.mood.created": "both"}))
+    project.edit_settings(
+        "dev",
+        lambda s: s["messaging"].update(
+            routing={"user.mood.created": "both"}, redis={"url": "redis://redis.dev.internal:6379/0"}
+        ),
+    )
     after = project.plan("dev")
     route = json.loads(after.service("api").env["MESSAGING_ROUTING"])["user.mood.created"]
     assert route == {
@@ -243,6 +248,9 @@ def test_settings_routing_override_changes_only_routing(project: Project) -> Non
         "channel": "aura360:user:realtime",
     }
     assert after.acls == before.acls and after.topics == before.topics
+    # Only the service that publishes the event to a channel gets Redis.
+    assert after.service("api").env["REDIS_URL"] == "redis://redis.dev.internal:6379/0"
+    assert "REDIS_URL" not in after.service("guardian").env
 
 
 def test_plan_json_is_deterministic_and_sorted(repo_dir: Path) -> None:

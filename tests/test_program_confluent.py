@@ -241,15 +241,23 @@ def _fingerprint(run: Run) -> dict[str, Any]:
 
 
 def test_flipping_backend_to_celery_touches_only_config_maps_and_rollouts(repo_dir: Path, prod: Run) -> None:
+    """The README's walk-through: the broker is set first (every ConfigMap gains it), then the
+    flip changes only the backend flag."""
     settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+    settings["messaging"]["celery_broker"] = {"url": "redis://redis.prod.internal:6379/1"}
+    ready = run_program(repo_dir, "prod", settings=settings)
+    assert all(
+        r.inputs["data"]["CELERY_BROKER_URL"] == "redis://redis.prod.internal:6379/1"
+        for r in ready.of_type(CONFIG_MAP)
+    )
     settings["messaging"]["backend"] = "celery"
     celery = run_program(repo_dir, "prod", settings=settings)
-    before, after = _fingerprint(prod), _fingerprint(celery)
+    before, after = _fingerprint(ready), _fingerprint(celery)
     assert before.keys() == after.keys()
     changed = {urn.split("::")[-2].split("$")[-1] for urn in before if before[urn] != after[urn]}
     assert changed == {CONFIG_MAP, PATCH}
     assert all(r.inputs["data"]["MESSAGING_BACKEND"] == "celery" for r in celery.of_type(CONFIG_MAP))
-    assert _annotation(prod) != _annotation(celery), "a flag change must roll the pods"
+    assert _annotation(ready) != _annotation(celery), "a flag change must roll the pods"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])
@@ -399,3 +407,18 @@ def test_rbac_mode_binds_roles_instead_of_acls(prod_rbac: Run) -> None:
 
 def test_the_cluster_crn_is_exported_for_previews(prod_rbac: Run) -> None:
     assert f"{prod_rbac.exports['rbac_crn']}/kafka=lkc-mock" == MOCK_KAFKA_CRN
+
+
+def test_a_broker_url_with_a_credential_reaches_only_the_secret(repo_dir: Path) -> None:
+    settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+    settings["messaging"] |= {"backend": "celery", "celery_broker": {"secret": True}}
+    url = "rediss://:s3cr3t-broker@redis.prod.internal:6380/1"  # pragma: allowlist secret
+    run = run_program(
+        repo_dir, "prod", settings=settings, secret_config={"kafka-platform:celeryBrokerUrl": url}
+    )
+    for service in run.plan.services:
+        data = run.one(CONFIG_MAP, f"{service.name}-kafka-env").inputs["data"]
+        assert "CELERY_BROKER_URL" not in data and url not in str(data)
+        secret = run.one(SECRET, f"{service.name}-kafka-credentials")
+        assert secret.inputs["stringData"]["CELERY_BROKER_URL"] == url
+        assert is_secret_on_the_wire(secret.wire["stringData"]), "the Secret's data travels as a secret"

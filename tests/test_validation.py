@@ -508,6 +508,53 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
         "kind app",
     ),
     (
+        "events routed to Redis without a Redis",
+        DEV,
+        _set("messaging|routing", {"user.mood.created": "both"}),
+        "dev",
+        "Pulumi.dev.yaml: settings.messaging.redis: required: events user.mood.created go to Redis in "
+        "this stack",
+    ),
+    (
+        "celery backend without a broker",
+        PROD,
+        _set("messaging|backend", "celery"),
+        "prod",
+        "Pulumi.prod.yaml: settings.messaging.celery_broker: required: messaging.backend is 'celery'",
+    ),
+    (
+        "redis URL with a password in plain text",
+        PROD,
+        _set(
+            "messaging|redis", {"url": "redis://:hunter2@redis.internal:6379/0"}
+        ),  # pragma: allowlist secret
+        "prod",
+        "Pulumi.prod.yaml: settings.messaging.redis.url: holds a credential in plain text: remove it, run "
+        "`pulumi config set --secret kafka-platform:redisUrl <url>` and set `secret: true`",
+    ),
+    (
+        "celery broker URL of an unknown kind",
+        PROD,
+        _set("messaging|celery_broker", {"url": "http://broker.internal"}),
+        "prod",
+        "Pulumi.prod.yaml: settings.messaging.celery_broker.url: 'http://broker.internal' is not a redis:// "
+        "or rediss:// or amqp:// or amqps:// or sqs:// URL",
+    ),
+    (
+        "redis given both ways",
+        PROD,
+        _set("messaging|redis", {"url": "redis://redis.internal:6379/0", "secret": True}),
+        "prod",
+        "Pulumi.prod.yaml: settings.messaging.redis: give either `url` or `secret: true`",
+    ),
+    (
+        "secret redis URL not set",
+        PROD,
+        _set("messaging|redis", {"secret": True}),
+        "prod",
+        "Pulumi.prod.yaml: config.kafka-platform:redisUrl: required by settings.messaging.redis.secret",
+    ),
+    (
         "unknown acls mode",
         PROD,
         _set("acls|mode", "all"),

@@ -7,6 +7,7 @@ from pathlib import Path
 import pulumi
 
 from infra.errors import ConfigError
+from infra.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
 from infra.plan import resolve_plan
 from infra.plan_model import Plan
 from infra.program.cluster_access import ClusterAccess
@@ -23,6 +24,7 @@ from infra.stacks import (
     ADMIN_PASSWORD_KEY,
     ADMIN_PASSWORD_NAME,
     PROJECT,
+    SECRET_URL_KEYS,
     SETTINGS_KEY,
     TOPOLOGY_FILE,
     checked_stack,
@@ -40,10 +42,11 @@ def plan_from_pulumi_config(project_dir: Path = PROJECT_DIR) -> Plan:
     topology = load_topology(project_dir / TOPOLOGY_FILE)
     config = pulumi.Config(PROJECT)
     settings = settings_from_config({SETTINGS_KEY: config.require_object("settings")}, file)
-    # Only whether the admin password is set; its value stays a secret output.
-    keys = [SETTINGS_KEY] + (
-        [ADMIN_PASSWORD_KEY] if config.get_secret(ADMIN_PASSWORD_NAME) is not None else []
-    )
+    # Only whether each secret is set; its value stays a secret output.
+    secrets = {ADMIN_PASSWORD_KEY: ADMIN_PASSWORD_NAME} | {
+        key: key.split(":", 1)[1] for key in SECRET_URL_KEYS.values()
+    }
+    keys = [SETTINGS_KEY] + [key for key, name in secrets.items() if config.get_secret(name) is not None]
     return resolve_plan(topology, checked_stack(stack, file, settings, topology, config_keys=keys))
 
 
@@ -69,6 +72,16 @@ def cluster_for(plan: Plan, project_dir: Path, previous: PreviousDeployment) -> 
     )
 
 
+def secret_urls(plan: Plan) -> dict[str, pulumi.Output[str]]:
+    """Connection URLs kept as secret config, by the env var that carries them."""
+    config = pulumi.Config(PROJECT)
+    urls: dict[str, pulumi.Output[str]] = {}
+    for key, connection in ((REDIS_URL_ENV, plan.redis), (CELERY_BROKER_URL_ENV, plan.celery_broker)):
+        if connection is not None and connection.secret_config is not None:
+            urls[key] = config.require_secret(connection.secret_config.split(":", 1)[1])
+    return urls
+
+
 def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_DIR) -> ClusterAccess:
     # Before the first registration: a refusal here leaves every resource untouched.
     refuse_unsafe_changes(plan, previous)
@@ -78,11 +91,13 @@ def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_
     if plan.kubernetes is not None:
         provider = kubernetes_provider(plan.kubernetes, project_dir)
         namespace = namespace_for(plan.kubernetes, provider)
+        urls = secret_urls(plan)
         for service in plan.services:
             ServiceKafkaEnv(
                 service,
                 access,
                 namespace,
+                urls,
                 opts=pulumi.ResourceOptions(providers=[provider] if provider else None),
             )
         pulumi.export("kubernetes_namespace", namespace)

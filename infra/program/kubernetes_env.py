@@ -50,6 +50,7 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
         service: ServicePlan,
         access: ClusterAccess,
         namespace: pulumi.Input[str],
+        secret_urls: dict[str, pulumi.Output[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kafka-platform:kubernetes:ServiceKafkaEnv", service.name, None, opts)
@@ -70,16 +71,21 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
         self.secret = None
         credential_version: pulumi.Output[str] = pulumi.Output.from_input("")
         if service.secret is not None:
-            credentials = access.credentials[service.name]
-            credential_version = credentials.version
+            string_data: dict[str, pulumi.Input[str]] = {
+                key: url for key, url in (secret_urls or {}).items() if key in service.secret_env
+            }
+            credentials = access.credentials.get(service.name)
+            if credentials is not None:
+                credential_version = credentials.version
+                string_data |= {
+                    SASL_USERNAME_ENV: credentials.username,
+                    SASL_PASSWORD_ENV: credentials.password,
+                }
             self.secret = k8s.core.v1.Secret(
                 service.secret,
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=service.secret, namespace=namespace, labels=labels),
                 type="Opaque",
-                string_data={
-                    SASL_USERNAME_ENV: credentials.username,
-                    SASL_PASSWORD_ENV: credentials.password,
-                },
+                string_data=string_data,
                 opts=child,
             )
         self.rollout = None

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,8 @@ from infra.apply_plan import apply_plan
 from infra.kafka_broker import Broker
 from infra.plan import load_plan
 from infra.plan_model import Plan
+from tests.conftest import skip_unless_required
+from tests.integration.redis_server import redis_missing, redis_url
 from tests.project_files import REPO
 
 
@@ -27,14 +31,38 @@ def integration_report() -> list[str]:
     return REPORT
 
 
+@pytest.fixture(scope="session")
+def routing_report() -> list[str]:
+    return ROUTING_REPORT
+
+
+# .ci/run sets this where redis-server is installed, so the routing tests never skip there.
+REQUIRE_REDIS = os.environ.get("KAFKA_PLATFORM_REQUIRE_REDIS") == "1"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if redis_missing():
+        skip_unless_required(
+            "no REDIS_URL and no redis-server installed (`apt-get install redis-server`)", REQUIRE_REDIS
+        )
+    with redis_url(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
 REPORT: list[str] = []
+ROUTING_REPORT: list[str] = []
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if REPORT:
-        terminalreporter.section("ACL matrix on a real broker")
-        for line in REPORT:
-            terminalreporter.write_line(line)
+    for title, lines in (
+        ("ACL matrix on a real broker", REPORT),
+        ("Event routing on real Kafka and Redis", ROUTING_REPORT),
+    ):
+        if lines:
+            terminalreporter.section(title)
+            for line in lines:
+                terminalreporter.write_line(line)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
