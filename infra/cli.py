@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from infra.commands import compose, drift, env, import_cluster, local, plan, validate
+from infra.commands import compose, diff, drift, env, import_cluster, local, plan, validate
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, EXIT_STALE, CommandFailed
 from infra.errors import ConfigError
 from infra.stacks import find_project_dir
@@ -22,6 +22,7 @@ COMMANDS: dict[str, ModuleType] = {
     "local": local,
     "import": import_cluster,
     "drift": drift,
+    "diff": diff,
 }
 
 __all__ = ["EXIT_CONFIG_ERROR", "EXIT_OK", "EXIT_STALE", "main", "main_entry"]

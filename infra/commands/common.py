@@ -10,10 +10,12 @@ EXIT_OK = 0
 EXIT_STALE = 1  # generated files out of date; also: a cluster could not be reached
 EXIT_CONFIG_ERROR = 2
 EXIT_DRIFT = 3
+EXIT_NEEDS_REVIEW = 4  # `diff`: a change a person must look at
 
 __all__ = [
     "EXIT_CONFIG_ERROR",
     "EXIT_DRIFT",
+    "EXIT_NEEDS_REVIEW",
     "EXIT_OK",
     "EXIT_STALE",
     "CommandFailed",

@@ -1,0 +1,88 @@
+"""`diff --base <ref>`: every stack's plan at a git ref against the work tree's, judged by the
+services that depend on each change. Exit 0 safe, 4 needs a human, 2 errors or bad input."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.change_review import Review, Severity, review
+from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_NEEDS_REVIEW, EXIT_OK, CommandFailed, stacks_in
+from infra.errors import ConfigError
+from infra.plan import load_plan, resolve_plan
+from infra.plan_model import Plan
+from infra.stacks import TOPOLOGY_FILE, checked_stack, settings_from_config
+from infra.topology import topology_from_data
+from infra.yaml_files import parse_yaml
+
+EXIT_CODES = {Severity.SAFE: EXIT_OK, Severity.WARNING: EXIT_NEEDS_REVIEW, Severity.ERROR: EXIT_CONFIG_ERROR}
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "diff", help="review the change since a git ref by its consequences (exit 0/4/2)"
+    )
+    parser.add_argument("--base", required=True, help="git ref to compare with, e.g. origin/main")
+    parser.add_argument(
+        "--stack", action="append", help="stack to review (repeatable; default: every stack file)"
+    )
+    parser.add_argument("--format", choices=("markdown", "json"), default="markdown")
+
+
+def run(args: argparse.Namespace, project_dir: Path) -> int:
+    result = Review()
+    for stack in args.stack or stacks_in(project_dir):
+        try:
+            head = load_plan(project_dir, stack)
+        except ConfigError as error:
+            result.problems += [f"{stack}: {problem}" for problem in error.problems]
+            continue
+        base = _base_plan(project_dir, args.base, stack, result)
+        result.findings += review(base, head)
+    sys.stdout.write(result.to_json() if args.format == "json" else result.to_markdown(args.base))
+    return EXIT_CODES[result.severity]
+
+
+def _git_show(project_dir: Path, ref: str, name: str) -> str | None:
+    """A file of the project at ``ref`` (None when it did not exist there); no checkout."""
+    shown = subprocess.run(
+        ["git", "-C", str(project_dir), "show", f"{ref}:./{name}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if shown.returncode == 0:
+        return shown.stdout
+    verified = subprocess.run(
+        ["git", "-C", str(project_dir), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if verified.returncode != 0:
+        raise CommandFailed(EXIT_CONFIG_ERROR, f"--base {ref}: not a commit in this repository")
+    return None
+
+
+def _base_plan(project_dir: Path, ref: str, stack: str, result: Review) -> Plan | None:
+    """The stack's plan at ``ref``; None for a stack (or project) that did not exist there."""
+    topology_text = _git_show(project_dir, ref, TOPOLOGY_FILE)
+    stack_text = _git_show(project_dir, ref, f"Pulumi.{stack}.yaml")
+    if topology_text is None or stack_text is None:
+        return None
+    label = f"{ref}:Pulumi.{stack}.yaml"
+    try:
+        topology = topology_from_data(
+            parse_yaml(topology_text, f"{ref}:{TOPOLOGY_FILE}"), f"{ref}:{TOPOLOGY_FILE}"
+        )
+        config = (parse_yaml(stack_text, label) or {}).get("config", {})
+        settings = settings_from_config(config, label)
+        return resolve_plan(topology, checked_stack(stack, label, settings, topology, config_keys=config))
+    except ConfigError as error:
+        # Not this change's fault: review against nothing, and say so.
+        result.problems.append(
+            f"{stack}: the base {ref} does not resolve ({error.problems[0]}); not reviewed"
+        )
+        return None
