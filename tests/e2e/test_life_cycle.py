@@ -81,14 +81,21 @@ def test_life_cycle_from_empty_to_destroyed(engine_project: EngineProject, broke
     project.edit_topology(lambda topology: topology["topics"]["audit.log"].update(partitions=2))
     stack.preview(expect_no_changes=True)
 
-    # 5. A backend flip touches no resource, only each service's env output.
-    project.write_settings(STACK, {**settings, "messaging": {"backend": "celery", "dual_write": False}})
+    # 5. A flip to celery without a Celery broker is refused before anything changes; with one
+    #    it touches no resource, only each service's env output.
+    project.write_settings(STACK, {**settings, "messaging": {"backend": "celery"}})
+    with pytest.raises(auto.CommandError, match=r"messaging\.celery_broker: required"):
+        stack.up(parallel=PARALLEL)
+    assert snapshot(broker) == after
+    celery = {"backend": "celery", "celery_broker": {"url": "redis://celery-broker.internal:6379/1"}}
+    project.write_settings(STACK, {**settings, "messaging": celery})
     up = stack.up(parallel=PARALLEL)
     assert changes(up) == {}
     env = stack.outputs()["service_env"].value
     assert {service: flags["MESSAGING_BACKEND"] for service, flags in env.items()} == dict.fromkeys(
         env, "celery"
     )
+    assert {flags["CELERY_BROKER_URL"] for flags in env.values()} == {"redis://celery-broker.internal:6379/1"}
     assert snapshot(broker) == after
 
     # 6. Destroy of an unprotected stack leaves the broker as it was before step 1.
