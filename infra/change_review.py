@@ -10,7 +10,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 
-from infra.plan_model import Plan, PlannedTopic
+from infra.durations import format_retention
+from infra.names import generation_principal
+from infra.plan_model import Plan, PlannedTopic, ServicePlan
 
 
 class Severity(IntEnum):
@@ -45,6 +47,10 @@ RULES: dict[str, tuple[Severity, str]] = {
     "backend-changed": (Severity.WARNING, "services switch how they publish"),
     "principal-added": (Severity.SAFE, "a credential is created"),
     "principal-removed": (Severity.WARNING, "its credential is revoked"),
+    "credentials-rotated": (
+        Severity.WARNING,
+        "the old credentials are revoked after the overlap: pods not restarted by then lose access",
+    ),
 }
 BACKEND_FLAGS = ("MESSAGING_BACKEND", "MESSAGING_DUAL_WRITE")
 
@@ -212,6 +218,13 @@ def _retention(value: str) -> float:
     return float("inf") if int(value) < 0 else float(value)
 
 
+def _principal_of_generation_1(service: ServicePlan, plan: Plan) -> str:
+    """A rotated credential's principal without its `-g<N>`: the rotation is one finding of its
+    own, not a principal removed and added per service."""
+    suffixed = generation_principal("", plan.credentials.generation) if plan.credentials.scram_users else ""
+    return service.principal.removesuffix(suffixed) if suffixed else service.principal
+
+
 def _services(base: Plan, head: Plan) -> list[Finding]:
     stack = head.stack
     found: list[Finding] = []
@@ -221,9 +234,14 @@ def _services(base: Plan, head: Plan) -> list[Finding]:
         found.append(Finding(stack, "principal-added", new[name].principal, "a new service", (name,)))
     for name in sorted(old.keys() - new.keys()):
         found.append(Finding(stack, "principal-removed", old[name].principal, "service removed", (name,)))
+    rotated = base.credentials.generation != head.credentials.generation
+    if rotated:
+        generations = f"generation {base.credentials.generation} -> {head.credentials.generation}"
+        overlap = f"old ones valid for {format_retention(head.credentials.overlap_ms)} more"
+        found.append(Finding(stack, "credentials-rotated", generations, overlap, tuple(sorted(new))))
     for name in sorted(old.keys() & new.keys()):
         before, after = old[name], new[name]
-        if before.principal != after.principal:
+        if _principal_of_generation_1(before, base) != _principal_of_generation_1(after, head):
             found.append(
                 Finding(stack, "principal-removed", before.principal, f"now {after.principal}", (name,))
             )

@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from infra.live_cluster import LiveAcl, LiveCluster
+from infra.names import principal_name
 from infra.plan_model import AclBinding, Plan, PlannedTopic
 
 _PREVIEW_TOPIC = re.compile(r"^pr-\d+\.")
@@ -171,13 +172,31 @@ def _compare_acls(plan: Plan, live: LiveCluster, scope: Scope, report: DriftRepo
     ours = {f"User:{principal_ids.get(s.name, s.principal)}" for s in plan.services}
     ignored = {f"User:{name}" for name in scope.ignore_principals}
     topic_names = [topic.name for topic in plan.topics]
+    rotated_out = _previous_generation(plan)
     live_acls = set(live.acls)
     report.missing_acls = sorted(str(acl) for acl in planned - live_acls)
+    still_granted: set[str] = set()
     for acl in sorted(live_acls - planned):
         if acl.principal in ours:
             report.extra_acls.append(str(acl))
+        elif rotated_out.match(acl.principal):
+            still_granted.add(acl.principal)
         elif acl.principal not in ignored and _reaches_a_planned_topic(acl, topic_names):
             report.foreign_acls.append(str(acl))
+    report.notes += [
+        f"{principal} is a previous credential generation, still granted: the first `pulumi up` "
+        "after the rotation's overlap revokes it"
+        for principal in sorted(still_granted)
+    ]
+
+
+def _previous_generation(plan: Plan) -> re.Pattern[str]:
+    """Another credential generation of a service's SCRAM user (`<principal>[-g<N>]`): it lives
+    beside the current one until a rotation's overlap ends, so it is not drift."""
+    if not plan.credentials.scram_users or not plan.services:
+        return re.compile(r"(?!)")
+    bases = "|".join(re.escape(principal_name(plan.domain, plan.stack, s.name)) for s in plan.services)
+    return re.compile(rf"^User:(?:{bases})(?:-g\d+)?$")
 
 
 def _reaches_a_planned_topic(acl: LiveAcl, topic_names: list[str]) -> bool:

@@ -56,6 +56,12 @@ def principal_name(domain: str, stack: str, service: str) -> str:
     return f"{domain}.{stack}.{service}"
 
 
+def generation_principal(principal: str, generation: int) -> str:
+    """A SCRAM user holds one password, so a rotated credential is a second user beside the
+    first: generation 1 keeps the plain name, later ones are ``<principal>-g<N>``."""
+    return principal if generation == 1 else f"{principal}-g{generation}"
+
+
 def pr_number(stack: str) -> int | None:
     """The pull-request number of a ``pr-<n>`` stack, or None for other stacks."""
     match = _PR_STACK.match(stack)

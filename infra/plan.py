@@ -20,6 +20,7 @@ from infra.names import (
     MAX_CONFLUENT_DISPLAY_NAME,
     PLATFORM_ADMIN,
     env_var_suffix,
+    generation_principal,
     principal_name,
     topic_name_problem,
 )
@@ -31,6 +32,7 @@ from infra.plan_model import (
     AclBinding,
     AdoptionPlan,
     ClusterPlan,
+    CredentialPlan,
     KubernetesPlan,
     Operation,
     PatternType,
@@ -86,8 +88,9 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
     services: list[ServicePlan] = []
     acls: list[AclBinding] = []
     redis, celery = plan_connections(settings, topology)
+    credentials = _plan_credentials(settings, stack)
     for name, spec in sorted(topology.services.items()):
-        names = _service_names(topology, stack, name, prefix, topics)
+        names = _service_names(topology, stack, name, topics, credentials)
         acls.extend(
             _service_acls(names, idempotent_write=spec.idempotent and _needs_idempotent_write_acl(settings))
         )
@@ -162,8 +165,27 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         role_bindings=access.role_bindings,
         services=services,
         adoption=adoption.plan,
+        credentials=credentials,
         warnings=[str(warning) for warning in [*access.warnings, *budget_warnings]],
     )
+
+
+def _plan_credentials(settings: StackSettings, stack: StackContext) -> CredentialPlan:
+    """A preview keeps generation 1 unless asked: it copies its base stack's settings, and a
+    throw-away stack has nothing to rotate."""
+    rotation = settings.credentials.rotation
+    rotates = not stack.is_preview or settings.preview.rotate_credentials
+    return CredentialPlan(
+        generation=rotation.generation if rotates else 1,
+        overlap_ms=rotation.overlap,
+        scram_users=settings.kafka.provider in {"msk", "kafka"},
+    )
+
+
+def service_principal(principal: str, credentials: CredentialPlan) -> str:
+    """The principal of the wanted credential generation (SCRAM clusters; Confluent keeps its
+    service account and rotates its API key)."""
+    return generation_principal(principal, credentials.generation) if credentials.scram_users else principal
 
 
 @dataclass(frozen=True)
@@ -355,6 +377,7 @@ class _ServiceNames:
     service: str
     kind: str
     principal: str
+    client_id: str  # the principal without a credential generation: stable across rotations
     group: str | None  # the group it joins, or None per instance / when it consumes nothing
     group_prefix: str | None  # per instance: every group under this prefix
     transactional_prefix: str | None
@@ -368,16 +391,23 @@ class _ServiceNames:
 
 
 def _service_names(
-    topology: Topology, stack: StackContext, service: str, prefix: str, topics: dict[str, PlannedTopic]
+    topology: Topology,
+    stack: StackContext,
+    service: str,
+    topics: dict[str, PlannedTopic],
+    credentials: CredentialPlan,
 ) -> _ServiceNames:
+    prefix = f"pr-{stack.pr}." if stack.pr is not None else ""
     spec = topology.services[service]
     stem = f"{prefix}{topology.consumer_group(service)}" if spec.consumes or spec.kind == "connect" else None
     own = f"{prefix}{topology.domain}.{service}."
     per_instance = spec.consumer_group_per_instance
+    principal = principal_name(topology.domain, stack.name, service)
     names = _ServiceNames(
         service=service,
         kind=spec.kind,
-        principal=principal_name(topology.domain, stack.name, service),
+        principal=service_principal(principal, credentials),
+        client_id=principal,
         group=stem if stem and not per_instance else None,
         group_prefix=f"{stem}." if stem and per_instance else None,
         transactional_prefix=f"{prefix}{topology.transactional_id_prefix(service)}"
@@ -464,7 +494,7 @@ def _service_env(
         ),
         "KAFKA_BROKER_URL": cluster.bootstrap,
         "KAFKA_SECURITY_PROTOCOL": cluster.security_protocol,
-        "KAFKA_CLIENT_ID": names.principal,
+        "KAFKA_CLIENT_ID": names.client_id,
     }
     if cluster.sasl_mechanism:
         env["KAFKA_SASL_MECHANISM"] = cluster.sasl_mechanism

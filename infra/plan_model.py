@@ -183,6 +183,15 @@ class ProtectionPlan(PlanModel):
     allowed_service_deletes: list[str]
 
 
+class CredentialPlan(PlanModel):
+    """Which generation of service credentials the stack wants (settings.credentials.rotation).
+    On SCRAM clusters (msk, kafka) each generation is its own user, `<principal>-g<N>`."""
+
+    generation: int
+    overlap_ms: int
+    scram_users: bool  # a generation is a user of its own; Confluent rotates API keys instead
+
+
 class AdoptionPlan(PlanModel):
     """What the next deployment imports instead of creating (none in pr-<n> previews)."""
 
@@ -212,6 +221,7 @@ class Plan(PlanModel):
     role_bindings: list[RoleBinding]
     services: list[ServicePlan]
     adoption: AdoptionPlan
+    credentials: CredentialPlan
     # What validate reports without failing, as "<file>: <key path>: <message>".
     warnings: list[str]
 

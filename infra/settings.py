@@ -309,6 +309,28 @@ class PreviewSettings(StrictModel):
     max_partitions: int = Field(default=1, ge=1)
     # A pr-<n> namespace is new and empty: patching its Deployments would create broken ones.
     rollouts: bool = False
+    # Previews copy their base stack's settings; they rotate credentials only when asked.
+    rotate_credentials: bool = False
+
+
+class RotationSettings(StrictModel):
+    """Bump `generation` to give every service a new credential without downtime: the new one
+    is created beside the old, written to the Secret (pods roll where mapped), and the old one
+    stays valid for `overlap`, then is revoked by the first `pulumi up` after that."""
+
+    generation: int = Field(default=1, ge=1)
+    overlap: RetentionMs = 86_400_000
+
+    @field_validator("overlap")
+    @classmethod
+    def _finite_overlap(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be a finite duration such as 1d: the old credential must end")
+        return value
+
+
+class CredentialSettings(StrictModel):
+    rotation: RotationSettings = Field(default_factory=RotationSettings)
 
 
 class AdoptSettings(StrictModel):
@@ -334,6 +356,7 @@ class StackSettings(StrictModel):
     preview: PreviewSettings = Field(default_factory=PreviewSettings)
     acls: AclSettings = Field(default_factory=AclSettings)
     adopt: AdoptSettings = Field(default_factory=AdoptSettings)
+    credentials: CredentialSettings = Field(default_factory=CredentialSettings)
 
     @property
     def protected(self) -> bool:

@@ -4,10 +4,16 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis.internal.observability  # noqa: F401
 import pytest
 
 from infra.kafka_broker import Broker, broker_from_environment, local_kafka, missing_tools
 from tests.project_files import REPO, Project
+
+# Imported here, before any Pulumi mock runs: the hypothesis plugin otherwise imports it at the
+# end of a session that never used hypothesis, and CPython 3.11's AST constructor can then fail
+# with "recursion depth mismatch" (python/cpython#106905) while mock-runtime objects are being
+# collected, turning a green run red.
 
 
 @pytest.fixture

@@ -136,6 +136,29 @@ def test_services_added_and_removed_create_and_revoke_credentials(project: Proje
     assert ("principal-removed", "aura360.prod.vectordb-ingest", ("vectordb-ingest",)) in found
 
 
+def test_a_rotation_is_one_finding_not_every_principal_replaced(project: Project, repo_dir: Path) -> None:
+    project.write("Pulumi.staging.yaml", (repo_dir / "examples" / "Pulumi.existing-cluster.yaml").read_text())
+
+    def rotate(s: dict[str, Any]) -> None:
+        s["credentials"] = {"rotation": {"generation": 2, "overlap": "12h"}}
+
+    base = project.plan("staging")
+    found = changed(project, "staging", settings=rotate)
+    assert found == [("credentials-rotated", "generation 1 -> 2", tuple(s.name for s in base.services))]
+    [finding] = review(base, project.plan("staging"))
+    assert finding.detail == "old ones valid for 12h more"
+
+    # A rename in the same change is still a principal removed and added.
+    found = changed(
+        project,
+        "staging",
+        topology=lambda t: t["services"].update(auditor=t["services"].pop("vectordb-ingest")),
+        settings=lambda s: s["credentials"]["rotation"].update(generation=3),
+    )
+    assert ("principal-added", "aura360.staging.auditor-g3", ("auditor",)) in found
+    assert ("principal-removed", "aura360.staging.vectordb-ingest-g2", ("vectordb-ingest",)) in found
+
+
 def test_a_new_stack_is_all_new(project: Project) -> None:
     plan = project.plan("prod")
     assert {f.rule for f in review(None, plan)} == {"topic-added"}

@@ -3,6 +3,7 @@ on hand-built cluster contents (the real-broker tests are in tests/integration).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from infra.live_cluster import LiveAcl, LiveCluster, LiveTopic
 from infra.plan_model import Plan
 from infra.stacks import load_stack
 from infra.topology import topology_from_data
-from tests.project_files import Project
+from tests.project_files import REPO, Project
 
 
 def topic(name: str, partitions: int = 1, **config: str) -> LiveTopic:
@@ -187,6 +188,23 @@ def test_rbac_stacks_say_their_role_bindings_are_not_compared(project: Project) 
     assert report.in_sync
     assert report.notes == [
         "acls.mode rbac: role bindings live in Confluent Cloud's API and are not compared"
+    ]
+
+
+def test_a_rotations_previous_generation_is_a_note_not_drift(project: Project) -> None:
+    project.write("Pulumi.staging.yaml", (REPO / "examples" / "Pulumi.existing-cluster.yaml").read_text())
+    project.edit_settings("staging", lambda s: s.update(credentials={"rotation": {"generation": 2}}))
+    rotated = project.plan("staging")
+    live = live_copy(rotated)
+    previous = [replace(a, principal=a.principal.removesuffix("-g2")) for a in live.acls]
+    intruder = acl("aura360.staging.api-admin", "TOPIC", "aura360.user.events", "READ")
+    live.acls.extend([*previous, intruder])
+    report = compare(rotated, live, "test", Scope())
+    assert report.foreign_acls == [str(intruder)]
+    assert report.notes == [
+        f"User:aura360.staging.{s.name} is a previous credential generation, still granted: "
+        "the first `pulumi up` after the rotation's overlap revokes it"
+        for s in rotated.services
     ]
 
 

@@ -121,3 +121,17 @@ def test_an_rbac_preview_of_a_dev_stack_without_the_crn_output_says_to_deploy_de
     settings["acls"] = {"mode": "rbac"}
     with pytest.raises(Exception, match="stack 'dev' has no output 'rbac_crn'"):
         run_program(repo_dir, "pr-42", settings=settings, stack_outputs=DEV_OUTPUTS)
+
+
+def test_a_preview_never_rotates_credentials_unless_asked(repo_dir: Path) -> None:
+    settings = stack_settings(repo_dir, "dev") | {"credentials": {"rotation": {"generation": 3}}}
+    run = run_program(repo_dir, "pr-9", settings=settings, stack_outputs=DEV_OUTPUTS)
+    assert run.plan.credentials.generation == 1
+    assert {r.name for r in run.of_type(CC + "apiKey:ApiKey")} == {
+        f"api-key-{s.name}" for s in run.plan.services
+    }
+    settings["preview"] = {**settings.get("preview", {}), "rotate_credentials": True}
+    asked = run_program(repo_dir, "pr-9", settings=settings, stack_outputs=DEV_OUTPUTS)
+    assert asked.plan.credentials.generation == 3
+    keys = {r.name for r in asked.of_type(CC + "apiKey:ApiKey")}
+    assert {f"api-key-{s.name}-g3" for s in asked.plan.services} <= keys

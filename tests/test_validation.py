@@ -670,6 +670,20 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
         "Pulumi.dev.yaml: settings.kubernetes.deployments.context-vectorizer: "
         "deployment 'aura360-api' already runs service 'api'",
     ),
+    (
+        "credential generation below one",
+        PROD,
+        _set("credentials", {"rotation": {"generation": 0}}),
+        "prod",
+        "Pulumi.prod.yaml: settings.credentials.rotation.generation: must be >= 1",
+    ),
+    (
+        "endless rotation overlap",
+        PROD,
+        _set("credentials", {"rotation": {"generation": 2, "overlap": "infinite"}}),
+        "prod",
+        "Pulumi.prod.yaml: settings.credentials.rotation.overlap: must be a finite duration",
+    ),
 ]
 
 

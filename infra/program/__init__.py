@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pulumi
 
+from infra.credential_rotation import Generations, generations_now
 from infra.errors import ConfigError
 from infra.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
 from infra.plan import resolve_plan
@@ -14,6 +16,7 @@ from infra.program.cluster_access import ClusterAccess
 from infra.program.kubernetes_env import ServiceKafkaEnv, kubernetes_provider, namespace_for, service_env
 from infra.program.preflight import refuse_unsafe_changes
 from infra.program.previous_deployment import (
+    CREDENTIAL_GENERATIONS_OUTPUT,
     CREDENTIAL_VERSIONS_OUTPUT,
     SERVICES_OUTPUT,
     TOPIC_NAMES_OUTPUT,
@@ -50,20 +53,29 @@ def plan_from_pulumi_config(project_dir: Path = PROJECT_DIR) -> Plan:
     return resolve_plan(topology, checked_stack(stack, file, settings, topology, config_keys=keys))
 
 
-def cluster_for(plan: Plan, project_dir: Path, previous: PreviousDeployment) -> ClusterAccess:
+def rotation_clock() -> datetime:
+    """Now, for credential rotation's overlap (a function, so tests can move time)."""
+    return datetime.now(UTC)
+
+
+def cluster_for(
+    plan: Plan, project_dir: Path, previous: PreviousDeployment, generations: Generations
+) -> ClusterAccess:
     if plan.cluster.provider == "confluent":
         from infra.program.confluent import ConfluentPlatform
 
-        return ConfluentPlatform("kafka", plan).access
+        return ConfluentPlatform("kafka", plan, generations).access
     if plan.cluster.provider == "msk":
         from infra.program.msk import MskPlatform
 
-        return MskPlatform("kafka", plan).access
+        return MskPlatform("kafka", plan, generations).access
     if plan.cluster.provider == "kafka":
         from infra.program.existing_cluster import ExistingClusterPlatform
 
         password = pulumi.Config(PROJECT).require_secret(ADMIN_PASSWORD_NAME)
-        return ExistingClusterPlatform("kafka", plan, password, project_dir, previous=previous).access
+        return ExistingClusterPlatform(
+            "kafka", plan, password, project_dir, previous=previous, generations=generations
+        ).access
     # local: Redpanda runs from docker-compose.kafka.yml, outside Pulumi.
     return ClusterAccess(
         bootstrap_servers=pulumi.Output.from_input(plan.cluster.bootstrap),
@@ -87,7 +99,11 @@ def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_
     refuse_unsafe_changes(plan, previous)
     for warning in plan.warnings:  # the same warnings `validate` prints, in the preview's diagnostics
         pulumi.log.warn(warning)
-    access = cluster_for(plan, project_dir, previous)
+    credentials = plan.credentials
+    generations = generations_now(
+        credentials.generation, credentials.overlap_ms, previous.credential_generations(), rotation_clock()
+    )
+    access = cluster_for(plan, project_dir, previous, generations)
     if plan.kubernetes is not None:
         provider = kubernetes_provider(plan.kubernetes, project_dir)
         namespace = namespace_for(plan.kubernetes, provider)
@@ -113,6 +129,7 @@ def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_
     pulumi.export(TOPIC_PARTITIONS_OUTPUT, {topic.name: topic.partitions for topic in plan.topics})
     pulumi.export(SERVICES_OUTPUT, [service.name for service in plan.services])
     pulumi.export("principal_ids", {name: cred.principal_id for name, cred in access.credentials.items()})
+    pulumi.export(CREDENTIAL_GENERATIONS_OUTPUT, generations.to_output())
     pulumi.export(
         CREDENTIAL_VERSIONS_OUTPUT, {name: cred.version for name, cred in access.credentials.items()}
     )

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_confluentcloud as confluent
 
+from infra.credential_rotation import Generations
 from infra.plan_model import KAFKA_CRN_TOKEN, AclBinding, Plan, PlannedTopic, RoleBinding
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
+from infra.program.kafka_admin import generation_suffix
 from infra.program.protection import kept
 from infra.settings import DELETION_PROTECTION_TIERS, ConfluentSettings
 
@@ -73,7 +75,9 @@ class ConfluentPlatform(pulumi.ComponentResource):
 
     access: ClusterAccess
 
-    def __init__(self, name: str, plan: Plan, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, plan: Plan, generations: Generations, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("kafka-platform:confluent:Platform", name, None, opts)
         if plan.cluster.shared_from_stack is not None:
             cluster = shared_cluster(plan.cluster.shared_from_stack, role_bindings=bool(plan.role_bindings))
@@ -90,7 +94,7 @@ class ConfluentPlatform(pulumi.ComponentResource):
                 "admin_api_secret": cluster.admin_api_secret,
             }
         credentials = {
-            service.name: self._service_identity(plan, service.name, service.principal, cluster)
+            service.name: self._service_identity(plan, service.name, service.principal, cluster, generations)
             for service in plan.services
         }
         # One provider bound to the cluster and the admin key manages every topic and ACL, so
@@ -218,7 +222,7 @@ class ConfluentPlatform(pulumi.ComponentResource):
         return environment.id, cluster.id, cluster.rbac_crn, cluster.rest_endpoint, cluster.bootstrap_endpoint
 
     def _service_identity(
-        self, plan: Plan, service: str, principal: str, cluster: ConfluentCluster
+        self, plan: Plan, service: str, principal: str, cluster: ConfluentCluster, generations: Generations
     ) -> ServiceCredentials:
         adopted = plan.adoption.service_accounts.get(service)
         # An adopted account keeps its name and description: importing must not rename it.
@@ -231,16 +235,24 @@ class ConfluentPlatform(pulumi.ComponentResource):
             description=f"kafka-platform principal of service '{service}' in {plan.environment}",
             opts=kept(plan, self).merge(adopt),
         )
-        key = confluent.ApiKey(
-            f"api-key-{service}",
-            display_name=principal,
-            description=f"Kafka API key of service '{service}'",
-            owner=confluent.ApiKeyOwnerArgs(
-                id=account.id, api_version=SERVICE_ACCOUNT_API_VERSION, kind=SERVICE_ACCOUNT_KIND
-            ),
-            managed_resource=_managed_cluster(cluster.cluster_id, cluster.environment_id),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+
+        def api_key(generation: int) -> confluent.ApiKey:
+            # Rotation gives the same account a second key; the previous one lives out the overlap.
+            return confluent.ApiKey(
+                f"api-key-{service}{generation_suffix(generation)}",
+                display_name=principal,
+                description=f"Kafka API key of service '{service}'"
+                + (f" (credential generation {generation})" if generation > 1 else ""),
+                owner=confluent.ApiKeyOwnerArgs(
+                    id=account.id, api_version=SERVICE_ACCOUNT_API_VERSION, kind=SERVICE_ACCOUNT_KIND
+                ),
+                managed_resource=_managed_cluster(cluster.cluster_id, cluster.environment_id),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        key = api_key(generations.current)
+        if generations.previous is not None:
+            api_key(generations.previous)
         return ServiceCredentials(
             username=key.id,
             password=pulumi.Output.secret(key.secret),

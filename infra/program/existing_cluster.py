@@ -9,16 +9,21 @@ import pulumi
 import pulumi_kafka as kafka
 import pulumi_random as random
 
-from infra.plan_model import Plan, ServicePlan
+from infra.credential_rotation import Generations
+from infra.names import generation_principal, principal_name
+from infra.plan_model import Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
-from infra.program.kafka_admin import AdminConnection, admin_provider, manage_topics_and_acls
+from infra.program.kafka_admin import (
+    AdminConnection,
+    admin_provider,
+    generation_suffix,
+    manage_topics_and_acls,
+)
 from infra.program.previous_deployment import PreviousDeployment
 from infra.program.protection import kept
 from infra.settings import ExistingClusterSettings
 
 PASSWORD_LENGTH = 32
-# Bumped when a password must be replaced; the Secret's rollout checksum includes it.
-CREDENTIAL_GENERATION = "1"
 # terraform-provider-kafka's CustomizeDiff for kafka_user_scram_credential reads the password
 # from the raw config with AsString(), which panics on an unknown value: every preview of a
 # credential whose RandomPassword does not exist yet crashes the provider ("value is unknown").
@@ -40,6 +45,7 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
         project_dir: Path,
         *,
         previous: PreviousDeployment,
+        generations: Generations,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kafka-platform:kafka:ExistingCluster", name, None, opts)
@@ -60,11 +66,15 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
         )
         provider = admin_provider("kafka-admin", connection, parent=self)
         existing = previous.credential_versions()
+        users = ScramUsers(plan, settings, provider, self)
         credentials = {
-            service.name: self._scram_user(plan, service, settings, provider, existing.get(service.name))
+            service.name: users.create(service.name, generations.current, existing.get(service.name))
             for service in plan.services
         }
-        manage_topics_and_acls(plan, provider, parent=self)
+        if generations.previous is not None:
+            for service in plan.services:
+                users.create(service.name, generations.previous, deployed_version=None, current=False)
+        manage_topics_and_acls(plan, provider, parent=self, generations=generations)
         self.access = ClusterAccess(
             bootstrap_servers=pulumi.Output.from_input(plan.cluster.bootstrap),
             cluster_id=pulumi.Output.from_input(plan.cluster.bootstrap),
@@ -72,36 +82,46 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
         )
         self.register_outputs({"bootstrap_servers": plan.cluster.bootstrap})
 
-    def _scram_user(
-        self,
-        plan: Plan,
-        service: ServicePlan,
-        settings: ExistingClusterSettings,
-        provider: kafka.Provider,
-        deployed_version: str | None,
+
+class ScramUsers:
+    """One SCRAM user per service and credential generation (`<principal>` or `<principal>-g<N>`)."""
+
+    def __init__(
+        self, plan: Plan, settings: ExistingClusterSettings, provider: kafka.Provider, parent: pulumi.Resource
+    ) -> None:
+        self.plan, self.settings, self.provider, self.parent = plan, settings, provider, parent
+
+    def create(
+        self, service: str, generation: int, deployed_version: str | None, *, current: bool = True
     ) -> ServiceCredentials:
-        version = f"{service.principal}#{CREDENTIAL_GENERATION}"
+        """``current``: the generation services use (kept in protected stacks); the previous
+        one is not protected, so the deployment after the overlap can revoke it."""
+        plan = self.plan
+        username = generation_principal(principal_name(plan.domain, plan.stack, service), generation)
+        suffix = generation_suffix(generation)
+        version = f"{username}#{generation}"
         password = random.RandomPassword(
-            f"scram-password-{service.name}",
+            f"scram-password-{service}{suffix}",
             length=PASSWORD_LENGTH,
             special=False,
-            keepers={"generation": CREDENTIAL_GENERATION},
-            opts=pulumi.ResourceOptions(parent=self),
+            keepers={"generation": str(generation)},
+            opts=pulumi.ResourceOptions(parent=self.parent),
         )
         planned_password = password.result
-        if pulumi.runtime.is_dry_run() and deployed_version != version:
+        if current and pulumi.runtime.is_dry_run() and deployed_version != version:
             planned_password = pulumi.Output.secret(PREVIEW_PASSWORD)
+        protection = kept(plan, self.parent) if current else pulumi.ResourceOptions(parent=self.parent)
         user = kafka.UserScramCredential(
-            f"scram-user-{service.name}",
-            username=service.principal,
-            scram_mechanism=settings.sasl_mechanism,
+            f"scram-user-{service}{suffix}",
+            username=username,
+            scram_mechanism=self.settings.sasl_mechanism,
             password=planned_password,
-            opts=kept(plan, self).merge(pulumi.ResourceOptions(provider=provider)),
+            opts=protection.merge(pulumi.ResourceOptions(provider=self.provider)),
         )
         return ServiceCredentials(
             # From the user resource, so the Kubernetes Secret is written only once the user exists.
             username=user.username,
             password=pulumi.Output.secret(password.result),
-            principal_id=pulumi.Output.from_input(service.principal),
+            principal_id=pulumi.Output.from_input(username),
             version=pulumi.Output.from_input(version),
         )

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kafka as kafka
 
+from infra.credential_rotation import Generations
+from infra.names import generation_principal, principal_name
 from infra.plan_model import AclBinding, Plan, PlannedTopic
 from infra.program.protection import kept
 
@@ -59,9 +61,12 @@ def admin_provider(
     )
 
 
-def manage_topics_and_acls(plan: Plan, provider: kafka.Provider, parent: pulumi.Resource) -> None:
+def manage_topics_and_acls(
+    plan: Plan, provider: kafka.Provider, parent: pulumi.Resource, generations: Generations
+) -> None:
     """Every planned topic (kept in protected stacks) and every planned ACL, through ``provider``;
-    what settings.adopt lists is imported (`import`) instead of created."""
+    what settings.adopt lists is imported (`import`) instead of created. While a rotated
+    credential's previous generation is still valid, its user keeps the same ACLs."""
     managed = pulumi.ResourceOptions(parent=parent, provider=provider)
     topic_options = kept(plan, parent, retain=True).merge(managed)
     adopted_topics, adopted_acls = set(plan.adoption.topics), set(plan.adoption.acls)
@@ -72,7 +77,17 @@ def manage_topics_and_acls(plan: Plan, provider: kafka.Provider, parent: pulumi.
         adopt = pulumi.ResourceOptions(
             import_=acl_import_id(acl) if acl.adoption_id in adopted_acls else None
         )
-        acl_resource(acl, managed.merge(adopt))
+        acl_resource(acl, managed.merge(adopt), generation_suffix(generations.current))
+    if generations.previous is not None:
+        for acl in plan.acls:
+            base = principal_name(plan.domain, plan.stack, acl.service)
+            previous = acl.model_copy(update={"principal": generation_principal(base, generations.previous)})
+            acl_resource(previous, managed, generation_suffix(generations.previous))
+
+
+def generation_suffix(generation: int) -> str:
+    """Generation 1 keeps the names resources had before rotation existed."""
+    return "" if generation == 1 else f"-g{generation}"
 
 
 def acl_import_id(acl: AclBinding) -> str:
@@ -101,9 +116,9 @@ def topic_resource(topic: PlannedTopic, opts: pulumi.ResourceOptions | None) -> 
     )
 
 
-def acl_resource(acl: AclBinding, opts: pulumi.ResourceOptions | None) -> kafka.Acl:
+def acl_resource(acl: AclBinding, opts: pulumi.ResourceOptions | None, suffix: str = "") -> kafka.Acl:
     return kafka.Acl(
-        acl.logical_name,
+        acl.logical_name + suffix,
         acl_resource_type=ACL_RESOURCE_TYPES[acl.resource_type],
         acl_resource_name=acl.resource_name,
         resource_pattern_type_filter=acl.pattern_type.capitalize(),

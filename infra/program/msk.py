@@ -11,9 +11,16 @@ import pulumi_aws as aws
 import pulumi_kafka as kafka
 import pulumi_random as random
 
+from infra.credential_rotation import Generations
+from infra.names import generation_principal, principal_name
 from infra.plan_model import CLUSTER_RESOURCE_NAME, Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
-from infra.program.kafka_admin import AdminConnection, admin_provider, manage_topics_and_acls
+from infra.program.kafka_admin import (
+    AdminConnection,
+    admin_provider,
+    generation_suffix,
+    manage_topics_and_acls,
+)
 from infra.program.protection import kept
 from infra.settings import MskSettings
 
@@ -66,7 +73,9 @@ class MskPlatform(pulumi.ComponentResource):
 
     access: ClusterAccess
 
-    def __init__(self, name: str, plan: Plan, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, plan: Plan, generations: Generations, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("kafka-platform:msk:Platform", name, None, opts)
         settings = plan.cluster.provider_settings
         if not isinstance(settings, MskSettings) or plan.cluster.admin_principal is None:
@@ -92,9 +101,18 @@ class MskPlatform(pulumi.ComponentResource):
 
         admin = self._scram_user(plan, "admin", plan.cluster.admin_principal)
         services = {
-            service.name: self._scram_user(plan, service.name, service.principal) for service in plan.services
+            service.name: self._scram_user(plan, service.name, service.principal, generations.current)
+            for service in plan.services
         }
-        users = [admin, *services.values()]
+        # While a rotation overlaps, the previous generation's users stay associated and valid.
+        previous = [
+            self._scram_user(
+                plan, service.name, self._principal(plan, service.name, generation), generation, current=False
+            )
+            for generation in ([generations.previous] if generations.previous is not None else [])
+            for service in plan.services
+        ]
+        users = [admin, *services.values(), *previous]
         # One exclusive association: SCRAM secrets not listed here are detached from the cluster.
         association = aws.msk.ScramSecretAssociation(
             "scram-users",
@@ -123,7 +141,7 @@ class MskPlatform(pulumi.ComponentResource):
         # The same admin identity, usable only once its grants exist: every topic and service ACL
         # goes through it, so each waits for the admin ACLs without listing them all.
         granted = admin_provider("kafka-admin-granted", connection, parent=self, after=admin_acls)
-        manage_topics_and_acls(plan, granted, parent=self)
+        manage_topics_and_acls(plan, granted, parent=self, generations=generations)
 
         self.access = ClusterAccess(
             # Services run inside the VPC: they always get the private SCRAM endpoint.
@@ -187,25 +205,36 @@ class MskPlatform(pulumi.ComponentResource):
             opts=kept(plan, self),
         )
 
-    def _scram_user(self, plan: Plan, name: str, principal: str) -> ScramUser:
+    @staticmethod
+    def _principal(plan: Plan, service: str, generation: int) -> str:
+        return generation_principal(principal_name(plan.domain, plan.stack, service), generation)
+
+    def _scram_user(
+        self, plan: Plan, name: str, principal: str, generation: int = 1, *, current: bool = True
+    ) -> ScramUser:
+        """A SCRAM user's secret; ``current`` False: a previous generation, unprotected so the
+        deployment after the overlap can revoke it."""
         child = pulumi.ResourceOptions(parent=self)
-        password = random.RandomPassword(f"scram-password-{name}", length=32, special=False, opts=child)
+        suffix = generation_suffix(generation)
+        password = random.RandomPassword(
+            f"scram-password-{name}{suffix}", length=32, special=False, opts=child
+        )
         secret = aws.secretsmanager.Secret(
-            f"scram-secret-{name}",
+            f"scram-secret-{name}{suffix}",
             name=secret_name(principal),
             description=f"MSK SCRAM credentials of {principal}",
             kms_key_id=self.key.arn,
             recovery_window_in_days=7 if plan.protection.protect else 0,
-            opts=kept(plan, self),
+            opts=kept(plan, self) if current else child,
         )
         version = aws.secretsmanager.SecretVersion(
-            f"scram-secret-value-{name}",
+            f"scram-secret-value-{name}{suffix}",
             secret_id=secret.id,
             secret_string=pulumi.Output.json_dumps({"username": principal, "password": password.result}),
             opts=child,
         )
         aws.secretsmanager.SecretPolicy(
-            f"scram-secret-policy-{name}",
+            f"scram-secret-policy-{name}{suffix}",
             secret_arn=secret.arn,
             policy=secret.arn.apply(msk_secret_policy),
             opts=child,

@@ -22,6 +22,7 @@ TOPIC_PARTITIONS_OUTPUT = "topic_partitions"
 SERVICES_OUTPUT = "services"
 CLUSTER_ID_OUTPUT = "cluster_id"
 CREDENTIAL_VERSIONS_OUTPUT = "credential_versions"
+CREDENTIAL_GENERATIONS_OUTPUT = "credential_generations"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class PreviousDeployment:
         """Which credential (identity and version, never the secret) each service was deployed with."""
         value = self.outputs.get(CREDENTIAL_VERSIONS_OUTPUT)
         return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+    def credential_generations(self) -> dict[str, Any] | None:
+        """What the last deployment recorded about credential rotation (None before any)."""
+        value = self.outputs.get(CREDENTIAL_GENERATIONS_OUTPUT)
+        return dict(value) if isinstance(value, dict) else None
 
     def has_cluster(self) -> bool:
         return bool(self.outputs.get(CLUSTER_ID_OUTPUT))

@@ -29,6 +29,23 @@ def _denied(error: KafkaError) -> bool:
     raise UnexpectedError(str(error))
 
 
+def can_authenticate(broker: Broker, user: str, password: str) -> bool:
+    """Log in and read the cluster's metadata: False when the broker refuses the credential."""
+    errors: list[KafkaError] = []
+    admin = AdminClient(broker.client_config(user, password) | {"error_cb": errors.append})
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        try:
+            admin.list_topics(timeout=2)
+            return True
+        except KafkaException as exc:
+            admin.poll(0)  # error_cb is served only by poll()
+            if any(error.code() == KafkaError._AUTHENTICATION for error in errors):
+                return False
+            if time.monotonic() > deadline:
+                raise UnexpectedError(f"{user}: neither logged in nor refused: {exc}") from exc
+
+
 def can_produce(broker: Broker, user: str, password: str, topic: str, idempotent: bool = False) -> bool:
     config = broker.client_config(user, password) | {
         "acks": "all",
