@@ -21,7 +21,7 @@ NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 DAY_MS = 86_400_000
 USER = "kafka:index/userScramCredential:UserScramCredential"
 ACL = "kafka:index/acl:Acl"
-API_KEY = "confluentcloud:index/apiKey:ApiKey"
+API_KEY = "confluentcloud:index/apiKey:ApiKey"  # pragma: allowlist secret
 
 
 def test_generations_move_through_the_phases() -> None:
