@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 
 from infra.durations import format_retention
-from infra.names import generation_principal
+from infra.names import generation_suffix
 from infra.plan_model import Plan, PlannedTopic, ServicePlan
 
 
@@ -221,8 +221,9 @@ def _retention(value: str) -> float:
 def _principal_of_generation_1(service: ServicePlan, plan: Plan) -> str:
     """A rotated credential's principal without its `-g<N>`: the rotation is one finding of its
     own, not a principal removed and added per service."""
-    suffixed = generation_principal("", plan.credentials.generation) if plan.credentials.scram_users else ""
-    return service.principal.removesuffix(suffixed) if suffixed else service.principal
+    if not plan.credentials.scram_users:
+        return service.principal
+    return service.principal.removesuffix(generation_suffix(plan.credentials.generation))
 
 
 def _services(base: Plan, head: Plan) -> list[Finding]:

@@ -56,10 +56,16 @@ def principal_name(domain: str, stack: str, service: str) -> str:
     return f"{domain}.{stack}.{service}"
 
 
+def generation_suffix(generation: int) -> str:
+    """What a credential generation adds to names: nothing for generation 1, so a stack that
+    never rotates keeps the names it had before rotation existed; ``-g<N>`` after."""
+    return "" if generation == 1 else f"-g{generation}"
+
+
 def generation_principal(principal: str, generation: int) -> str:
     """A SCRAM user holds one password, so a rotated credential is a second user beside the
-    first: generation 1 keeps the plain name, later ones are ``<principal>-g<N>``."""
-    return principal if generation == 1 else f"{principal}-g{generation}"
+    first: ``<principal>`` for generation 1, ``<principal>-g<N>`` later."""
+    return principal + generation_suffix(generation)
 
 
 def pr_number(stack: str) -> int | None:

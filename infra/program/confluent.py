@@ -9,9 +9,9 @@ import pulumi
 import pulumi_confluentcloud as confluent
 
 from infra.credential_rotation import Generations
+from infra.names import generation_suffix
 from infra.plan_model import KAFKA_CRN_TOKEN, AclBinding, Plan, PlannedTopic, RoleBinding
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
-from infra.program.kafka_admin import generation_suffix
 from infra.program.protection import kept
 from infra.settings import DELETION_PROTECTION_TIERS, ConfluentSettings
 

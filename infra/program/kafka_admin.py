@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kafka as kafka
 
 from infra.credential_rotation import Generations
-from infra.names import generation_principal, principal_name
+from infra.names import generation_principal, generation_suffix, principal_name
 from infra.plan_model import AclBinding, Plan, PlannedTopic
 from infra.program.protection import kept
 
@@ -83,11 +83,6 @@ def manage_topics_and_acls(
             base = principal_name(plan.domain, plan.stack, acl.service)
             previous = acl.model_copy(update={"principal": generation_principal(base, generations.previous)})
             acl_resource(previous, managed, generation_suffix(generations.previous))
-
-
-def generation_suffix(generation: int) -> str:
-    """Generation 1 keeps the names resources had before rotation existed."""
-    return "" if generation == 1 else f"-g{generation}"
 
 
 def acl_import_id(acl: AclBinding) -> str:

@@ -12,15 +12,10 @@ import pulumi_kafka as kafka
 import pulumi_random as random
 
 from infra.credential_rotation import Generations
-from infra.names import generation_principal, principal_name
+from infra.names import generation_principal, generation_suffix, principal_name
 from infra.plan_model import CLUSTER_RESOURCE_NAME, Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
-from infra.program.kafka_admin import (
-    AdminConnection,
-    admin_provider,
-    generation_suffix,
-    manage_topics_and_acls,
-)
+from infra.program.kafka_admin import AdminConnection, admin_provider, manage_topics_and_acls
 from infra.program.protection import kept
 from infra.settings import MskSettings
 

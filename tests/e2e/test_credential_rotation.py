@@ -15,7 +15,7 @@ from pulumi import automation as auto
 from infra.kafka_broker import Broker
 from infra.plan import load_plan
 from tests.e2e.broker_state import snapshot
-from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings
+from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings, state_resources
 from tests.e2e.test_life_cycle import changes
 from tests.integration.access_checks import can_authenticate, can_produce
 
@@ -37,7 +37,8 @@ def test_a_rotation_overlaps_then_revokes_the_old_credential(
         pytest.skip("rotation needs SCRAM users; this broker has no SASL listener")
     project = engine_project
     project.edit_topology(lambda topology: topology.update(domain="rotation"))
-    settings = existing_cluster_settings(broker)
+    # Protected, like prod: the old generation must still be revocable.
+    settings = existing_cluster_settings(broker, protection={"protect": True})
     stack = project.stack(STACK, settings)
     stack.up(parallel=PARALLEL)
     old = credentials(stack.outputs())
@@ -65,6 +66,12 @@ def test_a_rotation_overlaps_then_revokes_the_old_credential(
     until = datetime.fromisoformat(recorded["previous_until"])
     assert 0 < (until - started).total_seconds() <= OVERLAP_S + 5
     assert {u for u, _ in [*old.values(), *new.values()]} <= snapshot(broker).users
+    protected = {
+        r["inputs"]["username"]: bool(r.get("protect"))
+        for r in state_resources(stack)
+        if r["type"] == "kafka:index/userScramCredential:UserScramCredential"
+    }
+    assert protected == {u: False for u, _ in old.values()} | {u: True for u, _ in new.values()}
     for name in old:
         assert can_authenticate(broker, *old[name]) and can_authenticate(broker, *new[name]), name
     assert can_produce(broker, *old[producer.name], topic)
@@ -94,4 +101,6 @@ def test_a_rotation_overlaps_then_revokes_the_old_credential(
         "previous_until": None,
     }
     stack.preview(expect_no_changes=True)
+    project.write_settings(STACK, {**rotated, "protection": {"protect": False}})
+    stack.up(parallel=PARALLEL)
     stack.destroy(parallel=PARALLEL)
