@@ -86,13 +86,25 @@ def delete_acls(admin: AdminClient, bindings: list[AclBinding]) -> None:
 
 def set_topic_config(admin: AdminClient, topic: str, key: str, value: str) -> None:
     """One config of one topic, set as `kafka-configs --alter` would."""
-    resource = ConfigResource(
-        ConfigResource.Type.TOPIC,
-        topic,
-        incremental_configs=[ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)],
-    )
-    for future in admin.incremental_alter_configs([resource]).values():
-        future.result()
+    set_topic_configs(admin, {topic: {key: value}})
+
+
+def set_topic_configs(admin: AdminClient, configs: dict[str, dict[str, str]]) -> None:
+    """Per topic, set these configs (incrementally: others stay as they are)."""
+    resources = [
+        ConfigResource(
+            ConfigResource.Type.TOPIC,
+            topic,
+            incremental_configs=[
+                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                for key, value in values.items()
+            ],
+        )
+        for topic, values in configs.items()
+    ]
+    if resources:
+        for future in admin.incremental_alter_configs(resources).values():
+            future.result()
 
 
 def apply_plan(
@@ -114,7 +126,9 @@ def apply_plan(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
             existing.append(name)
-    _reset_configs(admin, plan, existing)
+    # Topics that were already there get the plan's configs back (what a hand changed).
+    planned = {topic.name: topic.config for topic in plan.topics}
+    set_topic_configs(admin, {name: planned[name] for name in existing})
     passwords = passwords or {service.name: secrets.token_urlsafe(18) for service in plan.services}
     upserts = [
         UserScramCredentialUpsertion(
@@ -130,25 +144,6 @@ def apply_plan(
         future.result()
     _wait_until_visible(admin, plan)
     return passwords
-
-
-def _reset_configs(admin: AdminClient, plan: Plan, names: list[str]) -> None:
-    """Topics that were already there get the plan's configs back (what a hand changed)."""
-    planned = {topic.name: topic for topic in plan.topics}
-    resources = [
-        ConfigResource(
-            ConfigResource.Type.TOPIC,
-            name,
-            incremental_configs=[
-                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
-                for key, value in planned[name].config.items()
-            ],
-        )
-        for name in names
-    ]
-    if resources:
-        for future in admin.incremental_alter_configs(resources).values():
-            future.result()
 
 
 def _wait_until_visible(admin: AdminClient, plan: Plan, timeout: float = 30) -> None:

@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 
 from infra.durations import format_retention
-from infra.names import generation_suffix
-from infra.plan_model import Plan, PlannedTopic, ServicePlan
+from infra.plan_model import Plan, PlannedTopic
 
 
 class Severity(IntEnum):
@@ -218,14 +217,6 @@ def _retention(value: str) -> float:
     return float("inf") if int(value) < 0 else float(value)
 
 
-def _principal_of_generation_1(service: ServicePlan, plan: Plan) -> str:
-    """A rotated credential's principal without its `-g<N>`: the rotation is one finding of its
-    own, not a principal removed and added per service."""
-    if not plan.credentials.scram_users:
-        return service.principal
-    return service.principal.removesuffix(generation_suffix(plan.credentials.generation))
-
-
 def _services(base: Plan, head: Plan) -> list[Finding]:
     stack = head.stack
     found: list[Finding] = []
@@ -242,7 +233,9 @@ def _services(base: Plan, head: Plan) -> list[Finding]:
         found.append(Finding(stack, "credentials-rotated", generations, overlap, tuple(sorted(new))))
     for name in sorted(old.keys() & new.keys()):
         before, after = old[name], new[name]
-        if _principal_of_generation_1(before, base) != _principal_of_generation_1(after, head):
+        # Compared at generation 1: a rotation is one finding of its own (above), not a
+        # principal removed and added per service.
+        if base.principal_at(name, 1) != head.principal_at(name, 1):
             found.append(
                 Finding(stack, "principal-removed", before.principal, f"now {after.principal}", (name,))
             )

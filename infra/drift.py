@@ -10,8 +10,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
-from infra.live_cluster import LiveAcl, LiveCluster
-from infra.names import principal_name
+from infra.live_cluster import LiveAcl, LiveCluster, LiveTopic
 from infra.plan_model import AclBinding, Plan, PlannedTopic
 
 _PREVIEW_TOPIC = re.compile(r"^pr-\d+\.")
@@ -122,26 +121,21 @@ def _compare_topics(plan: Plan, live: LiveCluster, scope: Scope, report: DriftRe
         )
     for name, topic in sorted(planned.items()):
         if name in live.topics:
-            report.different_topics += _topic_differences(
-                topic,
-                live.topics[name].partitions,
-                live.topics[name].replication_factor,
-                live.topics[name].effective,
-            )
+            report.different_topics += _topic_differences(topic, live.topics[name])
 
 
-def _topic_differences(
-    topic: PlannedTopic, partitions: int, replication: int, effective: dict[str, str]
-) -> list[TopicDifference]:
+def _topic_differences(topic: PlannedTopic, live: LiveTopic) -> list[TopicDifference]:
     found = []
-    if partitions != topic.partitions:
-        found.append(TopicDifference(topic.name, "partitions", str(topic.partitions), str(partitions)))
-    if replication != topic.replication_factor:
+    if live.partitions != topic.partitions:
+        found.append(TopicDifference(topic.name, "partitions", str(topic.partitions), str(live.partitions)))
+    if live.replication_factor != topic.replication_factor:
         found.append(
-            TopicDifference(topic.name, "replication_factor", str(topic.replication_factor), str(replication))
+            TopicDifference(
+                topic.name, "replication_factor", str(topic.replication_factor), str(live.replication_factor)
+            )
         )
     for key, value in sorted(topic.config.items()):
-        actual = effective.get(key, "(unset)")
+        actual = live.effective.get(key, "(unset)")
         if _normalized(key, actual) != _normalized(key, value):
             found.append(TopicDifference(topic.name, key, value, actual))
     return found
@@ -195,7 +189,7 @@ def _previous_generation(plan: Plan) -> re.Pattern[str]:
     beside the current one until a rotation's overlap ends, so it is not drift."""
     if not plan.credentials.scram_users or not plan.services:
         return re.compile(r"(?!)")
-    bases = "|".join(re.escape(principal_name(plan.domain, plan.stack, s.name)) for s in plan.services)
+    bases = "|".join(re.escape(plan.principal_at(s.name, 1)) for s in plan.services)
     return re.compile(rf"^User:(?:{bases})(?:-g\d+)?$")
 
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from infra.names import generation_principal, principal_name
 from infra.settings import (
     AclMode,
     ConfluentSettings,
@@ -233,3 +234,9 @@ class Plan(PlanModel):
 
     def service(self, name: str) -> ServicePlan:
         return next(service for service in self.services if service.name == name)
+
+    def principal_at(self, service: str, generation: int) -> str:
+        """A service's principal at a credential generation: on SCRAM clusters each generation
+        is a user of its own (`<principal>-g<N>` after the first); Confluent keeps the account."""
+        principal = principal_name(self.domain, self.stack, service)
+        return generation_principal(principal, generation) if self.credentials.scram_users else principal

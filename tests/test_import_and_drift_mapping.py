@@ -151,21 +151,10 @@ def test_previews_topics_and_other_domains_are_not_drift_of_the_base_stack(local
 
 def test_acls_named_by_service_account_ids_compare_through_principal_ids(local: Plan) -> None:
     ids = {service.name: f"sa-{index}" for index, service in enumerate(local.services)}
+    account = {f"User:{s.principal}": f"User:{ids[s.name]}" for s in local.services}
     live = live_copy(local)
     renamed = LiveCluster(
-        topics=live.topics,
-        acls=[
-            LiveAcl(
-                f"User:{ids[next(s.name for s in local.services if f'User:{s.principal}' == a.principal)]}",
-                a.resource_type,
-                a.resource_name,
-                a.pattern_type,
-                a.operation,
-                a.permission,
-                a.host,
-            )
-            for a in live.acls
-        ],
+        topics=live.topics, acls=[replace(a, principal=account[a.principal]) for a in live.acls]
     )
     assert not compare(local, renamed, "test", Scope()).in_sync
     assert compare(local, renamed, "test", Scope(principal_ids=ids)).in_sync

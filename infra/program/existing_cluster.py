@@ -10,7 +10,7 @@ import pulumi_kafka as kafka
 import pulumi_random as random
 
 from infra.credential_rotation import Generations
-from infra.names import generation_principal, generation_suffix, principal_name
+from infra.names import generation_suffix
 from infra.plan_model import Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.kafka_admin import AdminConnection, admin_provider, manage_topics_and_acls
@@ -92,7 +92,7 @@ class ScramUsers:
         """``current``: the generation services use (kept in protected stacks); the previous
         one is not protected, so the deployment after the overlap can revoke it."""
         plan = self.plan
-        username = generation_principal(principal_name(plan.domain, plan.stack, service), generation)
+        username = plan.principal_at(service, generation)
         suffix = generation_suffix(generation)
         version = f"{username}#{generation}"
         password = random.RandomPassword(

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kafka as kafka
 
 from infra.credential_rotation import Generations
-from infra.names import generation_principal, generation_suffix, principal_name
+from infra.names import generation_suffix
 from infra.plan_model import AclBinding, Plan, PlannedTopic
 from infra.program.protection import kept
 
@@ -80,8 +80,9 @@ def manage_topics_and_acls(
         acl_resource(acl, managed.merge(adopt), generation_suffix(generations.current))
     if generations.previous is not None:
         for acl in plan.acls:
-            base = principal_name(plan.domain, plan.stack, acl.service)
-            previous = acl.model_copy(update={"principal": generation_principal(base, generations.previous)})
+            previous = acl.model_copy(
+                update={"principal": plan.principal_at(acl.service, generations.previous)}
+            )
             acl_resource(previous, managed, generation_suffix(generations.previous))
 
 

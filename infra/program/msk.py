@@ -12,7 +12,7 @@ import pulumi_kafka as kafka
 import pulumi_random as random
 
 from infra.credential_rotation import Generations
-from infra.names import generation_principal, generation_suffix, principal_name
+from infra.names import generation_suffix
 from infra.plan_model import CLUSTER_RESOURCE_NAME, Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.kafka_admin import AdminConnection, admin_provider, manage_topics_and_acls
@@ -100,12 +100,11 @@ class MskPlatform(pulumi.ComponentResource):
             for service in plan.services
         }
         # While a rotation overlaps, the previous generation's users stay associated and valid.
+        old = generations.previous
         previous = [
-            self._scram_user(
-                plan, service.name, self._principal(plan, service.name, generation), generation, current=False
-            )
-            for generation in ([generations.previous] if generations.previous is not None else [])
+            self._scram_user(plan, service.name, plan.principal_at(service.name, old), old, current=False)
             for service in plan.services
+            if old is not None
         ]
         users = [admin, *services.values(), *previous]
         # One exclusive association: SCRAM secrets not listed here are detached from the cluster.
@@ -199,10 +198,6 @@ class MskPlatform(pulumi.ComponentResource):
             logging_info=logging,
             opts=kept(plan, self),
         )
-
-    @staticmethod
-    def _principal(plan: Plan, service: str, generation: int) -> str:
-        return generation_principal(principal_name(plan.domain, plan.stack, service), generation)
 
     def _scram_user(
         self, plan: Plan, name: str, principal: str, generation: int = 1, *, current: bool = True
