@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from infra.plan_model import ConnectionPlan
-from infra.settings import SECRET_URL_CONFIG, ConnectionSettings, StackSettings, redis_events
-from infra.stacks import PROJECT
+from infra.settings import ConnectionSettings, StackSettings, redis_events
+from infra.stacks import SECRET_URL_KEYS
 from infra.topology import CHANNEL_TRANSPORTS, Topology
 
 REDIS_URL_ENV = "REDIS_URL"
@@ -37,7 +37,7 @@ def _connection(setting: str, connection: ConnectionSettings | None) -> Connecti
     if connection is None:
         return None
     if connection.secret:
-        return ConnectionPlan(secret_config=f"{PROJECT}:{SECRET_URL_CONFIG[setting]}")
+        return ConnectionPlan(secret_config=SECRET_URL_KEYS[setting])
     return ConnectionPlan(url=connection.url)
 
 

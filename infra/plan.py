@@ -69,7 +69,7 @@ def load_plan(project_dir: Path, stack: str) -> Plan:
 def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
     """The plan for one stack. Raises ConfigError for problems only visible per stack."""
     settings = stack.settings
-    prefix = f"pr-{stack.pr}." if stack.pr is not None else ""
+    prefix = stack.name_prefix
     environment = stack.name if stack.is_preview else settings.environment
     collector = ProblemCollector(stack.file, prefix=("settings",))
 
@@ -397,7 +397,7 @@ def _service_names(
     topics: dict[str, PlannedTopic],
     credentials: CredentialPlan,
 ) -> _ServiceNames:
-    prefix = f"pr-{stack.pr}." if stack.pr is not None else ""
+    prefix = stack.name_prefix
     spec = topology.services[service]
     stem = f"{prefix}{topology.consumer_group(service)}" if spec.consumes or spec.kind == "connect" else None
     own = f"{prefix}{topology.domain}.{service}."

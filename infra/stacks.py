@@ -41,6 +41,11 @@ class StackContext:
     def is_preview(self) -> bool:
         return self.pr is not None
 
+    @property
+    def name_prefix(self) -> str:
+        """What a pr-<n> preview puts before its topic, group and transactional id names."""
+        return f"pr-{self.pr}." if self.pr is not None else ""
+
 
 def find_project_dir(start: Path | None = None) -> Path:
     """The nearest directory holding Pulumi.yaml, from ``start`` (default: cwd) upwards."""
