@@ -15,7 +15,7 @@ plugin_hash = $(shell cat tools/pulumi-resource-$(1)/main.go tools/pulumi-resour
 plugin_cache = $(KAFKA_PLATFORM_CACHE)/plugins/pulumi-resource-$(1)-$(call plugin_hash,$(1))
 
 .PHONY: venv tools engine test unit integration e2e lint scan bench validate plan local local-down \
-	compose compose-check clean
+	local-reset compose compose-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,10 +50,10 @@ $(PULUMI_CLI):
 	tools/engine/build-pulumi-cli $(PULUMI_VERSION) $@
 
 $(KAFKA_PLATFORM_CACHE)/plugins/pulumi-resource-%/pulumi-resource-kafka:
-	cd tools/pulumi-resource-kafka && go build -o $@.partial . && mv $@.partial $@
+	cd tools/pulumi-resource-kafka && go build -o $@.partial.$$$$ . && mv $@.partial.$$$$ $@
 
 $(KAFKA_PLATFORM_CACHE)/plugins/pulumi-resource-%/pulumi-resource-random:
-	cd tools/pulumi-resource-random && go build -o $@.partial . && mv $@.partial $@
+	cd tools/pulumi-resource-random && go build -o $@.partial.$$$$ . && mv $@.partial.$$$$ $@
 
 ## The README's test command: unit tests, Pulumi mocks, the real-broker integration tests, and
 ## the real-engine tests when `make engine` has built the engine (they skip otherwise).
@@ -96,17 +96,20 @@ compose: venv
 compose-check: venv
 	$(PY) -m infra compose --check
 
-## The README's main job on a laptop: validate, start the local Kafka (docker-compose.kafka.yml
-## with a Docker engine, else Apache Kafka from its jars with Java and Maven), print each
-## service's env. `make local-down` stops it.
+## The local loop: validate, then start the local Kafka (docker-compose.kafka.yml, both profiles,
+## with a Docker engine; else Apache Kafka from its jars with Java and Maven) or, when it runs,
+## apply the plan to it; print each service's env. `make local-down` stops it and keeps its data,
+## `make local-reset` also deletes the data.
 local: venv
-	$(PY) -m infra validate
-	$(PY) -m infra compose --check
-	$(PY) -m infra local up
-	$(PY) -m infra env --stack local --host
+	$(PY) -m infra validate --stack $(STACK)
+	$(PY) -m infra local up --stack $(STACK)
+	$(PY) -m infra env --stack $(STACK) --host
 
 local-down: venv
-	$(PY) -m infra local down
+	$(PY) -m infra local down --stack $(STACK)
+
+local-reset: venv
+	$(PY) -m infra local reset --stack $(STACK)
 
 ## 1,000 topics / 100 services: plan time, program time under mocks, ACL counts; then, where
 ## `make engine` has built it, the real engine on the test broker against the AdminClient floor.
@@ -116,5 +119,5 @@ bench: venv
 	else echo "the real engine is not built: run \`make engine\` for its numbers"; fi
 
 clean:
-	@if [ -x $(PY) ]; then $(PY) -m infra local down --runtime java; fi
+	@if [ -x $(PY) ]; then $(PY) -m infra local reset --runtime java; fi
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,10 +1,12 @@
-"""`python -m infra` / `kafka-platform`: validate, plan and render without a Pulumi CLI."""
+"""kafka-platform (or `python -m infra` inside .venv): validate, plan, run the local Kafka, render and
+review without a Pulumi CLI."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 
@@ -29,7 +31,8 @@ __all__ = ["EXIT_CONFIG_ERROR", "EXIT_OK", "EXIT_STALE", "main", "main_entry"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m infra", description=__doc__)
+    parser = argparse.ArgumentParser(prog="kafka-platform", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('kafka-platform')}")
     parser.add_argument(
         "--project-dir",
         type=Path,
@@ -44,7 +47,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    project_dir = (args.project_dir or find_project_dir()).resolve()
+    project_dir = args.project_dir or find_project_dir()
+    if project_dir is None or not (project_dir / "Pulumi.yaml").is_file():
+        where = project_dir or f"{Path.cwd()} or any directory above it"
+        print(
+            f"no Pulumi.yaml in {where}: run from the project (where topology.yaml is), "
+            "or pass --project-dir",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG_ERROR
+    project_dir = project_dir.resolve()
     command: Callable[[argparse.Namespace, Path], int] = COMMANDS[args.command].run
     try:
         return command(args, project_dir)

@@ -15,6 +15,7 @@ from infra.settings import LocalSettings
 
 COMPOSE_FILE = "docker-compose.kafka.yml"
 SECURE_PROFILE = "secure"
+SECURE_BROKER_SERVICE = "redpanda-secure"
 LOCAL_SCRAM_MECHANISM = "SCRAM-SHA-256"  # what Redpanda's bootstrap user uses
 ADMIN_USER = "admin"
 ADMIN_PASSWORD_VAR = "LOCAL_KAFKA_ADMIN_PASSWORD"  # pragma: allowlist secret

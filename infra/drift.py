@@ -121,10 +121,10 @@ def _compare_topics(plan: Plan, live: LiveCluster, scope: Scope, report: DriftRe
         )
     for name, topic in sorted(planned.items()):
         if name in live.topics:
-            report.different_topics += _topic_differences(topic, live.topics[name])
+            report.different_topics += topic_differences(topic, live.topics[name])
 
 
-def _topic_differences(topic: PlannedTopic, live: LiveTopic) -> list[TopicDifference]:
+def topic_differences(topic: PlannedTopic, live: LiveTopic) -> list[TopicDifference]:
     found = []
     if live.partitions != topic.partitions:
         found.append(TopicDifference(topic.name, "partitions", str(topic.partitions), str(live.partitions)))

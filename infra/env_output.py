@@ -5,38 +5,76 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from infra.errors import ConfigError, Problem
+from infra.compose import LOCAL_SCRAM_MECHANISM, SECURE_BROKER_SERVICE
+from infra.errors import ConfigError, Problem, did_you_mean
 from infra.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
-from infra.plan_model import Plan
+from infra.plan_model import BOOTSTRAP_TOKEN, Plan, ServicePlan
+
+SASL_USERNAME_ENV = "KAFKA_SASL_USERNAME"
+SASL_PASSWORD_ENV = "KAFKA_SASL_PASSWORD"  # pragma: allowlist secret - a variable's name
 
 
-def render_env(plan: Plan, services: Sequence[str] | None = None, host: bool = False) -> str:
-    local = plan.cluster.local_settings() if plan.cluster.provider == "local" else None
-    unknown = sorted(set(services or ()) - {s.name for s in plan.services})
+def render_env(
+    plan: Plan,
+    services: Sequence[str] | None = None,
+    host: bool = False,
+    local_passwords: dict[str, str] | None = None,
+) -> str:
+    """Each service's env. ``host``: a local stack's addresses for processes on the host;
+    ``local_passwords`` (service -> password): the local stack's secure listener, with its
+    LOCAL-DEV-ONLY credentials printed (the only credentials this ever prints)."""
+    known = [s.name for s in plan.services]
+    unknown = sorted(set(services or ()) - set(known))
     if unknown:
-        known = ", ".join(s.name for s in plan.services)
+        hints = "".join(did_you_mean(name, known) for name in unknown)
         raise ConfigError(
             [
                 Problem(
-                    "command line", ("--service",), f"unknown service(s) {', '.join(unknown)}; known: {known}"
+                    "command line",
+                    ("--service",),
+                    f"unknown service(s) {', '.join(unknown)}{hints}; known: {', '.join(known)}",
                 )
             ]
         )
     out: list[str] = []
+    if local_passwords is not None:
+        out.append("# LOCAL-DEV-ONLY credentials of the local secure listener (.env, else .env.example)")
     for service in plan.services:
         if services and service.name not in services:
             continue
-        env = dict(service.env)
-        if host and local is not None:
-            env["KAFKA_BROKER_URL"] = local.external_bootstrap
-            for key, connection in ((REDIS_URL_ENV, plan.redis), (CELERY_BROKER_URL_ENV, plan.celery_broker)):
-                if key in env and connection is not None and connection.host_url is not None:
-                    env[key] = connection.host_url
-        where = f"ConfigMap {service.config_map}" if plan.kubernetes else "stack output service_env"
-        out.append(f"# {service.name} ({where})")
-        out += [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
-        source = f"Secret {service.secret}" if plan.kubernetes else "stack output service_credentials"
-        for key, what in service.secret_env.items():
-            out.append(f"# {key}: {what}, from {source}")
-        out.append("")
+        out += _service_env(plan, service, host, local_passwords)
     return "\n".join(out)
+
+
+def _service_env(
+    plan: Plan, service: ServicePlan, host: bool, local_passwords: dict[str, str] | None
+) -> list[str]:
+    local = plan.cluster.local_settings() if plan.cluster.provider == "local" else None
+    env = dict(service.env)
+    if host and local is not None:
+        env["KAFKA_BROKER_URL"] = local.external_bootstrap
+        for key, connection in ((REDIS_URL_ENV, plan.redis), (CELERY_BROKER_URL_ENV, plan.celery_broker)):
+            if key in env and connection is not None and connection.host_url is not None:
+                env[key] = connection.host_url
+    if local is not None and local_passwords is not None:
+        internal_port = local.internal_bootstrap.rsplit(":", 1)[1]
+        env["KAFKA_BROKER_URL"] = (
+            local.secure_external_bootstrap if host else f"{SECURE_BROKER_SERVICE}:{internal_port}"
+        )
+        env["KAFKA_SECURITY_PROTOCOL"] = "SASL_PLAINTEXT"
+        env["KAFKA_SASL_MECHANISM"] = LOCAL_SCRAM_MECHANISM
+        env[SASL_USERNAME_ENV] = service.principal
+        env[SASL_PASSWORD_ENV] = local_passwords[service.name]
+    where = f"ConfigMap {service.config_map}" if plan.kubernetes else "stack output service_env"
+    lines = [f"# {service.name} ({where})"]
+    for key, value in env.items():
+        if value == BOOTSTRAP_TOKEN:
+            output = f"pulumi stack output bootstrap_servers --stack {plan.stack}"
+            lines.append(f"# {key}: known after deployment: `{output}`")
+        else:
+            lines.append(f"export {key}={shlex.quote(value)}")
+    if local_passwords is None:
+        source = f"Secret {service.secret}" if plan.kubernetes else "stack output service_credentials"
+        lines += [f"# {key}: {what}, from {source}" for key, what in service.secret_env.items()]
+    lines.append("")
+    return lines

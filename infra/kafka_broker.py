@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -19,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -28,6 +29,9 @@ KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"
 ADMIN_USER = "platform-admin"
 PID_FILE = "broker.pid"
+IDENTITY_FILE = "storage-identity.json"
+# Users made at format time get both, so a client may log in with either.
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 
 LOG4J = "org.apache.logging.log4j"
 
@@ -90,7 +94,8 @@ class Broker:
         return config
 
     def admin(self) -> AdminClient:
-        return AdminClient(self.client_config())
+        # Warnings and errors only: librdkafka's notices (e.g. BGQUEUE) mean nothing to a user.
+        return AdminClient({**self.client_config(), "log_level": 4})
 
 
 def broker_from_environment() -> Broker | None:
@@ -220,27 +225,41 @@ def _server_properties(
 
 
 def _prepare(work: Path, options: BrokerOptions) -> tuple[list[str], Broker]:
-    """Write the broker's configuration, format its storage; the command that starts it."""
+    """Write the broker's configuration, format its storage unless it holds data already; the
+    command that starts it."""
     lib = fetch_kafka_jars()
     java = shutil.which("java") or "java"
     classpath = f"{lib}/*"
     admin_password = options.admin_password or secrets.token_urlsafe(18)
-    port, controller_port = options.port or _free_port(), _free_port()
+    identity = _storage_identity(work)
+    port = options.port or _free_port()
     work.mkdir(parents=True, exist_ok=True)
     data = work / "data"
     properties = work / "server.properties"
-    properties.write_text(_server_properties(data, port, controller_port, admin_password, options))
+    properties.write_text(_server_properties(data, port, identity.controller_port, admin_password, options))
     (work / "log4j2.properties").write_text(LOG4J2)
     logging = f"-Dlog4j2.configurationFile={work / 'log4j2.properties'}"
-    users = {options.admin_user: admin_password, **options.users}
-    scram = [arg for name, password in users.items() for arg in ("--add-scram", _scram_entry(name, password))]
-    storage = ["kafka.tools.StorageTool", "format", "--ignore-formatted", "-t", _cluster_id()]
-    subprocess.run(
-        [java, "-cp", classpath, logging, *storage, "-c", str(properties), *scram],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    if not (data / "meta.properties").is_file():
+        users = {options.admin_user: admin_password, **options.users}
+        scram = [
+            arg
+            for name, password in users.items()
+            for mechanism in SCRAM_MECHANISMS
+            for arg in ("--add-scram", _scram_entry(mechanism, name, password))
+        ]
+        storage = ["kafka.tools.StorageTool", "format", "-t", identity.cluster_id]
+        formatted = subprocess.run(
+            [java, "-cp", classpath, logging, *storage, "-c", str(properties), *scram],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if formatted.returncode != 0:
+            raise RuntimeError(
+                f"formatting the broker's storage in {data} failed: {_last_error_line(formatted)}"
+            )
+        identity.save(work)
     command = [java, "-Xms256m", "-Xmx768m", "-XX:+UseSerialGC", "-cp", classpath, logging]
     command += ["kafka.Kafka", str(properties)]
     broker = Broker(
@@ -254,8 +273,34 @@ def _prepare(work: Path, options: BrokerOptions) -> tuple[list[str], Broker]:
     return command, broker
 
 
-def _scram_entry(name: str, password: str) -> str:
-    return f"SCRAM-SHA-512=[name={name},password={password}]"
+@dataclass(frozen=True)
+class StorageIdentity:
+    """What must stay the same across restarts of a broker over the same data: the KRaft cluster
+    id its storage was formatted with, and its controller's port (the quorum's address)."""
+
+    cluster_id: str
+    controller_port: int
+
+    def save(self, work: Path) -> None:
+        (work / IDENTITY_FILE).write_text(json.dumps(asdict(self), sort_keys=True) + "\n")
+
+
+def _storage_identity(work: Path) -> StorageIdentity:
+    saved = work / IDENTITY_FILE
+    if (work / "data" / "meta.properties").is_file() and saved.is_file():
+        return StorageIdentity(**json.loads(saved.read_text()))
+    return StorageIdentity(cluster_id=_cluster_id(), controller_port=_free_port())
+
+
+def _last_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The tool's own reason: its last line that is not a stack frame."""
+    lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith("at ") and not line.startswith("...")]
+    return reasons[-1] if reasons else f"exit code {result.returncode}"
+
+
+def _scram_entry(mechanism: str, name: str, password: str) -> str:
+    return f"{mechanism}=[name={name},password={password}]"
 
 
 @contextmanager
@@ -266,7 +311,7 @@ def local_kafka(work: Path, options: BrokerOptions | None = None) -> Iterator[Br
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until_ready(broker, process.poll, log_path)
+        wait_until_ready(broker.client_config(), process.poll, log_path)
         yield broker
     finally:
         process.terminate()
@@ -286,8 +331,15 @@ def start_detached(work: Path, options: BrokerOptions) -> Broker:
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     (work / PID_FILE).write_text(f"{process.pid}\n")
+    # Over the open listener when there is one: the admin's stored password may be an older one
+    # until the caller sets it again.
+    ready_config = (
+        {"bootstrap.servers": f"127.0.0.1:{options.plaintext_port}"}
+        if options.plaintext_port is not None
+        else broker.client_config()
+    )
     try:
-        wait_until_ready(broker, process.poll, log_path)
+        wait_until_ready(ready_config, process.poll, log_path)
     except Exception:
         stop_detached(work)
         raise
@@ -325,18 +377,23 @@ def stop_detached(work: Path, timeout: float = 30) -> bool:
 
 
 def wait_until_ready(
-    broker: Broker, exit_code: Callable[[], int | None], log: Path, timeout: float = 90
+    client_config: Mapping[str, str], exit_code: Callable[[], int | None], log: Path, timeout: float = 90
 ) -> None:
     deadline = time.monotonic() + timeout
     # Quiet: until the broker listens, every attempt would log "connection refused".
-    admin = AdminClient({**broker.client_config(), "log_level": 0})
+    admin = AdminClient({**client_config, "log_level": 0})
     while time.monotonic() < deadline:
         code = exit_code()
         if code is not None:
-            raise RuntimeError(f"Kafka exited with {code}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"Kafka exited with {code}: {_last_log_error(log)} (log: {log})")
         try:
             if admin.list_topics(timeout=2).brokers:
                 return
         except Exception:
             time.sleep(0.5)
-    raise RuntimeError(f"Kafka did not become ready in {timeout}s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"Kafka did not become ready in {timeout}s: {_last_log_error(log)} (log: {log})")
+
+
+def _last_log_error(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if " ERROR " in line]
+    return lines[-1].strip() if lines else "no error in its log"

@@ -10,8 +10,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AclBinding, AdminClient, ConfigEntry, ConfigResource, ConfigSource
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+)
 
 from infra.apply_plan import EVERY_ACL, OPERATIONS, PATTERNS, RESOURCE_TYPES
 from infra.kafka_broker import Broker
@@ -93,13 +101,28 @@ def connection(
 
 def read_cluster(broker: Broker, timeout: float = REQUEST_TIMEOUT_S) -> LiveCluster:
     """Every topic (internal ones listed apart) and every ACL the admin identity can see."""
-    admin = AdminClient(broker.client_config() | {"socket.timeout.ms": str(int(timeout * 1000))})
+    login_failures: list[str] = []
+
+    def on_error(error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            login_failures.append(error.str())
+
+    admin = AdminClient(
+        broker.client_config()
+        | {"socket.timeout.ms": str(int(timeout * 1000)), "error_cb": on_error, "log_level": 0}
+    )
     try:
         metadata = admin.list_topics(timeout=timeout)
         names = sorted(name for name in metadata.topics if not is_internal(name))
         configs = _topic_configs(admin, names, timeout)
         acls = admin.describe_acls(EVERY_ACL, request_timeout=timeout).result()
     except KafkaException as error:
+        admin.poll(0)  # error_cb is served only by poll()
+        if login_failures:
+            raise ClusterUnreachable(
+                f"the login to {broker.bootstrap} as '{broker.admin_user}' ({broker.sasl_mechanism}) "
+                f"failed: {login_failures[-1]}"
+            ) from None
         raise ClusterUnreachable(
             f"cannot read the cluster at {broker.bootstrap}: {error.args[0].str()}"
         ) from None
@@ -146,4 +169,17 @@ def _live_acl(binding: AclBinding) -> LiveAcl:
         operation=_OPERATION_NAMES.get(binding.operation, binding.operation.name),
         permission=binding.permission_type.name,
         host=str(binding.host),
+    )
+
+
+def acl_binding(acl: LiveAcl) -> AclBinding:
+    """The binding a live ACL was read from (to delete exactly it)."""
+    return AclBinding(
+        RESOURCE_TYPES[acl.resource_type],
+        acl.resource_name,
+        PATTERNS[acl.pattern_type],
+        acl.principal,
+        acl.host,
+        AclOperation[acl.operation],
+        AclPermissionType[acl.permission],
     )

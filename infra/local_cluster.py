@@ -1,11 +1,12 @@
-"""The local stack's Kafka where no Docker engine runs: Apache Kafka from its Maven Central jars,
-on the local stack's ports, holding the local plan as docker-compose.kafka.yml's two profiles do.
+"""The local stack's Kafka: Docker Compose where an engine runs, otherwise Apache Kafka from its
+Maven Central jars, holding the local plan as docker-compose.kafka.yml's two profiles do.
 
-- the open listener (`external_bootstrap`, localhost:19092): no authentication, like the default
-  compose profile; every topic of the plan;
+- the open listener (`external_bootstrap`, localhost:19092): no authentication, every topic;
 - the SASL listener (`secure_external_bootstrap`, localhost:19093): SCRAM-SHA-256 with one user
-  per service and exactly the plan's ACLs, like the `secure` profile, with the same
-  LOCAL-DEV-ONLY passwords (`.env.example`).
+  per service and exactly the plan's ACLs, with the LOCAL-DEV-ONLY passwords of `.env` (or the
+  defaults of `.env.example`) on both paths.
+
+A restart reuses the broker's data; every `up` converges the running broker to the plan.
 """
 
 from __future__ import annotations
@@ -15,8 +16,17 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.apply_plan import apply_plan
-from infra.compose import ADMIN_USER, COMPOSE_FILE, LOCAL_PASSWORD_DEFAULT, local_password_default
+from infra.compose import (
+    ADMIN_PASSWORD_VAR,
+    ADMIN_USER,
+    COMPOSE_FILE,
+    LOCAL_PASSWORD_DEFAULT,
+    LOCAL_SCRAM_MECHANISM,
+    SECURE_PROFILE,
+    local_password_default,
+    password_variable,
+)
+from infra.converge import Changes, converge, set_passwords
 from infra.kafka_broker import (
     Broker,
     BrokerOptions,
@@ -25,18 +35,62 @@ from infra.kafka_broker import (
     start_detached,
     stop_detached,
 )
+from infra.live_cluster import read_cluster
 from infra.plan_model import Plan
 
 STATE_DIR = Path("build") / "local-kafka"
+ENV_FILE = ".env"
 LOCAL_ADMIN_PASSWORD = f"{LOCAL_PASSWORD_DEFAULT}-admin"  # pragma: allowlist secret - the compose default
-SECURE_MECHANISM = "SCRAM-SHA-256"  # what the compose `secure` profile's users use
+# What the compose `secure` profile's users use (Redpanda's); the Java path's admin also has 512.
+SECURE_MECHANISM = LOCAL_SCRAM_MECHANISM
+ADMIN_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class LocalUser:
+    service: str  # "" for the admin
+    username: str
+    password: str
+    from_env_file: bool
 
 
 @dataclass(frozen=True)
 class LocalCluster:
     open_bootstrap: str
     secure_bootstrap: str
-    broker: Broker
+    started: bool  # False: it was running already
+    changes: Changes
+
+
+def read_env_file(project_dir: Path) -> dict[str, str]:
+    """`.env` as Compose reads the simple form: KEY=VALUE lines, `#` comments, optional quotes."""
+    path = project_dir / ENV_FILE
+    if not path.is_file():
+        return {}
+    values = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.removeprefix("export ").split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def local_users(project_dir: Path, plan: Plan) -> list[LocalUser]:
+    """The admin, then one user per service, with the password each has on the secure listener."""
+    overrides = read_env_file(project_dir)
+
+    def user(service: str, username: str, variable: str, default: str) -> LocalUser:
+        return LocalUser(service, username, overrides.get(variable, default), variable in overrides)
+
+    return [user("", ADMIN_USER, ADMIN_PASSWORD_VAR, LOCAL_ADMIN_PASSWORD)] + [
+        user(s.name, s.principal, password_variable(s.name), local_password_default(s.name))
+        for s in plan.services
+    ]
 
 
 def docker_engine_running() -> bool:
@@ -46,35 +100,54 @@ def docker_engine_running() -> bool:
 
 
 def compose(project_dir: Path, *args: str) -> int:
-    return subprocess.run(
-        ["docker", "compose", "-f", str(project_dir / COMPOSE_FILE), *args], check=False
-    ).returncode
+    """`docker compose` on the generated file with every profile, so `down` stops them all."""
+    command = ["docker", "compose", "-f", str(project_dir / COMPOSE_FILE), "--profile", SECURE_PROFILE]
+    return subprocess.run([*command, *args], check=False).returncode
 
 
 def _port(address: str) -> int:
     return int(address.rsplit(":", 1)[1])
 
 
-def start(project_dir: Path, plan: Plan) -> LocalCluster:
-    """Start the broker in the background and apply the plan; raises RuntimeError with the reason."""
-    missing = missing_tools()
-    if missing:
-        raise RuntimeError(f"neither a Docker engine nor {' and '.join(missing)} to start Apache Kafka")
+def up(project_dir: Path, plan: Plan, prune: bool = False) -> LocalCluster:
+    """Start the broker (reusing its data) unless it runs, then converge it to the plan.
+    Raises RuntimeError with the reason, ConvergeRefused for a change Kafka cannot make."""
     local = plan.cluster.local_settings()
-    options = BrokerOptions(
-        port=_port(local.secure_external_bootstrap),
-        plaintext_port=_port(local.external_bootstrap),
-        admin_user=ADMIN_USER,
-        admin_password=LOCAL_ADMIN_PASSWORD,
+    started = False
+    if running_pid(project_dir / STATE_DIR) is None:
+        missing = missing_tools()
+        if missing:
+            raise RuntimeError(f"neither a Docker engine nor {' and '.join(missing)} to start Apache Kafka")
+        admin = local_users(project_dir, plan)[0]
+        options = BrokerOptions(
+            port=_port(local.secure_external_bootstrap),
+            plaintext_port=_port(local.external_bootstrap),
+            admin_user=admin.username,
+            admin_password=admin.password,
+        )
+        start_detached(project_dir / STATE_DIR, options)
+        started = True
+    # The open listener's principal (ANONYMOUS) is a super user: it can set the admin's password too.
+    broker = Broker(
+        bootstrap=local.external_bootstrap,
+        security_protocol="PLAINTEXT",
+        sasl_mechanism="",
+        admin_user="",
+        admin_password="",
+        description="the local broker's open listener",
     )
-    broker = start_detached(project_dir / STATE_DIR, options)
-    passwords = {service.name: local_password_default(service.name) for service in plan.services}
-    apply_plan(broker.admin(), plan, SECURE_MECHANISM, passwords)
-    return LocalCluster(
-        open_bootstrap=local.external_bootstrap,
-        secure_bootstrap=local.secure_external_bootstrap,
-        broker=broker,
+    admin_client = broker.admin()
+    users = local_users(project_dir, plan)
+    set_passwords(admin_client, {users[0].username: users[0].password}, ADMIN_MECHANISMS)
+    changes = converge(
+        admin_client,
+        plan,
+        read_cluster(broker),
+        {user.username: user.password for user in users[1:]},
+        (SECURE_MECHANISM,),
+        prune=prune,
     )
+    return LocalCluster(local.external_bootstrap, local.secure_external_bootstrap, started, changes)
 
 
 def is_running(project_dir: Path) -> bool:
@@ -83,3 +156,13 @@ def is_running(project_dir: Path) -> bool:
 
 def stop(project_dir: Path) -> bool:
     return stop_detached(project_dir / STATE_DIR)
+
+
+def reset(project_dir: Path) -> bool:
+    """Stop the broker and delete its data; False when there was no data."""
+    stop(project_dir)
+    state = project_dir / STATE_DIR
+    if not state.exists():
+        return False
+    shutil.rmtree(state)
+    return True

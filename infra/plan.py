@@ -166,8 +166,36 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         services=services,
         adoption=adoption.plan,
         credentials=credentials,
-        warnings=[str(warning) for warning in [*access.warnings, *budget_warnings]],
+        warnings=[
+            str(warning)
+            for warning in [*access.warnings, *budget_warnings, *_shadowed_defaults(topology, stack)]
+        ],
     )
+
+
+def _shadowed_defaults(topology: Topology, stack: StackContext) -> list[Problem]:
+    """A stack default the file sets that no topic uses. Precedence, per topic: the stack's
+    `topics.overrides`, then the topic in topology.yaml, then the stack's `topics.defaults`."""
+    settings = stack.settings.topics
+
+    def uses(field: str, key: str, spec: TopicSpec) -> bool:
+        override = settings.overrides.get(key)
+        if getattr(spec, field) is not None or getattr(override, field, None) is not None:
+            return False
+        return field != "retention" or "delete" in spec.cleanup
+
+    return [
+        Problem(
+            stack.file,
+            ("settings", "topics", "defaults", field),
+            f"applies to no topic: topology.yaml sets {field} on every topic it could apply to, and "
+            f"topology.yaml wins over a stack default; set topics.overrides.<topic>.{field} to "
+            "change a topic in this stack",
+        )
+        for field in ("partitions", "retention")
+        if field in settings.defaults.model_fields_set
+        and not any(uses(field, key, spec) for key, spec in topology.all_topics.items())
+    ]
 
 
 def _plan_credentials(settings: StackSettings, stack: StackContext) -> CredentialPlan:

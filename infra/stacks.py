@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.errors import ConfigError, Problem, ProblemCollector
+from infra.errors import ConfigError, Problem, ProblemCollector, did_you_mean
 from infra.names import looks_like_pr_stack, pr_number
 from infra.pydantic_problems import validate_model
 from infra.settings import SECRET_URL_CONFIG, StackSettings, check_settings
@@ -25,6 +25,9 @@ SECRET_URL_KEYS = {setting: f"{PROJECT}:{name}" for setting, name in SECRET_URL_
 TOPOLOGY_FILE = "topology.yaml"
 PR_BASE_STACK = "dev"
 
+# What `pulumi config set --secret` writes: base64 ciphertext, "v1:<nonce>:<ciphertext>" with a
+# passphrase; anything else (e.g. "v1:REPLACE-me") was written by hand.
+_CIPHERTEXT = re.compile(r"^(v1:[A-Za-z0-9+/]+={0,2}:)?[A-Za-z0-9+/]{16,}={0,2}$")
 _SECRET_LOOKING_KEY = re.compile(r"(secret|password|passphrase|token|api_?key)", re.IGNORECASE)
 
 
@@ -47,13 +50,13 @@ class StackContext:
         return f"pr-{self.pr}." if self.pr is not None else ""
 
 
-def find_project_dir(start: Path | None = None) -> Path:
+def find_project_dir(start: Path | None = None) -> Path | None:
     """The nearest directory holding Pulumi.yaml, from ``start`` (default: cwd) upwards."""
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
         if (candidate / "Pulumi.yaml").is_file():
             return candidate
-    return Path(__file__).resolve().parent.parent
+    return None
 
 
 def stack_file_for(project_dir: Path, stack: str) -> Path:
@@ -91,7 +94,13 @@ def settings_from_config(config: Any, file: str) -> StackSettings:
         if namespace == PROJECT and key not in known:
             collector.add(("config", key), f"unknown key; this project reads only {', '.join(sorted(known))}")
         secret_looking = _SECRET_LOOKING_KEY.search(name) or key in SECRET_URL_KEYS.values()
-        if secret_looking and not (isinstance(value, dict) and "secure" in value):
+        if isinstance(value, dict) and "secure" in value and not _CIPHERTEXT.match(str(value["secure"])):
+            collector.add(
+                ("config", key, "secure"),
+                "is not a value Pulumi encrypted (a placeholder?); "
+                f"run `pulumi config set --secret {key} ...` to store the real one",
+            )
+        elif secret_looking and not (isinstance(value, dict) and "secure" in value):
             collector.add(
                 ("config", key),
                 "looks like a credential but is stored in plain text; "
@@ -110,8 +119,18 @@ def stack_document(project_dir: Path, stack: str) -> tuple[str, str, dict[str, A
             [Problem(f"stack '{name}'", (), "a preview stack is named pr-<number>, e.g. pr-42")]
         )
     if not path.is_file():
-        known = ", ".join(sorted(p.name for p in project_dir.glob("Pulumi.*.yaml")))
-        raise ConfigError([Problem(label, (), f"no settings for stack '{name}'; stack files here: {known}")])
+        files = sorted(p.name for p in project_dir.glob("Pulumi.*.yaml"))
+        stacks = [file.removeprefix("Pulumi.").removesuffix(".yaml") for file in files]
+        raise ConfigError(
+            [
+                Problem(
+                    label,
+                    (),
+                    f"no settings for stack '{name}'{did_you_mean(name, stacks)}; "
+                    f"stack files here: {', '.join(files)}",
+                )
+            ]
+        )
     document = load_yaml_file(path, label) or {}
     if not isinstance(document, dict):
         raise ConfigError([Problem(label, (), "must be a mapping with a `config:` key")])

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from infra.durations import parse_retention_ms
-from infra.errors import ProblemCollector
+from infra.errors import ProblemCollector, did_you_mean
 from infra.kafka_topic_configs import topic_config_problem
 from infra.names import (
     RESERVED_SERVICE_NAMES,
@@ -282,6 +282,13 @@ def _check_event(
             problems.add((*path, "topic"), _unknown_topic(event.topic, topology))
         elif event.topic not in producers:
             problems.add((*path, "topic"), f"no service produces topic '{event.topic}'")
+        elif event.key is None and "compact" in topology.topics[event.topic].cleanup:
+            field = topology.topics[event.topic].key or "id"
+            problems.add(
+                (*path, "key"),
+                f"topic '{event.topic}' is compacted, and a compacted topic refuses every record "
+                f'without a key: give the event one, e.g. key: "{{{field}}}"',
+            )
     if event.key is not None:
         if event.topic is None:
             problems.add((*path, "key"), "a partition key needs a topic")
@@ -303,7 +310,7 @@ def key_template_problem(template: str) -> str | None:
 
 def _unknown_topic(topic: str, topology: Topology) -> str:
     known = ", ".join(sorted(topology.topics))
-    return f"unknown topic '{topic}'; topics in the topology: {known}"
+    return f"unknown topic '{topic}'{did_you_mean(topic, topology.topics)}; topics in the topology: {known}"
 
 
 def topology_from_data(data: Any, file: str = "topology.yaml") -> Topology:

@@ -15,6 +15,19 @@ from infra.plan_model import Plan
 from infra.stacks import SETTINGS_KEY
 
 REPO = Path(__file__).resolve().parent.parent
+# Shaped like what `pulumi config set --secret` writes with a passphrase (base64 of plain words).
+ENCRYPTED = "v1:c2FsdHNhbHRzYWx0:Y2lwaGVydGV4dGNpcGhlcnRleHQ="  # pragma: allowlist secret
+EXISTING_CLUSTER_EXAMPLE = REPO / "examples" / "Pulumi.existing-cluster.yaml"
+
+
+def existing_cluster_stack_file() -> str:
+    """The existing-cluster example as a user has it once they set the admin password."""
+    text = EXISTING_CLUSTER_EXAMPLE.read_text()
+    return text.replace(
+        "config:\n", f"config:\n  kafka-platform:kafkaAdminPassword:\n    secure: {ENCRYPTED}\n", 1
+    )
+
+
 STACK_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.local.yaml")
 
 Edit = Callable[[dict[str, Any]], None]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from infra.change_review import RULES, Severity, review
-from tests.project_files import Project
+from tests.project_files import Project, existing_cluster_stack_file
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -101,7 +101,7 @@ def test_min_isr_and_replication_changes(project: Project, repo_dir: Path) -> No
     head = base.model_copy(update={"topics": [impossible, *base.topics[1:]]})
     assert [f.rule for f in review(base, head)] == ["min-isr-above-replication"]
     # An existing cluster takes any replication (Confluent fixes it at 3).
-    project.write("Pulumi.staging.yaml", (repo_dir / "examples" / "Pulumi.existing-cluster.yaml").read_text())
+    project.write("Pulumi.staging.yaml", existing_cluster_stack_file())
     replicated = changed(project, "staging", settings=lambda s: s["topics"]["defaults"].update(replication=4))
     assert ("replication-changed", "aura360.user.events", ("api", "context-aggregator")) in replicated
 
@@ -137,7 +137,7 @@ def test_services_added_and_removed_create_and_revoke_credentials(project: Proje
 
 
 def test_a_rotation_is_one_finding_not_every_principal_replaced(project: Project, repo_dir: Path) -> None:
-    project.write("Pulumi.staging.yaml", (repo_dir / "examples" / "Pulumi.existing-cluster.yaml").read_text())
+    project.write("Pulumi.staging.yaml", existing_cluster_stack_file())
 
     def rotate(s: dict[str, Any]) -> None:
         s["credentials"] = {"rotation": {"generation": 2, "overlap": "12h"}}
@@ -220,11 +220,11 @@ def test_the_default_topology_against_its_previous_commit(repository: Project) -
     )
 
 
-def test_no_change_is_exit_0_and_an_error_is_exit_2(repository: Project) -> None:
+def test_no_change_is_exit_0_and_a_refused_change_is_exit_5(repository: Project) -> None:
     assert diff(repository.root, "--base", "HEAD").returncode == 0
     repository.edit_topology(retire_guardian_responses)
     result = diff(repository.root, "--base", "HEAD", "--stack", "prod")
-    assert result.returncode == 2
+    assert result.returncode == 5
     assert "| ⛔ | prod | topic-removed-in-use | `aura360.guardian.responses` |" in result.stdout
 
 

@@ -87,14 +87,15 @@ def test_secret_values_in_stack_files_are_never_printed(project: Project) -> Non
         "Pulumi.dev.yaml",
         text.replace(
             "config:\n",
-            "config:\n  confluentcloud:cloudApiSecret:\n    secure: v1:SUPERSECRETCIPHERTEXT\n",
+            "config:\n  confluentcloud:cloudApiSecret:\n"
+            "    secure: v1:U0FMVFNBTFQ=:U1VQRVJTRUNSRVRDSVBIRVJURVhU\n",
             1,
         ),
     )
     for args in (("validate",), ("plan", "--stack", "dev"), ("plan", "--stack", "dev", "--format", "json")):
         result = run_cli(*args, cwd=project.root)
         assert result.returncode == 0, result.stderr
-        assert "SUPERSECRETCIPHERTEXT" not in result.stdout + result.stderr
+        assert "U1VQRVJTRUNSRVRDSVBIRVJURVhU" not in result.stdout + result.stderr
 
 
 def test_console_script_is_installed() -> None:

@@ -19,6 +19,7 @@ from infra.plan import resolve_plan
 from infra.plan_model import Plan
 from infra.stacks import ADMIN_PASSWORD_KEY, SETTINGS_KEY, checked_stack, settings_from_config
 from infra.topology import topology_from_data
+from tests.project_files import ENCRYPTED
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -55,10 +56,11 @@ def topologies(draw: st.DrawFn) -> dict[str, Any]:
     events = {}
     if produced:
         for index in range(draw(st.integers(0, 3))):
-            events[f"event{index}.happened"] = {
-                "topic": draw(st.sampled_from(produced)),
-                "transport": "kafka",
-            }
+            topic = draw(st.sampled_from(produced))
+            events[f"event{index}.happened"] = {"topic": topic, "transport": "kafka"}
+            # A compacted topic refuses records without a key; elsewhere a key is optional.
+            if "compact" in str(topics[topic]["cleanup"]) or draw(st.booleans()):
+                events[f"event{index}.happened"]["key"] = "{id}"
     return {
         "domain": draw(st.sampled_from(["aura360", "vibe", "nexus-x"])),
         "topics": topics,
@@ -123,7 +125,7 @@ def stack_settings(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 
 def plan_for(topology_data: dict[str, Any], stack: str, settings_data: dict[str, Any]) -> Plan:
     topology = topology_from_data(topology_data)
-    config: dict[str, Any] = {SETTINGS_KEY: settings_data, ADMIN_PASSWORD_KEY: {"secure": "v1:x"}}
+    config: dict[str, Any] = {SETTINGS_KEY: settings_data, ADMIN_PASSWORD_KEY: {"secure": ENCRYPTED}}
     parsed = settings_from_config(config, f"Pulumi.{stack}.yaml")
     return resolve_plan(topology, checked_stack(stack, f"Pulumi.{stack}.yaml", parsed, topology, config))
 

@@ -15,7 +15,7 @@ from infra.live_cluster import LiveAcl, LiveCluster, LiveTopic
 from infra.plan_model import Plan
 from infra.stacks import load_stack
 from infra.topology import topology_from_data
-from tests.project_files import REPO, Project
+from tests.project_files import Project, existing_cluster_stack_file
 
 
 def topic(name: str, partitions: int = 1, **config: str) -> LiveTopic:
@@ -181,7 +181,7 @@ def test_rbac_stacks_say_their_role_bindings_are_not_compared(project: Project) 
 
 
 def test_a_rotations_previous_generation_is_a_note_not_drift(project: Project) -> None:
-    project.write("Pulumi.staging.yaml", (REPO / "examples" / "Pulumi.existing-cluster.yaml").read_text())
+    project.write("Pulumi.staging.yaml", existing_cluster_stack_file())
     project.edit_settings("staging", lambda s: s.update(credentials={"rotation": {"generation": 2}}))
     rotated = project.plan("staging")
     live = live_copy(rotated)

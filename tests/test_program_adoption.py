@@ -13,7 +13,7 @@ import yaml
 
 from infra.errors import ConfigError
 from infra.plan import load_plan
-from tests.project_files import REPO, Project
+from tests.project_files import ENCRYPTED, REPO, Project
 from tests.pulumi_harness import Run, run_program, stack_settings
 
 CC = "confluentcloud:index/"
@@ -35,7 +35,7 @@ def every_planned(project: Project, stack: str, settings: dict[str, Any]) -> dic
             {
                 "config": {
                     "kafka-platform:settings": settings,
-                    "kafka-platform:kafkaAdminPassword": {"secure": "v1:x"},
+                    "kafka-platform:kafkaAdminPassword": {"secure": ENCRYPTED},
                 }
             }
         ),

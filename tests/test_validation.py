@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from infra.errors import ConfigError
-from tests.project_files import Edit, Project
+from tests.project_files import ENCRYPTED, Edit, Project
 
 
 def _set(path: str, value: Any) -> Edit:
@@ -763,9 +763,26 @@ def test_encrypted_credentials_are_accepted(project: Project) -> None:
     text = (project.root / "Pulumi.dev.yaml").read_text()
     project.write(
         "Pulumi.dev.yaml",
-        text.replace("config:\n", "config:\n  confluentcloud:cloudApiSecret:\n    secure: v1:abc\n", 1),
+        text.replace("config:\n", f"config:\n  confluentcloud:cloudApiSecret:\n    secure: {ENCRYPTED}\n", 1),
     )
     assert project.plan("dev").stack == "dev"
+
+
+def test_a_placeholder_in_place_of_a_secret_is_refused(project: Project) -> None:
+    """What a template ships (`secure: v1:REPLACE-...`) is not a value `pulumi config set
+    --secret` wrote: the stack would deploy with a garbage credential."""
+    text = (project.root / "Pulumi.dev.yaml").read_text()
+    placeholder = (
+        "config:\n  confluentcloud:cloudApiSecret:\n    secure: v1:REPLACE-with-pulumi-config-set-secret\n"
+    )
+    project.write("Pulumi.dev.yaml", text.replace("config:\n", placeholder, 1))
+    with pytest.raises(ConfigError) as caught:
+        project.plan("dev")
+    assert str(caught.value) == (
+        "Pulumi.dev.yaml: config.confluentcloud:cloudApiSecret.secure: is not a value Pulumi encrypted "
+        "(a placeholder?); run `pulumi config set --secret confluentcloud:cloudApiSecret ...` to store "
+        "the real one"
+    )
 
 
 def test_unknown_project_config_key_is_a_typo(project: Project) -> None:

@@ -11,12 +11,14 @@ EXIT_STALE = 1  # generated files out of date; also: a cluster could not be reac
 EXIT_CONFIG_ERROR = 2
 EXIT_DRIFT = 3
 EXIT_NEEDS_REVIEW = 4  # `diff`: a change a person must look at
+EXIT_REFUSED = 5  # `diff`: a change that must not ship as it is
 
 __all__ = [
     "EXIT_CONFIG_ERROR",
     "EXIT_DRIFT",
     "EXIT_NEEDS_REVIEW",
     "EXIT_OK",
+    "EXIT_REFUSED",
     "EXIT_STALE",
     "CommandFailed",
     "load_plan",

@@ -1,5 +1,6 @@
 """`diff --base <ref>`: every stack's plan at a git ref against the work tree's, judged by the
-services that depend on each change. Exit 0 safe, 4 needs a human, 2 errors or bad input."""
+services that depend on each change. Exit 0 safe, 4 needs a human, 5 a refused change, 2 bad input
+(an unknown ref, a stack that does not resolve)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import sys
 from pathlib import Path
 
 from infra.change_review import Review, Severity, review
-from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_NEEDS_REVIEW, EXIT_OK, CommandFailed, stacks_in
+from infra.commands.common import (
+    EXIT_CONFIG_ERROR,
+    EXIT_NEEDS_REVIEW,
+    EXIT_OK,
+    EXIT_REFUSED,
+    CommandFailed,
+    stacks_in,
+)
 from infra.errors import ConfigError
 from infra.plan import load_plan, resolve_plan
 from infra.plan_model import Plan
@@ -17,12 +25,12 @@ from infra.stacks import TOPOLOGY_FILE, checked_stack, settings_from_config
 from infra.topology import topology_from_data
 from infra.yaml_files import parse_yaml
 
-EXIT_CODES = {Severity.SAFE: EXIT_OK, Severity.WARNING: EXIT_NEEDS_REVIEW, Severity.ERROR: EXIT_CONFIG_ERROR}
+EXIT_CODES = {Severity.SAFE: EXIT_OK, Severity.WARNING: EXIT_NEEDS_REVIEW, Severity.ERROR: EXIT_REFUSED}
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "diff", help="review the change since a git ref by its consequences (exit 0/4/2)"
+        "diff", help="review the change since a git ref by its consequences (exit 0/4/5; 2 bad input)"
     )
     parser.add_argument("--base", required=True, help="git ref to compare with, e.g. origin/main")
     parser.add_argument(
@@ -42,6 +50,8 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
         base = _base_plan(project_dir, args.base, stack, result)
         result.findings += review(base, head)
     sys.stdout.write(result.to_json() if args.format == "json" else result.to_markdown(args.base))
+    if result.problems:
+        return EXIT_CONFIG_ERROR
     return EXIT_CODES[result.severity]
 
 

@@ -78,10 +78,17 @@ def _principal_ids(text: str | None) -> dict[str, str]:
 
 
 def _broker(args: argparse.Namespace, plan: Plan) -> Broker | None:
-    """Flags and environment first; else what the stack's own settings say (existing clusters)."""
-    if args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        return connection(args.bootstrap_servers, args.security_protocol, args.sasl_mechanism, args.username)
+    """Flags and environment first; else what the stack's own settings say (existing clusters, and
+    a local stack's open listener)."""
     cluster = plan.cluster
+    # A local stack's listeners are known: the open one needs no login.
+    protocol = args.security_protocol or os.environ.get("KAFKA_SECURITY_PROTOCOL")
+    if protocol is None and cluster.provider == "local":
+        protocol = "PLAINTEXT"
+    if args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return connection(args.bootstrap_servers, protocol, args.sasl_mechanism, args.username)
+    if cluster.provider == "local":
+        return connection(cluster.local_settings().external_bootstrap, protocol)
     settings = cluster.provider_settings
     if cluster.bootstrap == BOOTSTRAP_TOKEN or not isinstance(settings, ExistingClusterSettings):
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import re
 import sys
 from collections import Counter
@@ -23,7 +24,7 @@ from infra.importer import adoption, import_topology, stack_overrides
 from infra.live_cluster import LiveCluster, connection
 from infra.plan import resolve_plan
 from infra.settings import AdoptSettings
-from infra.stacks import SETTINGS_KEY, checked_stack, settings_from_config, stack_document
+from infra.stacks import SETTINGS_KEY, TOPOLOGY_FILE, checked_stack, settings_from_config, stack_document
 from infra.topology import Topology, load_topology, topology_from_data
 
 
@@ -40,7 +41,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=re.compile,
         help="only topics whose name this regular expression finds (repeatable; default: all)",
     )
-    parser.add_argument("--out", type=Path, help="write the topology here (default: standard output)")
+    parser.add_argument(
+        "--output",
+        "--out",
+        dest="out",
+        type=Path,
+        help="write the topology to this file (default: standard output); never over an existing "
+        "file without --force",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite the --output file")
     parser.add_argument(
         "--topology",
         type=Path,
@@ -54,6 +63,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, project_dir: Path) -> int:
+    _refuse_to_overwrite(args, project_dir)
     broker = connection(args.bootstrap_servers, args.security_protocol, args.sasl_mechanism, args.username)
     if broker is None:
         raise CommandFailed(
@@ -83,6 +93,25 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
         out.write_text(_stack_settings(project_dir, args.stack, topology, live))
         print(f"import: wrote {out}: merge it into Pulumi.{args.stack}.yaml under {SETTINGS_KEY}")
     return EXIT_OK
+
+
+def _refuse_to_overwrite(args: argparse.Namespace, project_dir: Path) -> None:
+    """Before reading anything: never replace a file the user did not ask to replace."""
+    if args.out is not None and args.out.exists() and not args.force:
+        raise CommandFailed(EXIT_CONFIG_ERROR, f"{args.out} exists: pass --force to overwrite it")
+    if args.out is None and args.topology is None and _stdout_is(project_dir / TOPOLOGY_FILE):
+        raise CommandFailed(
+            EXIT_CONFIG_ERROR,
+            f"standard output is {TOPOLOGY_FILE}, which the shell emptied before this command ran: "
+            f"restore it (`git checkout {TOPOLOGY_FILE}`) and use --output FILE instead of `>`",
+        )
+
+
+def _stdout_is(path: Path) -> bool:
+    try:
+        return path.exists() and os.path.samestat(os.fstat(sys.stdout.fileno()), path.stat())
+    except (OSError, ValueError):  # no file descriptor behind stdout (e.g. captured)
+        return False
 
 
 def _likely_domain(live: LiveCluster) -> str:

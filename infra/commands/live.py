@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from infra.commands.common import EXIT_STALE, CommandFailed
+from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_STALE, CommandFailed
 from infra.kafka_broker import Broker
 from infra.live_cluster import ClusterUnreachable, LiveCluster, read_cluster
 
@@ -28,6 +28,13 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_live_cluster(broker: Broker, timeout: float) -> LiveCluster:
+    if broker.security_protocol.startswith("SASL") and not (broker.admin_user and broker.admin_password):
+        raise CommandFailed(
+            EXIT_CONFIG_ERROR,
+            f"{broker.security_protocol} to {broker.bootstrap} needs the admin's --username (or "
+            "KAFKA_ADMIN_USERNAME) and KAFKA_ADMIN_PASSWORD; a listener without authentication "
+            "takes --security-protocol PLAINTEXT",
+        )
     try:
         return read_cluster(broker, timeout=timeout)
     except ClusterUnreachable as error:

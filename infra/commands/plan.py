@@ -12,7 +12,7 @@ from infra.plan_table import render_table
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("plan", help="print the resolved plan of one stack")
-    parser.add_argument("--stack", required=True)
+    parser.add_argument("--stack", required=True, help="a stack name (local, dev, prod, pr-<n>) or file")
     parser.add_argument("--format", choices=("table", "json"), default="table")
 
 

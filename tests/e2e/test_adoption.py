@@ -20,6 +20,7 @@ from infra.plan import load_plan
 from tests.e2e.broker_state import assert_broker_holds, topic_configs
 from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings, state_resources
 from tests.e2e.test_life_cycle import changes
+from tests.eventually import eventually
 
 STACK = "e2e"
 
@@ -78,9 +79,11 @@ def test_an_existing_estate_is_adopted_not_recreated(engine_project: EngineProje
     # Everything else was new: the stack, its component and explicit provider, users, passwords.
     others = [r for r in state_resources(stack) if r["type"] not in adoptable and "::default" not in r["urn"]]
     assert summary.get("create") == len(others), summary
-    assert (
-        topic_configs(broker, plan)[events]["retention.ms"]
-        == plan.topic("user.events").config["retention.ms"]
+    planned_retention = plan.topic("user.events").config["retention.ms"]
+    eventually(
+        lambda: topic_configs(broker, plan)[events]["retention.ms"],
+        lambda retention: retention == planned_retention,
+        what=f"{events} retention set back",
     )
     assert_broker_holds(broker, plan)
 

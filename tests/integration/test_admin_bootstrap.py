@@ -32,6 +32,7 @@ from confluent_kafka.admin import (
 from infra.apply_plan import EVERY_ACL
 from infra.kafka_broker import Broker, BrokerOptions, broker_from_environment, local_kafka, missing_tools
 from infra.program.msk import ADMIN_BOOTSTRAP_GRANT, ADMIN_TOPIC_OPERATIONS
+from tests.eventually import wait_for_topic_config
 
 ADMIN = "msk-style-admin"
 DOMAIN = "bootstrap."
@@ -147,8 +148,7 @@ def _admin_can_manage_its_domain(client: AdminClient) -> None:
     )
     for future in client.incremental_alter_configs([resource], request_timeout=15).values():
         future.result()
-    described = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
-    assert next(iter(described.values())).result()["retention.ms"].value == "60000"
+    wait_for_topic_config(client, topic, {"retention.ms": "60000"})
     service_acl = AclBinding(
         ResourceType.TOPIC,
         topic,

@@ -28,7 +28,7 @@ from infra.plan import load_plan
 from infra.plan_model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan
 from tests.e2e.engine import existing_cluster_settings
 from tests.integration.reference_publisher import ReferencePublisher
-from tests.project_files import REPO
+from tests.project_files import ENCRYPTED, REPO
 
 TOPOLOGIES = {
     "aura360": REPO / "topology.yaml",
@@ -54,7 +54,7 @@ def routing_project(root: Path, topology_name: str, broker: Broker, redis_url: s
     settings["messaging"] = {"backend": backend, "dual_write": False, "redis": {"url": redis_url}}
     document = {
         "config": {
-            "kafka-platform:kafkaAdminPassword": {"secure": "v1:set-by-the-test"},
+            "kafka-platform:kafkaAdminPassword": {"secure": ENCRYPTED},
             "kafka-platform:settings": settings,
         }
     }

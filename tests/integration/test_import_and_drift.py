@@ -28,6 +28,7 @@ from confluent_kafka.admin import (
 from infra.apply_plan import apply_plan, delete_acls, set_topic_config
 from infra.kafka_broker import Broker
 from infra.plan_model import Plan
+from tests.eventually import wait_for_acls, wait_for_topic_config
 from tests.project_files import Project
 
 WEEK_MS = str(7 * 24 * 3600 * 1000)
@@ -82,6 +83,7 @@ def create(broker: Broker, topics: list[NewTopic], acls: list[AclBinding]) -> No
     if acls:
         for future in admin.create_acls(acls, request_timeout=30).values():
             future.result()
+        wait_for_acls(admin, present=acls)
 
 
 def drift(broker: Broker, project: Path, stack: str = "local") -> tuple[int, dict[str, Any]]:
@@ -219,6 +221,8 @@ def test_drift_reports_hand_made_changes_exactly_and_clears_after_reapplying(
     create(broker, [NewTopic(f"{domain}.hand-made", 1, 1)], [extra_acl])
     set_topic_config(admin, events, "retention.ms", "3600000")
     delete_acls(admin, [planned_acl])
+    wait_for_topic_config(admin, events, {"retention.ms": "3600000"})
+    wait_for_acls(admin, absent=[planned_acl])
 
     code, report = drift(broker, project.root)
     assert code == 3

@@ -1,22 +1,30 @@
 """`make local` where no Docker engine runs: `python -m infra local up --runtime java` starts
-Apache Kafka on the local stack's ports with the plan applied, and `local down` stops it."""
+Apache Kafka on the local stack's ports with the plan applied; every later `up` converges the
+running broker to the plan; a restart keeps the data; `down` and `reset` stop it."""
 
 from __future__ import annotations
 
+import shlex
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
 from infra.compose import local_password_default
 from infra.kafka_broker import Broker, missing_tools
 from infra.plan_model import Plan
+from tests.eventually import eventually
 from tests.integration import access_checks as check
 from tests.project_files import Project
+
+ADMIN_PASSWORD = "local-dev-only-admin"  # pragma: allowlist secret - the compose default
 
 
 def free_port() -> int:
@@ -36,6 +44,12 @@ def cli(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def local_up(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    result = cli(project, "local", "up", "--runtime", "java", *args)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
 @pytest.fixture(scope="module")
 def local_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     if missing_tools():
@@ -48,29 +62,37 @@ def local_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]
             external_bootstrap=f"localhost:{open_port}", secure_external_bootstrap=f"localhost:{secure_port}"
         ),
     )
-    started = cli(project, "local", "up", "--runtime", "java")
+    started = local_up(project)
     assert started.returncode == 0, started.stderr
-    assert "Stop it with `make local-down`" in started.stdout
+    assert "started Apache Kafka from its jars" in started.stdout
+    assert "Users on" in started.stdout and "aura360.local.api" in started.stdout
     yield project
-    cli(project, "local", "down", "--runtime", "java")
+    cli(project, "local", "reset", "--runtime", "java")
 
 
-def secure_broker(plan: Plan) -> Broker:
+def secure_broker(plan: Plan, user: str = "admin", mechanism: str = "SCRAM-SHA-256") -> Broker:
     return Broker(
         bootstrap=plan.cluster.local_settings().secure_external_bootstrap,
         security_protocol="SASL_PLAINTEXT",
-        sasl_mechanism="SCRAM-SHA-256",
-        admin_user="admin",
-        admin_password="local-dev-only-admin",  # pragma: allowlist secret - the compose default
+        sasl_mechanism=mechanism,
+        admin_user=user,
+        admin_password=ADMIN_PASSWORD,
         description="local Kafka, secure listener",
     )
 
 
+def open_admin(plan: Plan) -> AdminClient:
+    return AdminClient({"bootstrap.servers": plan.cluster.local_settings().external_bootstrap})
+
+
+def partitions(plan: Plan) -> dict[str, int]:
+    topics = open_admin(plan).list_topics(timeout=15).topics
+    return {name: len(topic.partitions) for name, topic in topics.items() if not name.startswith("__")}
+
+
 def test_the_open_listener_holds_every_topic_of_the_plan(local_project: Project) -> None:
     plan = local_project.plan("local")
-    open_admin = AdminClient({"bootstrap.servers": plan.cluster.local_settings().external_bootstrap})
-    topics = open_admin.list_topics(timeout=15).topics
-    assert {t.name: len(topics[t.name].partitions) for t in plan.topics} == {
+    assert {name: count for name, count in partitions(plan).items()} == {
         t.name: t.partitions for t in plan.topics
     }
 
@@ -84,12 +106,155 @@ def test_the_secure_listener_enforces_the_plans_acls_with_the_local_passwords(lo
     assert not check.can_produce(broker, api.principal, password, plan.topic("context.vectorized").name)
 
 
-def test_a_second_up_says_it_is_running_and_down_stops_it(local_project: Project) -> None:
-    again = cli(local_project, "local", "up", "--runtime", "java")
-    assert again.returncode == 0 and "already running" in again.stdout
+def test_the_admin_logs_in_with_either_scram_mechanism(local_project: Project) -> None:
+    plan = local_project.plan("local")
+    for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+        assert check.can_authenticate(secure_broker(plan, mechanism=mechanism), "admin", ADMIN_PASSWORD)
+
+
+def exported(text: str) -> dict[str, str]:
+    lines = [line.removeprefix("export ") for line in text.splitlines() if line.startswith("export ")]
+    return {key: shlex.split(value)[0] for key, value in (line.split("=", 1) for line in lines)}
+
+
+def test_the_printed_secure_env_is_enough_to_produce(local_project: Project) -> None:
+    """What `env --host --secure` prints is all a service on the host needs."""
+    printed = cli(local_project, "env", "--stack", "local", "--host", "--secure", "--service", "api")
+    assert printed.returncode == 0, printed.stderr
+    env = exported(printed.stdout)
+    producer = Producer(
+        {
+            "bootstrap.servers": env["KAFKA_BROKER_URL"],
+            "security.protocol": env["KAFKA_SECURITY_PROTOCOL"],
+            "sasl.mechanism": env["KAFKA_SASL_MECHANISM"],
+            "sasl.username": env["KAFKA_SASL_USERNAME"],
+            "sasl.password": env["KAFKA_SASL_PASSWORD"],
+            "enable.idempotence": env["KAFKA_ENABLE_IDEMPOTENCE"],
+        }
+    )
+    reports: list[Any] = []
+    producer.produce(
+        env["KAFKA_TOPIC_USER_EVENTS"], b"v", key=b"k", on_delivery=lambda e, _m: reports.append(e)
+    )
+    producer.flush(30)
+    assert reports == [None]
+
+
+def add_auditor_drop_guardian(topology: dict[str, Any]) -> None:
+    topology["topics"]["audit.log"] = {"partitions": 2, "retention": "1d"}
+    topology["services"]["api"]["produces"].append("audit.log")
+    topology["services"]["auditor"] = {"consumes": ["audit.log"]}
+    del topology["services"]["guardian"]
+    topology["services"]["api"]["produces"].remove("guardian.requests")
+    topology["services"]["api"]["consumes"].remove("guardian.responses")
+    topology["events"] = {
+        name: event for name, event in topology["events"].items() if not name.startswith("guardian.")
+    }
+
+
+def test_an_edit_converges_the_running_broker_and_deletes_nothing(local_project: Project) -> None:
+    before = local_project.plan("local")
+    local_project.edit_topology(add_auditor_drop_guardian)
+    local_project.write(".env", "LOCAL_KAFKA_PASSWORD_API=changed-in-dot-env\n")  # pragma: allowlist secret
+    plan = local_project.plan("local")
+
+    applied = local_up(local_project)
+    assert applied.returncode == 0, applied.stderr
+    assert "is running: applied the plan to it" in applied.stdout
+    assert "created topic aura360.audit.log (2 partitions)" in applied.stdout
+    assert "created user aura360.local.auditor" in applied.stdout
+    assert "granted aura360.local.auditor READ TOPIC aura360.audit.log" in applied.stdout
+    assert "granted aura360.local.api WRITE TOPIC aura360.audit.log" in applied.stdout
+    assert "left alone: user aura360.local.guardian is not in the plan" in applied.stdout
+    assert "deleted" not in applied.stdout
+
+    live = partitions(plan)
+    assert live["aura360.audit.log"] == 2
+    assert {t.name for t in before.topics} <= set(live), "nothing the plan dropped was deleted"
+    broker = secure_broker(plan)
+    auditor, api = plan.service("auditor"), plan.service("api")
+    assert check.can_produce(broker, api.principal, "changed-in-dot-env", "aura360.audit.log")
+    assert not check.can_authenticate(broker, api.principal, local_password_default("api"))
+    assert check.can_consume(
+        broker, auditor.principal, local_password_default("auditor"), "aura360.audit.log", "aura360.auditor"
+    )
+
+    again = local_up(local_project)
+    assert "nothing to change: the broker matches the plan" in again.stdout
+
+
+def test_a_partition_decrease_is_refused_with_nothing_changed(local_project: Project) -> None:
+    plan = local_project.plan("local")
+    original = local_project.root / "topology.yaml"
+    saved = original.read_text()
+
+    def shrink(topology: dict[str, Any]) -> None:
+        topology["topics"]["user.events"]["partitions"] = 1
+        topology["topics"]["late.arrival"] = {"partitions": 1}
+        topology["services"]["api"]["produces"].append("late.arrival")
+
+    local_project.edit_topology(shrink)
+    refused = local_up(local_project)
+    assert refused.returncode == 2
+    assert "Kafka cannot remove partitions, so nothing was changed: aura360.user.events: 6" in refused.stderr
+    live = partitions(plan)
+    assert live["aura360.user.events"] == 6 and "aura360.late.arrival" not in live
+    original.write_text(saved)
+
+
+def consume_one(plan: Plan, topic: str, value: bytes) -> bool:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": plan.cluster.local_settings().external_bootstrap,
+            "group.id": f"restart-check-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    try:
+        seen = eventually(
+            lambda: consumer.poll(1.0), lambda m: m is not None and m.error() is None and m.value() == value
+        )
+        return seen is not None
+    finally:
+        consumer.close()
+
+
+def test_a_restart_keeps_the_data(local_project: Project) -> None:
+    plan = local_project.plan("local")
+    marker = f"before-restart-{uuid.uuid4().hex[:6]}".encode()
+    producer = Producer({"bootstrap.servers": plan.cluster.local_settings().external_bootstrap})
+    producer.produce("aura360.audit.log", marker, key=b"k")
+    assert producer.flush(30) == 0
+
     stopped = cli(local_project, "local", "down", "--runtime", "java")
-    assert stopped.returncode == 0 and "stopped Apache Kafka" in stopped.stdout
-    port = int(local_project.plan("local").cluster.local_settings().external_bootstrap.rsplit(":", 1)[1])
+    assert stopped.returncode == 0 and "its data stays" in stopped.stdout
+    port = int(plan.cluster.local_settings().external_bootstrap.rsplit(":", 1)[1])
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "nothing listens any more"
-    assert (Path(local_project.root) / "build" / "local-kafka" / "broker.log").exists()
+
+    restarted = local_up(local_project)
+    assert restarted.returncode == 0, restarted.stderr
+    assert "started Apache Kafka from its jars" in restarted.stdout
+    assert "nothing to change: the broker matches the plan" in restarted.stdout
+    assert consume_one(plan, "aura360.audit.log", marker)
+
+
+def test_prune_deletes_what_the_plan_no_longer_has(local_project: Project) -> None:
+    plan = local_project.plan("local")
+    pruned = local_up(local_project, "--prune")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "deleted user aura360.local.guardian" in pruned.stdout
+    assert (
+        "deleted ACL ALLOW User:aura360.local.guardian READ TOPIC aura360.guardian.requests" in pruned.stdout
+    )
+    assert not check.can_authenticate(
+        secure_broker(plan), "aura360.local.guardian", local_password_default("guardian")
+    )
+    assert "left alone" not in local_up(local_project).stdout
+
+
+def test_reset_deletes_the_data(local_project: Project) -> None:
+    reset = cli(local_project, "local", "reset", "--runtime", "java")
+    assert reset.returncode == 0 and "deleted build/local-kafka/" in reset.stdout
+    assert not (Path(local_project.root) / "build" / "local-kafka").exists()
