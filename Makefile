@@ -60,7 +60,7 @@ $(KAFKA_PLATFORM_CACHE)/plugins/pulumi-resource-%/pulumi-resource-random:
 test: tools
 	$(PY) -m pytest
 
-## The real engine's life cycle on the real broker (see README, "The real engine").
+## The real engine's life cycle on the real broker (docs/testing.md, "The real engine").
 e2e: engine
 	$(PY) -m pytest -m e2e
 

@@ -395,5 +395,14 @@ def wait_until_ready(
 
 
 def _last_log_error(log: Path) -> str:
-    lines = [line for line in log.read_text(errors="replace").splitlines() if " ERROR " in line]
-    return lines[-1].strip() if lines else "no error in its log"
+    """The broker's first error and the exception logged with it: the cause, where the last
+    error is only "Exiting Kafka due to fatal exception"."""
+    lines = log.read_text(errors="replace").splitlines()
+    for index, line in enumerate(lines):
+        if " ERROR " in line:
+            message = line.split(" ERROR ", 1)[1].rsplit(" (", 1)[0]
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            if following and not following.startswith(("[", "\t", " ")):
+                message += f": {following.strip()}"
+            return message
+    return "no error in its log"

@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AclBinding,
@@ -121,7 +122,7 @@ def read_cluster(broker: Broker, timeout: float = REQUEST_TIMEOUT_S) -> LiveClus
         if login_failures:
             raise ClusterUnreachable(
                 f"the login to {broker.bootstrap} as '{broker.admin_user}' ({broker.sasl_mechanism}) "
-                f"failed: {login_failures[-1]}"
+                f"failed: {login_failures[-1]}{_old_librdkafka_hint()}"
             ) from None
         raise ClusterUnreachable(
             f"cannot read the cluster at {broker.bootstrap}: {error.args[0].str()}"
@@ -183,3 +184,14 @@ def acl_binding(acl: LiveAcl) -> AclBinding:
         AclOperation[acl.operation],
         AclPermissionType[acl.permission],
     )
+
+
+SCRAM_FIXED_IN = (2, 6, 1)  # librdkafka#4895: Kafka 4.x refuses older clients' SCRAM proofs
+
+
+def _old_librdkafka_hint() -> str:
+    version = confluent_kafka.libversion()[0]
+    numbers = tuple(int(part) for part in version.split("-")[0].split(".")[:3])
+    if numbers >= SCRAM_FIXED_IN:
+        return ""
+    return f" (librdkafka {version} is older than 2.6.1, whose SCRAM logins Kafka 4.x refuses)"

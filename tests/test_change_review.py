@@ -246,8 +246,8 @@ def test_plans_are_compared_not_files(repository: Project) -> None:
     assert diff(repository.root, "--base", "HEAD").returncode == 0
 
 
-def test_the_readme_shows_exactly_the_severity_table(repo_dir: Path) -> None:
-    readme = (repo_dir / "README.md").read_text()
+def test_the_docs_show_exactly_the_severity_table(repo_dir: Path) -> None:
+    readme = (repo_dir / "docs" / "change-review.md").read_text()
     rows = {
         line.split("|")[1].strip().strip("`"): (line.split("|")[2].strip(), line.split("|")[3].strip())
         for line in readme.splitlines()

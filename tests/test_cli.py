@@ -103,3 +103,110 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "validate" in result.stdout and "plan" in result.stdout
+
+
+def test_version_and_the_programs_own_name(repo_dir: Path) -> None:
+    version = run_cli("--version", cwd=repo_dir)
+    assert (version.returncode, version.stdout.strip()) == (0, "kafka-platform 0.1.0")
+    assert run_cli("--help", cwd=repo_dir).stdout.startswith("usage: kafka-platform")
+
+
+def test_outside_a_project_it_says_so_instead_of_validating_another(tmp_path: Path) -> None:
+    console = Path(sys.executable).parent / "kafka-platform"
+    result = subprocess.run(
+        [str(console), "validate"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"no Pulumi.yaml in {tmp_path} or any directory above it")
+    assert result.stdout == ""
+
+
+def test_without_the_virtualenv_it_says_to_activate_it(repo_dir: Path) -> None:
+    """`python -S` sees no site-packages: what a bare system Python without the dependencies sees."""
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "infra", "validate"],
+        cwd=repo_dir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "the CLI runs inside the project virtualenv. Run `make venv`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_stack_suggests_the_closest(repo_dir: Path) -> None:
+    result = run_cli("plan", "--stack", "prdo", cwd=repo_dir)
+    assert result.returncode == 2
+    assert "no settings for stack 'prdo' (did you mean 'prod'?)" in result.stderr
+
+
+def test_env_says_when_the_address_is_known_only_after_deployment(repo_dir: Path) -> None:
+    result = run_cli("env", "--stack", "dev", "--service", "api", cwd=repo_dir)
+    assert result.returncode == 0, result.stderr
+    assert "${cluster.bootstrap}" not in result.stdout
+    assert (
+        "# KAFKA_BROKER_URL: known after deployment: `pulumi stack output bootstrap_servers --stack dev`"
+        in result.stdout.splitlines()
+    )
+
+
+@pytest.mark.parametrize("flag", ["--host", "--secure"])
+def test_local_only_env_flags_are_refused_on_a_deployed_stack(repo_dir: Path, flag: str) -> None:
+    result = run_cli("env", "--stack", "prod", flag, cwd=repo_dir)
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        f"env: {flag} is for a local stack; stack 'prod' runs on confluent",
+    )
+
+
+def test_env_secure_prints_the_local_users_and_dot_env_passwords(project: Project) -> None:
+    project.write(".env", "LOCAL_KAFKA_PASSWORD_API='from-dot-env'\n")  # pragma: allowlist secret
+    result = run_cli("env", "--stack", "local", "--host", "--secure", cwd=project.root)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("# LOCAL-DEV-ONLY credentials")
+    assert "export KAFKA_BROKER_URL=localhost:19093" in lines
+    assert "export KAFKA_SASL_USERNAME=aura360.local.api" in lines
+    assert "export KAFKA_SASL_PASSWORD=from-dot-env" in lines
+    assert "export KAFKA_SASL_PASSWORD=local-dev-only-guardian" in lines
+    assert "export KAFKA_SASL_MECHANISM=SCRAM-SHA-256" in lines
+
+
+def test_import_never_overwrites_without_force(project: Project) -> None:
+    result = run_cli("import", "--output", "topology.yaml", cwd=project.root)
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        "import: topology.yaml exists: pass --force to overwrite it",
+    )
+
+
+def test_import_notices_the_shell_emptied_the_topology(project: Project) -> None:
+    topology = project.root / "topology.yaml"
+    with topology.open("w") as redirected:  # what `import > topology.yaml` does before import runs
+        result = subprocess.run(
+            [sys.executable, "-m", "infra", "import", "--domain", "x"],
+            cwd=project.root,
+            stdout=redirected,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert "standard output is topology.yaml, which the shell emptied" in result.stderr
+
+
+def test_drift_of_the_local_stack_with_sasl_but_no_login_is_bad_input(repo_dir: Path) -> None:
+    result = run_cli(
+        "drift",
+        "--stack",
+        "local",
+        "--bootstrap-servers",
+        "localhost:1",
+        "--security-protocol",
+        "SASL_PLAINTEXT",
+        cwd=repo_dir,
+    )
+    assert result.returncode == 2
+    assert "SASL_PLAINTEXT to localhost:1 needs the admin's --username" in result.stderr
+    assert "Traceback" not in result.stderr

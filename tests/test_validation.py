@@ -815,3 +815,34 @@ def test_pr_stack_topic_names_must_still_fit(project: Project) -> None:
     assert project.plan("dev")  # fits without a prefix
     with pytest.raises(ConfigError, match="in stack 'pr-42' the topic name"):
         project.plan("pr-42")
+
+
+def test_an_event_without_a_key_on_a_compacted_topic_is_refused(project: Project) -> None:
+    """A compacted topic refuses every record without a key: each publish would fail at run time."""
+
+    def compact(topology: dict[str, Any]) -> None:
+        topology["topics"]["user.events"]["cleanup"] = "compact"
+        topology["events"]["user.mood.created"].pop("key")
+
+    project.edit_topology(compact)
+    with pytest.raises(ConfigError) as caught:
+        project.plan("dev")
+    assert str(caught.value) == (
+        "topology.yaml: events.\"user.mood.created\".key: topic 'user.events' is compacted, and a "
+        "compacted topic refuses every record without a key: give the event one, e.g. "
+        'key: "{user_id}"'
+    )
+
+
+def test_a_stack_default_that_reaches_no_topic_is_a_warning(project: Project) -> None:
+    project.edit_settings("dev", lambda s: s["topics"]["defaults"].update(partitions=3, retention="3d"))
+    warnings = project.plan("dev").warnings
+    assert [w.split(": applies to no topic")[0] for w in warnings] == [
+        "Pulumi.dev.yaml: settings.topics.defaults.partitions",
+        "Pulumi.dev.yaml: settings.topics.defaults.retention",
+    ]
+    # Once one topic leaves partitions to the stack, the default applies to it: no warning.
+    project.edit_topology(lambda t: t["topics"]["user.events"].pop("partitions"))
+    plan = project.plan("dev")
+    assert plan.topic("user.events").partitions == 3
+    assert [w for w in plan.warnings if "defaults.partitions" in w] == []

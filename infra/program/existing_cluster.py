@@ -23,7 +23,7 @@ PASSWORD_LENGTH = 32
 # from the raw config with AsString(), which panics on an unknown value: every preview of a
 # credential whose RandomPassword does not exist yet crashes the provider ("value is unknown").
 # Only in a preview, and only for such a credential, the user is planned with this stand-in;
-# `up` always sends the generated password (see README, "Existing clusters").
+# `up` always sends the generated password (docs/deploying.md, "Existing clusters").
 PREVIEW_PASSWORD = "(generated at deployment)"  # pragma: allowlist secret
 
 

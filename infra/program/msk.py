@@ -40,7 +40,7 @@ ADMIN_TOPIC_OPERATIONS = ("Create", "Delete", "Alter", "AlterConfigs")
 def server_properties(acl_bootstrap: bool) -> str:
     properties = dict(SERVER_PROPERTIES)
     if acl_bootstrap:
-        # One-time first deployment: lets the admin create its own ACLs (see README).
+        # One-time first deployment: lets the admin create its own ACLs (docs/deploying.md, "AWS MSK").
         properties["allow.everyone.if.no.acl.found"] = "true"
     return "".join(f"{key}={value}\n" for key, value in sorted(properties.items()))
 

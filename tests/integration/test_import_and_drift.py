@@ -55,9 +55,10 @@ def cli(broker: Broker, project: Path, *args: str) -> subprocess.CompletedProces
 def import_into(
     project: Project, broker: Broker, domain: str, include: str
 ) -> subprocess.CompletedProcess[str]:
-    """`import` of the topics ``include`` finds, written to the project's topology.yaml."""
+    """`import` of the topics ``include`` finds, written over the project's topology.yaml."""
     out = str(project.root / "topology.yaml")
-    return cli(broker, project.root, "import", "--domain", domain, "--include", include, "--out", out)
+    args = ("import", "--domain", domain, "--include", include, "--output", out, "--force")
+    return cli(broker, project.root, *args)
 
 
 def unique_domain(stem: str) -> str:
@@ -312,4 +313,16 @@ def test_an_unreachable_cluster_exits_1_with_a_clear_message(tmp_path: Path, com
     )
     assert result.returncode == 1
     assert f"{command}: cannot read the cluster at 127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_refused_login_is_reported_as_a_login_failure(broker: Broker, tmp_path: Path) -> None:
+    """Not librdkafka's "Broker transport failure": the user, the mechanism and that it failed."""
+    project = Project(tmp_path)
+    wrong = Broker(**{**broker.__dict__, "admin_password": "not-the-password"})  # pragma: allowlist secret
+    result = cli(wrong, project.root, "drift", "--stack", "local", "--timeout", "10")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"drift: the login to {broker.bootstrap} as '{broker.admin_user}' ({broker.sasl_mechanism}) failed"
+    ), result.stderr
     assert "Traceback" not in result.stderr

@@ -258,3 +258,24 @@ def test_reset_deletes_the_data(local_project: Project) -> None:
     reset = cli(local_project, "local", "reset", "--runtime", "java")
     assert reset.returncode == 0 and "deleted build/local-kafka/" in reset.stdout
     assert not (Path(local_project.root) / "build" / "local-kafka").exists()
+
+
+def test_a_broker_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None:
+    if missing_tools():
+        pytest.skip("needs Java and Maven")
+    project = Project(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        project.edit_settings(
+            "local",
+            lambda s: s["kafka"]["local"].update(
+                external_bootstrap=f"localhost:{port}", secure_external_bootstrap=f"localhost:{free_port()}"
+            ),
+        )
+        failed = local_up(project)
+    assert failed.returncode == 1
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("local: cannot start the local Kafka: Kafka exited"), lines
+    assert "Address already in use" in lines[0] and "broker.log" in lines[0]
