@@ -26,13 +26,25 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 ## Docker Compose's own loader (compose-go), built from tools/compose-config where Go exists;
-## the tests use it to read docker-compose.kafka.yml exactly as `docker compose` does.
+## the tests use it to read docker-compose.kafka.yml exactly as `docker compose` does. And
+## Prometheus's promtool (tools/promtool), which checks and unit-tests the generated alert rules.
 tools: venv
 	@if command -v go >/dev/null; then \
-		$(MAKE) --no-print-directory $(VENV)/bin/compose-config; \
+		$(MAKE) --no-print-directory $(VENV)/bin/compose-config $(VENV)/bin/promtool; \
 	else \
-		echo "Go not found: the Compose-loader tests will be skipped."; \
+		echo "Go not found: the Compose-loader and promtool tests will be skipped."; \
 	fi
+
+PROMTOOL_CACHE := $(KAFKA_PLATFORM_CACHE)/promtool-$(shell cat tools/promtool/go.mod tools/promtool/go.sum \
+	| sha256sum | cut -c1-16)/promtool
+
+$(PROMTOOL_CACHE):
+	mkdir -p $(dir $@)
+	cd tools/promtool && go build -o $@.partial.$$$$ github.com/prometheus/prometheus/cmd/promtool \
+		&& mv $@.partial.$$$$ $@
+
+$(VENV)/bin/promtool: $(PROMTOOL_CACHE) | venv
+	ln -sf $(PROMTOOL_CACHE) $@
 
 $(VENV)/bin/compose-config: tools/compose-config/go.mod tools/compose-config/go.sum tools/compose-config/main.go | venv
 	cd tools/compose-config && go build -o $(abspath $@) .
@@ -115,6 +127,7 @@ local-reset: venv
 ## `make engine` has built it, the real engine on the test broker against the AdminClient floor.
 bench: venv
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.lag
 	@if [ -x $(ENGINE_BIN)/pulumi ]; then $(PY) -m benchmarks.engine; \
 	else echo "the real engine is not built: run \`make engine\` for its numbers"; fi
 

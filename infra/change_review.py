@@ -50,6 +50,11 @@ RULES: dict[str, tuple[Severity, str]] = {
         Severity.WARNING,
         "the old credentials are revoked after the overlap: pods not restarted by then lose access",
     ),
+    "alert-threshold-changed": (Severity.SAFE, "the consumer's lag alert fires at another threshold"),
+    "alert-removed": (
+        Severity.WARNING,
+        "the consumer still reads the topic, but no alert watches its lag",
+    ),
 }
 BACKEND_FLAGS = ("MESSAGING_BACKEND", "MESSAGING_DUAL_WRITE")
 
@@ -119,7 +124,43 @@ def review(base: Plan | None, head: Plan) -> list[Finding]:
     findings: list[Finding] = []
     findings += _topics(base, head)
     findings += _services(base, head)
+    findings += _watches(base, head)
     return findings
+
+
+def _watches(base: Plan, head: Plan) -> list[Finding]:
+    """Lag alert thresholds per consumer; a consumer that is no longer watched while it still reads."""
+    old = {(w.service, w.topic): w for w in base.consumers}
+    new = {(w.service, w.topic): w for w in head.consumers}
+    still_reading = {(s.name, topic) for s in head.services for topic in s.consumes}
+    findings = []
+    for key, before in sorted(old.items()):
+        service, topic = key
+        after = new.get(key)
+        if after is None:
+            if key in still_reading:
+                findings.append(
+                    Finding(head.stack, "alert-removed", topic, "monitoring disabled", (service,))
+                )
+            continue
+        changes = [
+            f"{name} {_threshold(a)} -> {_threshold(b)}"
+            for name, a, b in (
+                ("messages", before.lag_messages, after.lag_messages),
+                ("age", before.lag_seconds, after.lag_seconds),
+                ("for", before.for_seconds, after.for_seconds),
+            )
+            if a != b
+        ]
+        if changes:
+            findings.append(
+                Finding(head.stack, "alert-threshold-changed", topic, ", ".join(changes), (service,))
+            )
+    return findings
+
+
+def _threshold(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def _users(plan: Plan, topic: str) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 
-from infra.commands import compose, diff, drift, env, import_cluster, local, plan, validate
+from infra.commands import compose, diff, drift, env, import_cluster, lag, local, plan, validate
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, EXIT_STALE, CommandFailed
 from infra.errors import ConfigError
 from infra.stacks import find_project_dir
@@ -24,6 +24,7 @@ COMMANDS: dict[str, ModuleType] = {
     "local": local,
     "import": import_cluster,
     "drift": drift,
+    "lag": lag,
     "diff": diff,
 }
 

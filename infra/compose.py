@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from infra.compose_monitoring import monitoring_services
 from infra.names import env_var_suffix
 from infra.plan_model import AclBinding, Plan
 from infra.settings import LocalSettings
@@ -31,6 +32,7 @@ HEADER = """\
 #
 #   docker compose -f docker-compose.kafka.yml up -d                    # Redpanda + topics
 #   docker compose -f docker-compose.kafka.yml --profile secure up -d   # + SASL users and ACLs
+#   docker compose -f docker-compose.kafka.yml --profile monitoring up -d   # + exporter, Prometheus
 #
 # Passwords below are LOCAL-DEV-ONLY defaults (override them in .env, see .env.example);
 # real credentials exist only as Pulumi secrets.
@@ -259,6 +261,9 @@ def render_compose(plan: Plan) -> str:
         # Events routed to Redis channels, or the Celery fallback: the plan's URLs name this service.
         document["services"]["redis"] = _redis(local)
         document["volumes"]["redis-data"] = {}
+    services, configs = monitoring_services(plan, _escape_for_compose)
+    document["services"] |= services
+    document["configs"] |= configs
     body = yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, default_flow_style=False, width=4096)
     return HEADER + body
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from infra.consumer_watches import consumer_watches, monitoring_plan
 from infra.errors import ConfigError, Problem, ProblemCollector
-from infra.messaging_connections import connection_env, plan_connections
+from infra.messaging_connections import REDIS_URL_ENV, connection_env, plan_connections
 from infra.names import (
     LONGEST_PR_STACK,
     MAX_CONFLUENT_DISPLAY_NAME,
@@ -166,6 +167,10 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         services=services,
         adoption=adoption.plan,
         credentials=credentials,
+        consumers=consumer_watches(topology, services, {t.name: key for key, t in topics.items()}),
+        monitoring=monitoring_plan(
+            settings, any(REDIS_URL_ENV in s.env or REDIS_URL_ENV in s.secret_env for s in services)
+        ),
         warnings=[
             str(warning)
             for warning in [*access.warnings, *budget_warnings, *_shadowed_defaults(topology, stack)]

@@ -7,6 +7,7 @@ program, the compose renderer and the CLI only read it.
 from __future__ import annotations
 
 import json
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -152,6 +153,37 @@ class ServicePlan(PlanModel):
     secret_env: dict[str, str]
 
 
+class ConsumerWatch(PlanModel):
+    """One (service, consumer group, topic) whose lag is watched, with its thresholds."""
+
+    service: str
+    group: str  # the group, or with group_is_prefix the prefix of its groups
+    group_is_prefix: bool
+    topic: str
+    lag_messages: int | None
+    lag_seconds: int | None
+    for_seconds: int
+
+    @property
+    def group_pattern(self) -> str:
+        """A regular expression for the group label (Prometheus matches it whole)."""
+        escaped = re.escape(self.group)
+        return f"{escaped}.*" if self.group_is_prefix else escaped
+
+
+class MonitoringPlan(PlanModel):
+    """What the stack renders from its watches (settings.monitoring)."""
+
+    # Where lag metrics come from: kafka_exporter (kafka, msk, local), Confluent's metrics export.
+    metrics_source: Literal["kafka_exporter", "confluent"]
+    prometheus_rules: bool
+    rule_labels: dict[str, str]
+    grafana_dashboard: bool
+    cloudwatch_alarms: bool  # MSK
+    sns_topic_arn: str | None  # None with cloudwatch_alarms: the stack creates a topic
+    redis_rule: bool  # the stack routes events to Redis
+
+
 class ClusterPlan(PlanModel):
     provider: Provider
     security_protocol: str
@@ -223,6 +255,8 @@ class Plan(PlanModel):
     services: list[ServicePlan]
     adoption: AdoptionPlan
     credentials: CredentialPlan
+    consumers: list[ConsumerWatch]
+    monitoring: MonitoringPlan
     # What validate reports without failing, as "<file>: <key path>: <message>".
     warnings: list[str]
 

@@ -183,6 +183,11 @@ class LocalSettings(StrictModel):
     # compose file only when something needs it).
     redis_image: str = "redis:7.4-alpine"
     redis_host_port: int = Field(default=16379, ge=1, le=65535)
+    # The `monitoring` compose profile: the exporter the generated rules read, and Prometheus.
+    kafka_exporter_image: str = "danielqsj/kafka-exporter:v1.9.0"
+    redis_exporter_image: str = "oliver006/redis_exporter:v1.67.0"
+    prometheus_image: str = "prom/prometheus:v3.5.0"
+    prometheus_port: int = Field(default=9090, ge=1, le=65535)
 
 
 ProviderSettings = ConfluentSettings | MskSettings | ExistingClusterSettings | LocalSettings
@@ -344,6 +349,28 @@ class AdoptSettings(StrictModel):
     service_accounts: dict[str, str] = Field(default_factory=dict)
 
 
+class PrometheusSettings(StrictModel):
+    """A PrometheusRule per service (prometheus-operator's CRD must be installed) and a Grafana
+    dashboard ConfigMap, in the stack's namespace."""
+
+    rules: bool = False
+    dashboard: bool = False
+    # Labels the Prometheus's ruleSelector matches (kube-prometheus-stack: {release: <its release>}).
+    rule_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class CloudWatchSettings(StrictModel):
+    """MSK: CloudWatch alarms on the consumer-lag metrics MSK publishes."""
+
+    alarms: bool = False
+    sns_topic_arn: str | None = None  # where alarms notify; none: the stack creates a topic
+
+
+class MonitoringSettings(StrictModel):
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
+    cloudwatch: CloudWatchSettings = Field(default_factory=CloudWatchSettings)
+
+
 class StackSettings(StrictModel):
     environment: str
     production: bool = False
@@ -357,6 +384,7 @@ class StackSettings(StrictModel):
     acls: AclSettings = Field(default_factory=AclSettings)
     adopt: AdoptSettings = Field(default_factory=AdoptSettings)
     credentials: CredentialSettings = Field(default_factory=CredentialSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @property
     def protected(self) -> bool:
@@ -386,6 +414,7 @@ def check_settings(settings: StackSettings, topology: Topology, collector: Probl
 
     if settings.kubernetes is not None:
         _check_kubernetes(settings.kubernetes, topology, add)
+    _check_monitoring(settings, add)
 
     if settings.production and settings.protection.protect is False:
         add(("protection", "protect"), "a production stack cannot turn protection off")
@@ -566,3 +595,25 @@ def _check_connection(setting: str, connection: ConnectionSettings, add: AddProb
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
     names = ", ".join(sorted(known))
     return f"unknown {kind} '{name}'; known: {names}"
+
+
+def _check_monitoring(settings: StackSettings, add: AddProblem) -> None:
+    prometheus = settings.monitoring.prometheus
+    if (prometheus.rules or prometheus.dashboard) and settings.kubernetes is None:
+        key = "rules" if prometheus.rules else "dashboard"
+        add(
+            ("monitoring", "prometheus", key),
+            "needs a Kubernetes namespace (the stack has `kubernetes: none`)",
+        )
+    if settings.monitoring.cloudwatch.alarms and settings.kafka.provider != "msk":
+        add(
+            ("monitoring", "cloudwatch", "alarms"),
+            f"CloudWatch publishes consumer lag for MSK only; this stack runs on {settings.kafka.provider} "
+            "(use monitoring.prometheus)",
+        )
+    arn = settings.monitoring.cloudwatch.sns_topic_arn
+    if arn is not None and not arn.startswith("arn:aws"):
+        add(
+            ("monitoring", "cloudwatch", "sns_topic_arn"),
+            f"'{arn}' is not an SNS topic ARN (arn:aws:sns:...)",
+        )

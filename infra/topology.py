@@ -48,8 +48,44 @@ def _config_value(value: object) -> str:
 ConfigValue = Annotated[str, BeforeValidator(_config_value)]
 
 
+def _alert_seconds(value: object) -> int:
+    """How long a condition must hold before an alert fires: a duration (``5m``) in whole seconds."""
+    whole_seconds = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    milliseconds = value * 1000 if whole_seconds else parse_retention_ms(value)  # type: ignore[operator]
+    if milliseconds <= 0 or milliseconds % 1000:
+        raise ValueError(f"'{value}' must be a positive whole number of seconds, e.g. 30s, 5m, 1h")
+    return milliseconds // 1000
+
+
+AlertSeconds = Annotated[int, BeforeValidator(_alert_seconds)]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LagThresholds(StrictModel):
+    """When a consumer is too far behind: unconsumed messages, and the age of the oldest one."""
+
+    messages: int | None = Field(default=None, ge=1)
+    seconds: AlertSeconds | None = None
+
+
+class MonitoringOverride(StrictModel):
+    """A service's or a topic's own thresholds; unset fields keep the next level's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    enabled: bool = True  # a service may opt out of lag alerts
+    lag: LagThresholds = Field(default_factory=LagThresholds)
+    for_: AlertSeconds | None = Field(default=None, alias="for")
+
+
+class MonitoringDefaults(StrictModel):
+    """Every consumer's thresholds unless its service or topic says otherwise."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    lag: LagThresholds = Field(default_factory=lambda: LagThresholds(messages=1000, seconds=300))
+    for_: AlertSeconds = Field(default=300, alias="for")
 
 
 class TopicSpec(StrictModel):
@@ -62,6 +98,7 @@ class TopicSpec(StrictModel):
     key: str | None = None
     description: str | None = None
     config: dict[str, ConfigValue] = Field(default_factory=dict)
+    monitoring: MonitoringOverride | None = None
 
     @field_validator("config")
     @classmethod
@@ -94,6 +131,7 @@ class ServiceSpec(StrictModel):
     transactional_id_prefix: str | None = None
     idempotent: bool = False
     description: str | None = None
+    monitoring: MonitoringOverride | None = None
 
 
 class EventSpec(StrictModel):
@@ -110,6 +148,7 @@ class Topology(StrictModel):
     # May be empty: a cluster's topics can be managed before any service is declared.
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     events: dict[str, EventSpec] = Field(default_factory=dict)
+    monitoring: MonitoringDefaults = Field(default_factory=MonitoringDefaults)
 
     def topic_name(self, key: str, prefix: str = "") -> str:
         spec = self.topics.get(key)

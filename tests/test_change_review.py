@@ -106,6 +106,18 @@ def test_min_isr_and_replication_changes(project: Project, repo_dir: Path) -> No
     assert ("replication-changed", "aura360.user.events", ("api", "context-aggregator")) in replicated
 
 
+def test_a_threshold_change_is_reported_per_service_and_an_opt_out_warns(project: Project) -> None:
+    def retune(t: dict[str, Any]) -> None:
+        t["services"]["api"]["monitoring"] = {"lag": {"messages": 5000}, "for": "10m"}
+        t["services"]["guardian"]["monitoring"] = {"enabled": False}
+
+    found = changed(project, topology=retune)
+    assert ("alert-threshold-changed", "aura360.guardian.responses", ("api",)) in found
+    assert ("alert-removed", "aura360.guardian.requests", ("guardian",)) in found
+    details = {f.detail for f in review(project.plan("dev"), project.plan("dev"))}
+    assert details == set(), "no change, no finding"
+
+
 def test_renamed_groups_and_transactional_prefixes_warn_the_service(project: Project) -> None:
     def rename(t: dict[str, Any]) -> None:
         t["services"]["guardian"]["consumer_group"] = "guardian-v2"

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.alert_rules import rule_groups
 from infra.compose import unescape_compose
 from infra.plan import load_plan
 
@@ -165,3 +166,28 @@ def test_no_redis_where_nothing_needs_it(loader: Path, compose_copy: Path, repo_
     assert "redis" not in load(loader, compose_copy, "secure")["services"]
     for service in load_plan(repo_dir, "local").services:
         assert "REDIS_URL" not in service.env and "CELERY_BROKER_URL" not in service.env
+
+
+def test_the_monitoring_profile_runs_the_exporter_and_prometheus_with_the_plans_rules(
+    loader: Path, compose_copy: Path, repo_dir: Path
+) -> None:
+    project = load(loader, compose_copy, "monitoring")
+    services = project["services"]
+    assert set(services) == DEFAULT_SERVICES | {"kafka-exporter", "prometheus"}
+    assert services["kafka-exporter"]["command"] == ["--kafka.server=redpanda:9092"]
+    configs = project["configs"]
+    prometheus = yaml.safe_load(configs["prometheus-config"]["content"])
+    assert prometheus["scrape_configs"][0]["static_configs"][0]["targets"] == ["kafka-exporter:9308"]
+    rules = yaml.safe_load(configs["prometheus-rules"]["content"])
+    plan = load_plan(repo_dir, "local")
+    assert rules == {"groups": rule_groups(plan)}, "Compose's interpolation leaves the rules intact"
+    summaries = [r["annotations"]["summary"] for g in rules["groups"] for r in g["rules"]]
+    assert any("{{ $value }}" in summary for summary in summaries)
+
+
+def test_vibestream_monitors_its_redis_too(loader: Path, tmp_path: Path) -> None:
+    copied = shutil.copy(VIBESTREAM / "docker-compose.kafka.yml", tmp_path / "docker-compose.kafka.yml")
+    compose_file = Path(copied)
+    services = load(loader, compose_file, "monitoring")["services"]
+    assert {"redis-exporter", "redis", "prometheus"} <= set(services)
+    assert services["redis-exporter"]["environment"]["REDIS_ADDR"] == "redis://redis:6379"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_STALE, CommandFailed
 from infra.kafka_broker import Broker
-from infra.live_cluster import ClusterUnreachable, LiveCluster, read_cluster
+from infra.live_cluster import ClusterUnreachable, LiveCluster, connection, read_cluster
+from infra.plan_model import BOOTSTRAP_TOKEN, Plan
+from infra.settings import ExistingClusterSettings
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,3 +42,39 @@ def read_live_cluster(broker: Broker, timeout: float) -> LiveCluster:
         return read_cluster(broker, timeout=timeout)
     except ClusterUnreachable as error:
         raise CommandFailed(EXIT_STALE, str(error)) from None
+
+
+def stack_broker(args: argparse.Namespace, plan: Plan) -> Broker:
+    """The admin connection to a stack's cluster (see `_stack_broker`), or exit 2 saying how to
+    give it."""
+    broker = _stack_broker(args, plan)
+    if broker is None:
+        raise CommandFailed(
+            EXIT_CONFIG_ERROR,
+            f"the address of stack {plan.stack}'s cluster is known only after deployment: pass "
+            "--bootstrap-servers (e.g. `pulumi stack output bootstrap_servers`) or KAFKA_BOOTSTRAP_SERVERS",
+        )
+    return broker
+
+
+def _stack_broker(args: argparse.Namespace, plan: Plan) -> Broker | None:
+    """Flags and environment first; else what the stack's own settings say (existing clusters, and
+    a local stack's open listener)."""
+    cluster = plan.cluster
+    # A local stack's listeners are known: the open one needs no login.
+    protocol = args.security_protocol or os.environ.get("KAFKA_SECURITY_PROTOCOL")
+    if protocol is None and cluster.provider == "local":
+        protocol = "PLAINTEXT"
+    if args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return connection(args.bootstrap_servers, protocol, args.sasl_mechanism, args.username)
+    if cluster.provider == "local":
+        return connection(cluster.local_settings().external_bootstrap, protocol)
+    settings = cluster.provider_settings
+    if cluster.bootstrap == BOOTSTRAP_TOKEN or not isinstance(settings, ExistingClusterSettings):
+        return None
+    return connection(
+        cluster.bootstrap,
+        args.security_protocol or cluster.security_protocol,
+        args.sasl_mechanism or cluster.sasl_mechanism,
+        args.username or settings.admin.username,
+    )

@@ -14,6 +14,7 @@ from infra.plan import resolve_plan
 from infra.plan_model import Plan
 from infra.program.cluster_access import ClusterAccess
 from infra.program.kubernetes_env import ServiceKafkaEnv, kubernetes_provider, namespace_for, service_env
+from infra.program.monitoring import confluent_scrape_job, prometheus_monitoring
 from infra.program.preflight import refuse_unsafe_changes
 from infra.program.previous_deployment import (
     CREDENTIAL_GENERATIONS_OUTPUT,
@@ -108,14 +109,17 @@ def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_
         provider = kubernetes_provider(plan.kubernetes, project_dir)
         namespace = namespace_for(plan.kubernetes, provider)
         urls = secret_urls(plan)
+        kubernetes_opts = pulumi.ResourceOptions(providers=[provider] if provider else None)
         for service in plan.services:
-            ServiceKafkaEnv(
-                service,
-                access,
-                namespace,
-                urls,
-                opts=pulumi.ResourceOptions(providers=[provider] if provider else None),
-            )
+            ServiceKafkaEnv(service, access, namespace, urls, opts=kubernetes_opts)
+        prometheus_monitoring(plan, namespace, kubernetes_opts)
+        if (
+            plan.monitoring.prometheus_rules
+            and plan.monitoring.metrics_source == "confluent"
+            and not plan.name_prefix
+        ):
+            crn = pulumi.Output.from_input(access.exports["rbac_crn"]).apply(str)
+            confluent_scrape_job(plan, access.cluster_id, crn, namespace, kubernetes_opts)
         pulumi.export("kubernetes_namespace", namespace)
     else:
         # `kubernetes: none`: the non-secret env of every service, for whatever deploys it.

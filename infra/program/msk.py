@@ -16,6 +16,7 @@ from infra.names import generation_suffix
 from infra.plan_model import CLUSTER_RESOURCE_NAME, Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.kafka_admin import AdminConnection, admin_provider, manage_topics_and_acls
+from infra.program.monitoring import cloudwatch_lag_alarms
 from infra.program.protection import kept
 from infra.settings import MskSettings
 
@@ -136,6 +137,8 @@ class MskPlatform(pulumi.ComponentResource):
         # goes through it, so each waits for the admin ACLs without listing them all.
         granted = admin_provider("kafka-admin-granted", connection, parent=self, after=admin_acls)
         manage_topics_and_acls(plan, granted, parent=self, generations=generations)
+        if plan.monitoring.cloudwatch_alarms:
+            cloudwatch_lag_alarms(plan, self.cluster.cluster_name, pulumi.ResourceOptions(parent=self))
 
         self.access = ClusterAccess(
             # Services run inside the VPC: they always get the private SCRAM endpoint.

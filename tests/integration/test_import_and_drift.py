@@ -7,7 +7,6 @@ broker are other stacks' business (and show that `drift` leaves them out).
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -29,20 +28,14 @@ from infra.apply_plan import apply_plan, delete_acls, set_topic_config
 from infra.kafka_broker import Broker
 from infra.plan_model import Plan
 from tests.eventually import wait_for_acls, wait_for_topic_config
+from tests.integration.admin_env import admin_env
 from tests.project_files import Project
 
 WEEK_MS = str(7 * 24 * 3600 * 1000)
 
 
 def cli(broker: Broker, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-        "KAFKA_SECURITY_PROTOCOL": broker.security_protocol,
-        "KAFKA_SASL_MECHANISM": broker.sasl_mechanism,
-        "KAFKA_ADMIN_USERNAME": broker.admin_user,
-        "KAFKA_ADMIN_PASSWORD": broker.admin_password,
-    }
+    env = admin_env(broker)
     return subprocess.run(
         [sys.executable, "-m", "infra", "--project-dir", str(project), *args],
         capture_output=True,
