@@ -314,12 +314,17 @@ def local_kafka(work: Path, options: BrokerOptions | None = None) -> Iterator[Br
         wait_until_ready(broker.client_config(), process.poll, log_path)
         yield broker
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Ask a child process to stop; kill it if it has not after ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def start_detached(work: Path, options: BrokerOptions) -> Broker:

@@ -390,6 +390,7 @@ def _plan_kubernetes(settings: StackSettings, stack: StackContext) -> Kubernetes
         namespace=f"{kubernetes.namespace}-pr-{stack.pr}" if stack.is_preview else kubernetes.namespace,
         create_namespace=kubernetes.create_namespace or stack.is_preview,
         render_to_directory=settings.kafka.local_or_default.manifests_dir if local else None,
+        rollout_wait_seconds=kubernetes.rollout_wait,
     )
 
 

@@ -207,6 +207,7 @@ class KubernetesPlan(PlanModel):
     namespace: str
     create_namespace: bool
     render_to_directory: str | None
+    rollout_wait_seconds: int | None  # None: a rollout patch does not wait for ready pods
 
 
 class ProtectionPlan(PlanModel):

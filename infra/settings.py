@@ -15,6 +15,7 @@ from infra.names import dns_label_problem
 from infra.topology import (
     CHANNEL_TRANSPORTS,
     TOPIC_TRANSPORTS,
+    AlertSeconds,
     ConfigValue,
     RetentionMs,
     StrictModel,
@@ -270,6 +271,9 @@ class KubernetesSettings(StrictModel):
     # checksum annotation that restarts their pods when the service's env or credential changes.
     # A Patch on a Deployment that does not exist would create it (server-side apply).
     deployments: dict[str, str] = Field(default_factory=dict)
+    # How long `pulumi up` waits for a rolled Deployment to become ready; none (the default): it
+    # does not wait, so an outage or the emergency switch to Celery never blocks on pods.
+    rollout_wait: AlertSeconds | None = None
 
 
 def _kubernetes_none(value: object) -> object:

@@ -37,6 +37,7 @@ class Registration:
     wire: dict[str, Any]  # the serialized inputs as the engine receives them (secrets marked)
     import_id: str = ""  # the `import` option: adopt this existing resource instead of creating it
     ignore_changes: list[str] = field(default_factory=list)
+    custom_timeouts: dict[str, str] = field(default_factory=dict)  # create/update/delete, as given
 
 
 @dataclass
@@ -139,6 +140,11 @@ class RecordingMonitor(MockMonitor):
                 wire=json_format.MessageToDict(request.object),
                 import_id=request.importId,
                 ignore_changes=list(request.ignoreChanges),
+                custom_timeouts={
+                    name: value
+                    for name in ("create", "update", "delete")
+                    if (value := getattr(request.customTimeouts, name))
+                },
             )
         )
         return super().RegisterResource(request)
@@ -186,7 +192,8 @@ def run_program(
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
-        plan, access = infra.program.run(project_dir)
+        # No cluster behind the mocks: the namespace and Deployment check is tested on its own.
+        plan, access = infra.program.run(project_dir, kubernetes_check=lambda _plan: None)
         holder["plan"] = plan
         exports = pulumi.Output.from_input(access.exports).apply(lambda values: holder.update(exports=values))
         return pulumi.Output.all(access.bootstrap_servers, access.cluster_id, exports)

@@ -220,6 +220,30 @@ def test_rollouts_patch_only_named_deployments_and_are_retained(prod: Run) -> No
     )
 
 
+def test_every_kubernetes_object_goes_through_one_provider_that_updates_in_place(prod: Run) -> None:
+    """Without the two flags pulumi-kubernetes replaces a changed ConfigMap or Secret, and with a
+    fixed name it deletes before it creates: pods starting in between fail."""
+    (provider,) = prod.of_type("pulumi:providers:kubernetes")
+    assert provider.inputs["enableConfigMapMutable"] in ("true", True)
+    assert provider.inputs["enableSecretMutable"] in ("true", True)
+    kubernetes_objects = [r for r in prod.registrations if r.type.startswith("kubernetes:")]
+    assert kubernetes_objects and all(r.provider.startswith(provider.urn) for r in kubernetes_objects)
+
+
+def test_a_rollout_does_not_wait_for_ready_pods_unless_asked(repo_dir: Path, prod: Run) -> None:
+    metadata = prod.one(PATCH, "api-rollout").inputs["metadata"]["annotations"]
+    assert metadata == {
+        "pulumi.com/skipAwait": "true",
+        "pulumi.com/patchForce": "true",
+        "pulumi.com/patchFieldManager": "kafka-platform-rollout",
+    }
+    settings = stack_settings(repo_dir, "prod")
+    settings["kubernetes"]["rollout_wait"] = "90s"
+    waiting = run_program(repo_dir, "prod", settings=settings).one(PATCH, "api-rollout")
+    assert "pulumi.com/skipAwait" not in waiting.inputs["metadata"]["annotations"]
+    assert waiting.custom_timeouts == {"create": "90s", "update": "90s"}
+
+
 def test_rollout_checksum_covers_env_and_credential_identity_not_the_secret(prod: Run) -> None:
     service = prod.plan.service("api")
     env = {**service.env, "KAFKA_BROKER_URL": MOCK_BOOTSTRAP}

@@ -16,11 +16,11 @@ from tests.pulumi_harness import is_secret_on_the_wire, reveal, run_program
 
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
-SECRET = "kubernetes:core/v1:Secret"
+SECRET = "kubernetes:core/v1:Secret"  # pragma: allowlist secret - a type token
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 SNS_TOPIC = "aws:sns/topic:Topic"
 ROLE_BINDING = "confluentcloud:index/roleBinding:RoleBinding"
-API_KEY = "confluentcloud:index/apiKey:ApiKey"
+API_KEY = "confluentcloud:index/apiKey:ApiKey"  # pragma: allowlist secret - a type token
 
 
 def settings_of(repo_dir: Path, stack_file: str, monitoring: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def test_confluent_stack_rules_dashboard_and_a_cluster_scoped_metrics_reader(rep
     assert job["params"] == {"resource.kafka.id": ["lkc-mock"]}
     assert job["basic_auth"] == {
         "username": "KEYMETRICS-VIEWER-KEY",
-        "password": "mock-api-secret-of-metrics-viewer-key",
+        "password": "mock-api-secret-of-metrics-viewer-key",  # pragma: allowlist secret - the mocks' value
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from infra.plan import resolve_plan
 from infra.plan_model import Plan
 from infra.program.cluster_access import ClusterAccess
 from infra.program.kubernetes_env import ServiceKafkaEnv, kubernetes_provider, namespace_for, service_env
+from infra.program.kubernetes_preflight import check_kubernetes_targets
 from infra.program.monitoring import confluent_scrape_job, prometheus_monitoring
 from infra.program.preflight import refuse_unsafe_changes
 from infra.program.previous_deployment import (
@@ -36,6 +38,7 @@ from infra.stacks import (
 )
 from infra.topology import load_topology
 
+KubernetesCheck = Callable[[Plan], None]
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
@@ -95,9 +98,15 @@ def secret_urls(plan: Plan) -> dict[str, pulumi.Output[str]]:
     return urls
 
 
-def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_DIR) -> ClusterAccess:
+def build(
+    plan: Plan,
+    previous: PreviousDeployment,
+    project_dir: Path = PROJECT_DIR,
+    kubernetes_check: KubernetesCheck = check_kubernetes_targets,
+) -> ClusterAccess:
     # Before the first registration: a refusal here leaves every resource untouched.
     refuse_unsafe_changes(plan, previous)
+    kubernetes_check(plan)
     for warning in plan.warnings:  # the same warnings `validate` prints, in the preview's diagnostics
         pulumi.log.warn(warning)
     credentials = plan.credentials
@@ -109,9 +118,16 @@ def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_
         provider = kubernetes_provider(plan.kubernetes, project_dir)
         namespace = namespace_for(plan.kubernetes, provider)
         urls = secret_urls(plan)
-        kubernetes_opts = pulumi.ResourceOptions(providers=[provider] if provider else None)
+        kubernetes_opts = pulumi.ResourceOptions(providers=[provider])
         for service in plan.services:
-            ServiceKafkaEnv(service, access, namespace, urls, opts=kubernetes_opts)
+            ServiceKafkaEnv(
+                service,
+                access,
+                namespace,
+                urls,
+                rollout_wait_seconds=plan.kubernetes.rollout_wait_seconds,
+                opts=kubernetes_opts,
+            )
         prometheus_monitoring(plan, namespace, kubernetes_opts)
         if (
             plan.monitoring.prometheus_rules
@@ -151,10 +167,14 @@ def build(plan: Plan, previous: PreviousDeployment, project_dir: Path = PROJECT_
     return access
 
 
-def run(project_dir: Path = PROJECT_DIR) -> tuple[Plan, ClusterAccess]:
+def run(
+    project_dir: Path = PROJECT_DIR, kubernetes_check: KubernetesCheck = check_kubernetes_targets
+) -> tuple[Plan, ClusterAccess]:
+    """The program. ``kubernetes_check`` reads the live cluster before anything is registered
+    (Pulumi's mocks have none behind them: their tests pass their own)."""
     try:
         plan = plan_from_pulumi_config(project_dir)
     except ConfigError as exc:
         # A clean, complete message and no resources registered: nothing is created or changed.
         raise pulumi.RunError("invalid configuration:\n" + "\n".join(map(str, exc.problems))) from None
-    return plan, build(plan, PreviousDeployment.of_this_stack(), project_dir)
+    return plan, build(plan, PreviousDeployment.of_this_stack(), project_dir, kubernetes_check)

@@ -21,6 +21,9 @@ from infra.program.cluster_access import ClusterAccess
 
 CHECKSUM_ANNOTATION = "kafka-platform/config-checksum"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kafka-platform"}
+# One server-side-apply field manager for every rollout patch, so a destroy and a new `up` do not
+# leave the old (otherwise random) manager co-owning the checksum.
+ROLLOUT_FIELD_MANAGER = "kafka-platform-rollout"
 
 
 def config_checksum(env: dict[str, str], credential_version: str) -> str:
@@ -51,6 +54,8 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
         access: ClusterAccess,
         namespace: pulumi.Input[str],
         secret_urls: dict[str, pulumi.Output[str]] | None = None,
+        *,
+        rollout_wait_seconds: int | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kafka-platform:kubernetes:ServiceKafkaEnv", service.name, None, opts)
@@ -91,17 +96,18 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
         self.rollout = None
         if service.rollout_deployment is not None:
             self.rollout = self._rollout(
-                service, service.rollout_deployment, namespace, data, credential_version
+                service, namespace, data, credential_version, wait_seconds=rollout_wait_seconds
             )
         self.register_outputs({"config_map": self.config_map.metadata.name})
 
     def _rollout(
         self,
         service: ServicePlan,
-        deployment: str,
         namespace: pulumi.Input[str],
         data: pulumi.Output[dict[str, str]],
         credential_version: pulumi.Output[str],
+        *,
+        wait_seconds: int | None,
     ) -> k8s.apps.v1.DeploymentPatch:
         """Annotate the pod template of an existing Deployment so a change restarts its pods.
 
@@ -110,6 +116,10 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
         Deployments the settings name are patched. On destroy the provider would give up its
         field, which rolls the pods once more or fails on a deleted Deployment: the patch is
         retained instead.
+
+        The provider would wait up to 10 minutes for the rollout to become ready, blocking (and
+        then failing) an `up` during an outage or the emergency switch to Celery: by default the
+        patch does not wait (`pulumi.com/skipAwait`); `kubernetes.rollout_wait` bounds a wait.
         """
         checksum = pulumi.Output.all(data, credential_version).apply(
             lambda values: config_checksum(values[0], values[1])
@@ -117,9 +127,9 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
         return k8s.apps.v1.DeploymentPatch(
             f"{service.name}-rollout",
             metadata=k8s.meta.v1.ObjectMetaPatchArgs(
-                name=deployment,
+                name=service.rollout_deployment,
                 namespace=namespace,
-                annotations={"pulumi.com/patchForce": "true"},
+                annotations=rollout_annotations(wait_seconds),
             ),
             spec=k8s.apps.v1.DeploymentSpecPatchArgs(
                 template=k8s.core.v1.PodTemplateSpecPatchArgs(
@@ -130,24 +140,57 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
                 parent=self,
                 depends_on=[r for r in (self.config_map, self.secret) if r is not None],
                 retain_on_delete=True,
+                custom_timeouts=None
+                if wait_seconds is None
+                else pulumi.CustomTimeouts(create=f"{wait_seconds}s", update=f"{wait_seconds}s"),
             ),
         )
 
 
-def kubernetes_provider(kubernetes: KubernetesPlan, project_dir: Path) -> k8s.Provider | None:
-    """The local stack renders manifests to a directory; other stacks use the ambient kubeconfig.
+def rollout_annotations(wait_seconds: int | None) -> dict[str, str]:
+    annotations = {
+        # Take the checksum back from any other manager that overwrote it.
+        "pulumi.com/patchForce": "true",
+        "pulumi.com/patchFieldManager": ROLLOUT_FIELD_MANAGER,
+    }
+    if wait_seconds is None:
+        annotations["pulumi.com/skipAwait"] = "true"
+    return annotations
+
+
+def kubernetes_provider(kubernetes: KubernetesPlan, project_dir: Path) -> k8s.Provider:
+    """The provider every Kubernetes object goes through. ConfigMaps and Secrets are updated in
+    place (`enableConfigMapMutable`, `enableSecretMutable`): by default the provider replaces
+    them, and their fixed names make it delete before it creates, so a pod starting in that gap
+    fails. The local stack renders manifests to a directory; other stacks use the stack's
+    `kubernetes:kubeconfig|context|cluster` config, else the ambient kubeconfig.
 
     Provider plugins run in the engine's program directory (`infra/`), so a relative directory
     would land there; it is resolved against the project directory instead.
     """
-    if kubernetes.render_to_directory is None:
-        return None
-    directory = (project_dir / kubernetes.render_to_directory).resolve()
-    return k8s.Provider("render-manifests", render_yaml_to_directory=str(directory))
+    if kubernetes.render_to_directory is not None:
+        directory = (project_dir / kubernetes.render_to_directory).resolve()
+        return k8s.Provider(
+            "render-manifests",
+            render_yaml_to_directory=str(directory),
+            enable_config_map_mutable=True,
+            enable_secret_mutable=True,
+        )
+    config = pulumi.Config("kubernetes")
+    return k8s.Provider(
+        "kubernetes",
+        kubeconfig=config.get("kubeconfig"),
+        context=config.get("context"),
+        cluster=config.get("cluster"),
+        enable_config_map_mutable=True,
+        enable_secret_mutable=True,
+    )
 
 
-def namespace_for(kubernetes: KubernetesPlan, provider: k8s.Provider | None) -> pulumi.Input[str]:
-    if not kubernetes.create_namespace:
+def namespace_for(kubernetes: KubernetesPlan, provider: k8s.Provider) -> pulumi.Input[str]:
+    """The stack's namespace; created when the stack owns it, and always rendered with the local
+    stack's manifests, which would not apply to a fresh cluster without it."""
+    if not kubernetes.create_namespace and kubernetes.render_to_directory is None:
         return kubernetes.namespace
     namespace = k8s.core.v1.Namespace(
         "namespace",

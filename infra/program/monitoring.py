@@ -31,7 +31,7 @@ GRAFANA_DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 CONFLUENT_EXPORT_HOST = "api.telemetry.confluent.cloud"
 CONFLUENT_EXPORT_PATH = "/v2/metrics/cloud/export"
 CLOUDWATCH_PERIOD_S = 60
-SCRAPE_SECRET = "kafka-platform-confluent-scrape"
+SCRAPE_SECRET = "kafka-platform-confluent-scrape"  # pragma: allowlist secret - a Secret object's name
 SCRAPE_KEY = "confluent-cloud.yaml"
 
 

@@ -1,0 +1,284 @@
+"""The Kubernetes half under the real engine, the real pulumi-kubernetes provider and a real
+kube-apiserver: what every service reads (its ConfigMap, its Secret, the rollout checksum on
+its Deployment) through a stack's whole life, read back with the official Kubernetes client.
+
+There is no kubelet: pods never become Ready, which is what an outage looks like to a rollout.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config, utils
+from kubernetes.client.exceptions import ApiException
+from pulumi import automation as auto
+
+from infra.kafka_broker import Broker
+from infra.plan import load_plan
+from infra.program.kubernetes_env import CHECKSUM_ANNOTATION, ROLLOUT_FIELD_MANAGER
+from tests.conftest import skip_unless_required
+from tests.e2e.engine import ENGINE_BIN, PARALLEL, EngineProject, existing_cluster_settings
+from tests.integration import access_checks as check
+from tests.kubernetes_cluster import ControlPlane, control_plane, missing_binaries
+
+REQUIRED = os.environ.get("KAFKA_PLATFORM_REQUIRE_KUBERNETES") == "1"
+STACK = "k8s"
+NAMESPACE = "aura360-k8s"
+MAPPED = {"api": "aura360-api", "guardian": "aura360-guardian"}
+UNMAPPED = "aura360-aggregator"
+OTHER_MANAGER = "team-deploy"  # how the teams deploy their own Deployments (kubectl, Argo CD, ...)
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    missing = missing_binaries()
+    if not (ENGINE_BIN / "pulumi-resource-kubernetes").exists():
+        missing.append("pulumi-resource-kubernetes")
+    if missing:
+        skip_unless_required(
+            f"the Kubernetes control plane is not built ({', '.join(missing)}): run `make engine`", REQUIRED
+        )
+    with control_plane(tmp_path_factory.mktemp("control-plane")) as started:
+        yield started
+
+
+def apis(plane: ControlPlane) -> tuple[client.CoreV1Api, client.AppsV1Api]:
+    api = config.new_client_from_config(config_file=str(plane.kubeconfig))
+    return client.CoreV1Api(api), client.AppsV1Api(api)
+
+
+def team_deployment(name: str, image: str = "registry.example/app:1") -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+        },
+    }
+
+
+def team_apply(apps: client.AppsV1Api, body: dict[str, Any]) -> None:
+    """What a team's own deploy does: server-side apply under its own field manager."""
+    apps.api_client.call_api(
+        f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{body['metadata']['name']}",
+        "PATCH",
+        query_params=[("fieldManager", OTHER_MANAGER), ("force", "true")],
+        header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+        body=body,
+        auth_settings=["BearerToken"],
+        response_type="object",
+    )
+
+
+def checksum(apps: client.AppsV1Api, name: str) -> str | None:
+    deployment = apps.read_namespaced_deployment(name, NAMESPACE)
+    annotations = deployment.spec.template.metadata.annotations or {}
+    value: str | None = annotations.get(CHECKSUM_ANNOTATION)
+    return value
+
+
+def changes(result: auto.UpResult | auto.PreviewResult) -> dict[str, int]:
+    summary = (
+        result.change_summary if isinstance(result, auto.PreviewResult) else result.summary.resource_changes
+    )
+    return {kind: count for kind, count in (summary or {}).items() if kind != "same"}
+
+
+def uids(core: client.CoreV1Api, kind: str) -> dict[str, str]:
+    listing = (
+        core.list_namespaced_config_map(NAMESPACE)
+        if kind == "ConfigMap"
+        else core.list_namespaced_secret(NAMESPACE)
+    )
+    return {item.metadata.name: item.metadata.uid for item in listing.items if "kafka" in item.metadata.name}
+
+
+@pytest.fixture
+def k8s_stack(
+    engine_project: EngineProject, broker: Broker, plane: ControlPlane
+) -> tuple[EngineProject, dict[str, Any], auto.Stack]:
+    project = engine_project
+    project.edit_topology(lambda topology: topology.update(domain="kube"))
+    settings = existing_cluster_settings(
+        broker, kubernetes={"namespace": NAMESPACE, "deployments": dict(MAPPED)}
+    )
+    stack = project.stack(STACK, settings)
+    stack.set_config("kubernetes:kubeconfig", auto.ConfigValue(str(plane.kubeconfig)))
+    return project, settings, stack
+
+
+def test_the_kubernetes_half_through_a_stacks_life(
+    k8s_stack: tuple[EngineProject, dict[str, Any], auto.Stack], broker: Broker, plane: ControlPlane
+) -> None:
+    project, settings, stack = k8s_stack
+    core, apps = apis(plane)
+
+    # A missing namespace, then a missing Deployment: refused in preview and in up, naming what is
+    # missing, with nothing changed (the Kafka side included).
+    with pytest.raises(auto.CommandError, match=f"namespace {NAMESPACE} does not exist"):
+        stack.preview()
+    core.create_namespace({"metadata": {"name": NAMESPACE}})
+    for name in (*MAPPED.values(), UNMAPPED):
+        if name != MAPPED["guardian"]:
+            team_apply(apps, team_deployment(name))
+    with pytest.raises(
+        auto.CommandError, match=re.escape("kubernetes.deployments.guardian: Deployment aura360-guardian")
+    ):
+        stack.up(parallel=PARALLEL)
+    assert not broker.admin().list_topics(timeout=10).topics.keys() & {"kube.user.events"}
+    assert uids(core, "ConfigMap") == {}
+    team_apply(apps, team_deployment(MAPPED["guardian"]))
+
+    # 1. Up from empty, quickly although no pod ever becomes Ready (the patches do not await).
+    started = time.monotonic()
+    up = stack.up(parallel=PARALLEL)
+    assert time.monotonic() - started < 180, "a rollout patch must not wait for ready pods"
+    assert set(changes(up)) == {"create"}
+    plan = load_plan(project.root, STACK)
+    credentials = stack.outputs()["service_credentials"]
+    assert credentials.secret
+    bootstrap = broker.bootstrap
+    for service in plan.services:
+        data = core.read_namespaced_config_map(service.config_map, NAMESPACE).data
+        assert data == {k: bootstrap if v == "${cluster.bootstrap}" else v for k, v in service.env.items()}
+        secret = core.read_namespaced_secret(service.secret, NAMESPACE).data
+        username = base64.b64decode(secret["KAFKA_SASL_USERNAME"]).decode()
+        password = base64.b64decode(secret["KAFKA_SASL_PASSWORD"]).decode()
+        assert password == credentials.value[service.name]["password"]
+        assert password not in yaml.safe_dump(data)
+        assert check.can_authenticate(broker, username, password)
+    for name in MAPPED.values():
+        assert checksum(apps, name)
+    assert checksum(apps, UNMAPPED) is None
+    assert {d.metadata.name for d in apps.list_namespaced_deployment(NAMESPACE).items} == {
+        *MAPPED.values(),
+        UNMAPPED,
+    }, "nothing created"
+
+    # 2. Nothing to do, also after reading the cluster back.
+    stack.preview(expect_no_changes=True)
+    stack.preview(expect_no_changes=True, refresh=True)
+
+    # 3. A flag flip: ConfigMaps updated in place (same uid), mapped checksums change, nothing else.
+    config_maps, secrets = uids(core, "ConfigMap"), uids(core, "Secret")
+    before = {name: checksum(apps, name) for name in MAPPED.values()}
+    settings["messaging"]["dual_write"] = True
+    project.write_settings(STACK, settings)
+    flipped = stack.up(parallel=PARALLEL)
+    assert changes(flipped) == {"update": len(plan.services) + len(MAPPED)}
+    assert uids(core, "ConfigMap") == config_maps
+    assert core.read_namespaced_config_map("api-kafka-env", NAMESPACE).data["MESSAGING_DUAL_WRITE"] == "true"
+    assert all(checksum(apps, name) != before[name] for name in MAPPED.values())
+
+    # 4. Rotation: the Secrets are updated in place, the checksums change again.
+    before = {name: checksum(apps, name) for name in MAPPED.values()}
+    settings["credentials"] = {"rotation": {"generation": 2}}
+    project.write_settings(STACK, settings)
+    stack.up(parallel=PARALLEL)
+    assert uids(core, "Secret") == secrets
+    assert all(checksum(apps, name) != before[name] for name in MAPPED.values())
+
+    # 5. The team's own edit (an image) is kept; an overwritten checksum is found by refresh and
+    #    repaired.
+    team_apply(apps, team_deployment(MAPPED["api"], image="registry.example/app:2"))
+    deployed = checksum(apps, MAPPED["api"])
+    stack.preview(expect_no_changes=True, refresh=True)
+    overwritten = team_deployment(MAPPED["api"], image="registry.example/app:2")
+    overwritten["spec"]["template"]["metadata"]["annotations"] = {CHECKSUM_ANNOTATION: "stale"}
+    team_apply(apps, overwritten)
+    assert changes(stack.preview(refresh=True)).get("update") == 1
+    stack.up(parallel=PARALLEL, refresh=True)
+    api = apps.read_namespaced_deployment(MAPPED["api"], NAMESPACE)
+    assert api.spec.template.metadata.annotations[CHECKSUM_ANNOTATION] == deployed
+    assert api.spec.template.spec.containers[0].image == "registry.example/app:2"
+
+    # 6. Destroy: ConfigMaps and Secrets gone; Deployments intact and not rolled (the patches are
+    #    retained); one field manager for the checksum, also after another up/destroy cycle.
+    def generation(name: str) -> int:
+        value: int = apps.read_namespaced_deployment(name, NAMESPACE).metadata.generation
+        return value
+
+    generations = {name: generation(name) for name in (*MAPPED.values(), UNMAPPED)}
+    stack.destroy(parallel=PARALLEL)
+    assert uids(core, "ConfigMap") == {} and uids(core, "Secret") == {}
+    assert {name: generation(name) for name in generations} == generations
+    assert checksum(apps, MAPPED["api"]) == deployed
+    stack.up(parallel=PARALLEL)
+    stack.destroy(parallel=PARALLEL)
+    for name in MAPPED.values():
+        deployment = apps.read_namespaced_deployment(name, NAMESPACE)
+        managers = {
+            field.manager
+            for field in deployment.metadata.managed_fields
+            if CHECKSUM_ANNOTATION in str(field.fields_v1)
+        }
+        assert managers == {ROLLOUT_FIELD_MANAGER}, managers
+
+
+def test_a_stack_that_owns_its_namespace_creates_it_and_removes_it(
+    engine_project: EngineProject, broker: Broker, plane: ControlPlane
+) -> None:
+    """Like a pr-<n> preview: a fresh namespace, no rollout patches; destroy removes it all."""
+    project = engine_project
+    project.edit_topology(lambda topology: topology.update(domain="kubeown"))
+    namespace = "kubeown-e2e"
+    settings = existing_cluster_settings(
+        broker, kubernetes={"namespace": namespace, "create_namespace": True}
+    )
+    stack = project.stack("owned", settings)
+    stack.set_config("kubernetes:kubeconfig", auto.ConfigValue(str(plane.kubeconfig)))
+    core, apps = apis(plane)
+    stack.up(parallel=PARALLEL)
+    assert core.read_namespace(namespace).status.phase == "Active"
+    assert apps.list_namespaced_deployment(namespace).items == []
+    stack.destroy(parallel=PARALLEL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            core.read_namespace(namespace)
+        except ApiException as error:
+            assert error.status == 404
+            return
+        time.sleep(1)
+    pytest.fail(f"namespace {namespace} still exists a minute after destroy")
+
+
+def test_the_local_stacks_manifests_apply_to_a_fresh_cluster(
+    engine_project: EngineProject, broker: Broker, plane: ControlPlane, tmp_path: Path
+) -> None:
+    """`pulumi up` of the local stack renders manifests; with the namespace among them they apply."""
+    project = engine_project
+    local = yaml.safe_load((Path(__file__).parents[2] / "Pulumi.local.yaml").read_text())
+    settings = local["config"]["kafka-platform:settings"]
+    settings["kafka"]["local"]["manifests_dir"] = str(tmp_path / "manifests")
+    stack = project.stack("local", settings)
+    stack.up(parallel=PARALLEL)
+    documents = [
+        document
+        for path in sorted((tmp_path / "manifests").rglob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
+    kinds = [document["kind"] for document in documents]
+    assert "Namespace" in kinds
+    api = config.new_client_from_config(config_file=str(plane.kubeconfig))
+    # Namespaces first, as `kubectl apply -f` of the directory orders them.
+    for document in sorted(documents, key=lambda d: d["kind"] != "Namespace"):
+        utils.create_from_dict(api, document)
+    namespace = next(d["metadata"]["name"] for d in documents if d["kind"] == "Namespace")
+    assert client.CoreV1Api(api).read_namespaced_config_map("api-kafka-env", namespace).data
