@@ -146,15 +146,21 @@ def control_plane(work: Path, timeout: float = 120) -> Iterator[ControlPlane]:
             "--v=0",
         ])  # fmt: skip
         _wait_ready(plane, [etcd, apiserver], work, timeout)
-        _start(stack, work, "kube-controller-manager", [
+        manager = _start(stack, work, "kube-controller-manager", [
             f"--kubeconfig={plane.kubeconfig}",
             f"--authentication-kubeconfig={plane.kubeconfig}",
             f"--authorization-kubeconfig={plane.kubeconfig}",
-            "--controllers=namespace,deployment,replicaset,garbage-collector",
+            "--controllers=namespace-controller,deployment-controller,replicaset-controller,"
+            "garbage-collector-controller",
             "--leader-elect=false",
             "--bind-address=127.0.0.1",
             f"--secure-port={_free_port()}",
             f"--service-account-private-key-file={work / 'service-account.key'}",
             f"--root-ca-file={work / 'ca.crt'}",
         ])  # fmt: skip
+        # It reads its flags at start: one it does not know ends it within a second or two.
+        time.sleep(3)
+        if manager.poll() is not None:
+            log = (work / "kube-controller-manager.log").read_text()[-2000:]
+            raise RuntimeError(f"kube-controller-manager exited: {log}")
         yield plane

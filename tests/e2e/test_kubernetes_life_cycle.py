@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from tests.conftest import skip_unless_required
 from tests.e2e.engine import ENGINE_BIN, PARALLEL, EngineProject, existing_cluster_settings
 from tests.integration import access_checks as check
 from tests.kubernetes_cluster import ControlPlane, control_plane, missing_binaries
+from tests.project_files import REPO
 
 REQUIRED = os.environ.get("KAFKA_PLATFORM_REQUIRE_KUBERNETES") == "1"
 STACK = "k8s"
@@ -74,14 +77,13 @@ def team_deployment(name: str, image: str = "registry.example/app:1") -> dict[st
 
 def team_apply(apps: client.AppsV1Api, body: dict[str, Any]) -> None:
     """What a team's own deploy does: server-side apply under its own field manager."""
-    apps.api_client.call_api(
-        f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{body['metadata']['name']}",
-        "PATCH",
-        query_params=[("fieldManager", OTHER_MANAGER), ("force", "true")],
-        header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
-        body=body,
-        auth_settings=["BearerToken"],
-        response_type="object",
+    apps.patch_namespaced_deployment(
+        body["metadata"]["name"],
+        NAMESPACE,
+        body,
+        field_manager=OTHER_MANAGER,
+        force=True,
+        _content_type="application/apply-patch+yaml",
     )
 
 
@@ -282,3 +284,69 @@ def test_the_local_stacks_manifests_apply_to_a_fresh_cluster(
         utils.create_from_dict(api, document)
     namespace = next(d["metadata"]["name"] for d in documents if d["kind"] == "Namespace")
     assert client.CoreV1Api(api).read_namespaced_config_map("api-kafka-env", namespace).data
+
+
+# The last release whose program used Pulumi's default Kubernetes provider, with ConfigMaps and
+# Secrets immutable and rollout patches that awaited ready pods.
+PREVIOUS_RELEASE = "b009fa1"
+PREVIOUS_UP = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from pulumi import automation as auto
+import infra.program
+
+root = Path(sys.argv[2])
+stack = auto.select_stack(
+    stack_name=sys.argv[3],
+    project_name="kafka-platform",
+    program=lambda: infra.program.run(root),
+    opts=auto.LocalWorkspaceOptions(
+        work_dir=str(root),
+        pulumi_command=auto.PulumiCommand(root=sys.argv[4]),
+        project_settings=auto.ProjectSettings(
+            name="kafka-platform",
+            runtime="python",
+            backend=auto.ProjectBackend(url=f"file://{root / 'state'}"),
+        ),
+    ),
+)
+stack.up(parallel=8)
+"""
+
+
+def test_a_stack_deployed_by_the_previous_release_upgrades_in_place(
+    k8s_stack: tuple[EngineProject, dict[str, Any], auto.Stack], plane: ControlPlane, tmp_path: Path
+) -> None:
+    """Moving every Kubernetes object from the default provider to the program's own (mutable)
+    one replaces nothing: same objects, same uids, and the next preview is empty."""
+    project, settings, stack = k8s_stack
+    core, _ = apis(plane)
+    core.create_namespace({"metadata": {"name": NAMESPACE}})
+    # No rollouts: the previous release's patches awaited ready pods, which never come here.
+    settings["kubernetes"]["deployments"] = {}
+    project.write_settings(STACK, settings)
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", PREVIOUS_RELEASE, "infra"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(previous)], input=archive.stdout, check=True)
+    deployed = subprocess.run(
+        [sys.executable, "-c", PREVIOUS_UP, str(previous), str(project.root), STACK, str(ENGINE_BIN.parent)],
+        env={**os.environ, **project.env()},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    config_maps, secrets = uids(core, "ConfigMap"), uids(core, "Secret")
+    assert len(config_maps) == len(secrets) == 5
+
+    upgraded = stack.up(parallel=PARALLEL)
+    summary = changes(upgraded)
+    assert "replace" not in summary and "delete" not in summary, summary
+    assert uids(core, "ConfigMap") == config_maps and uids(core, "Secret") == secrets
+    stack.preview(expect_no_changes=True)
+    stack.destroy(parallel=PARALLEL)
