@@ -26,7 +26,7 @@ plugin_hash = $(shell cat tools/pulumi-resource-$(1)/main.go tools/pulumi-resour
 plugin_cache = $(KAFKA_PLATFORM_CACHE)/plugins/pulumi-resource-$(1)-$(call plugin_hash,$(1))
 
 .PHONY: venv tools engine test unit integration e2e lint scan bench validate plan local local-down \
-	local-reset compose compose-check clean kubernetes
+	local-reset compose compose-check clean kubernetes topicctl
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,7 +67,7 @@ engine: venv $(PULUMI_CLI) $(foreach p,$(PLUGINS),$(call plugin_cache,$(p))/pulu
 	@mkdir -p $(ENGINE_BIN)
 	ln -sf $(PULUMI_CLI) $(ENGINE_BIN)/pulumi
 	$(foreach p,$(PLUGINS),ln -sf $(call plugin_cache,$(p))/pulumi-resource-$(p) $(ENGINE_BIN)/;)
-	cp tools/engine/pulumi-analyzer-policy-python $(ENGINE_BIN)/
+	cp tools/engine/pulumi-analyzer-policy-python tools/engine/pulumi-resource-pulumi-python $(ENGINE_BIN)/
 
 ## The Kubernetes half's real parts for tests/e2e/test_kubernetes_life_cycle.py: the
 ## pulumi-kubernetes provider plugin and a control plane, built from Go modules (tens of minutes
@@ -150,10 +150,25 @@ local-reset: venv
 
 ## 1,000 topics / 100 services: plan time, program time under mocks, ACL counts; then, where
 ## `make engine` has built it, the real engine on the test broker against the AdminClient floor.
+## The engine benchmark's peer, segmentio's topicctl, built from tools/topicctl (needs Go).
+TOPICCTL_CACHE := $(KAFKA_PLATFORM_CACHE)/topicctl-$(shell cat tools/topicctl/go.mod tools/topicctl/go.sum \
+	| sha256sum | cut -c1-16)/topicctl
+
+$(TOPICCTL_CACHE):
+	mkdir -p $(dir $@)
+	cd tools/topicctl && go build -o $@.partial.$$$$ github.com/segmentio/topicctl/cmd/topicctl \
+		&& mv $@.partial.$$$$ $@
+
+$(VENV)/bin/topicctl: $(TOPICCTL_CACHE) | venv
+	ln -sf $(TOPICCTL_CACHE) $@
+
+topicctl: $(VENV)/bin/topicctl
+
 bench: venv
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.lag
-	@if [ -x $(ENGINE_BIN)/pulumi ]; then $(PY) -m benchmarks.engine; \
+	@if command -v go >/dev/null; then $(MAKE) --no-print-directory topicctl; fi
+	@if [ -x $(ENGINE_BIN)/pulumi ]; then $(PY) -m benchmarks.engine --parallel 8 64; \
 	else echo "the real engine is not built: run \`make engine\` for its numbers"; fi
 
 clean:

@@ -23,6 +23,7 @@ from confluent_kafka.admin import (
 )
 
 from benchmarks.generate import large_topology
+from benchmarks.topicctl_peer import apply_seconds, topicctl_binary, write_configs
 from infra.apply_plan import EVERY_ACL, acl_bindings, apply_plan, matching
 from infra.kafka_broker import Broker, broker_from_environment, local_kafka
 from infra.plan import load_plan
@@ -37,6 +38,8 @@ class EngineTiming:
     parallel: int
     resources: int
     up: float
+    one_topic: float  # `up` of a retention change of one topic
+    one_service: float  # `up` of one more topic consumed by one service (its grants)
     preview: float
     refresh_preview: float
     destroy: float
@@ -72,14 +75,30 @@ def _topology(topics: int, services: int) -> dict[str, Any]:
     return topology
 
 
+def _one_topic(topology: dict[str, Any]) -> None:
+    first = next(iter(topology["topics"]))
+    topology["topics"][first]["retention"] = "3d"
+
+
+def _one_service(topology: dict[str, Any]) -> None:
+    first, consumer = next(iter(topology["topics"])), next(iter(topology["services"].values()))
+    consumer["consumes"].append(first)
+
+
 def engine_timing(project: EngineProject, parallel: int) -> EngineTiming:
+    original = (project.root / "topology.yaml").read_text()
     stack = project.stack(STACK, existing_cluster_settings(project.broker))
     up_seconds = _seconds(lambda: stack.up(parallel=parallel))
     resources = len((stack.export_stack().deployment or {}).get("resources", []))
+    project.edit_topology(_one_topic)
+    one_topic = _seconds(lambda: stack.up(parallel=parallel))
+    project.edit_topology(_one_service)
+    one_service = _seconds(lambda: stack.up(parallel=parallel))
     preview = _seconds(lambda: stack.preview(parallel=parallel, expect_no_changes=True))
     refresh = _seconds(lambda: stack.preview(parallel=parallel, expect_no_changes=True, refresh=True))
     destroy = _seconds(lambda: stack.destroy(parallel=parallel))
-    return EngineTiming(parallel, resources, up_seconds, preview, refresh, destroy)
+    (project.root / "topology.yaml").write_text(original)
+    return EngineTiming(parallel, resources, up_seconds, one_topic, one_service, preview, refresh, destroy)
 
 
 def floor_timing(broker: Broker, plan: Plan) -> FloorTiming:
@@ -104,11 +123,43 @@ def floor_timing(broker: Broker, plan: Plan) -> FloorTiming:
     return FloorTiming(apply_seconds, _seconds(read), _seconds(delete))
 
 
+def topicctl_timing(project: EngineProject, plan: Plan, sample: int) -> None:
+    """topicctl on the same topics: as its users run it on ``sample`` topics, then on all of them
+    with its sleep between creates cut to nothing (its fastest). Each run's topics are deleted."""
+    binary = topicctl_binary()
+    if binary is None:
+        print("topicctl: not built (`make topicctl`, needs Go): no peer numbers")
+        return
+    admin = project.broker.admin()
+
+    def delete(paths: list[Path]) -> None:
+        names = [path.stem for path in paths]
+        for future in admin.delete_topics(names, request_timeout=120).values():
+            future.result()
+        while set(names) & set(admin.list_topics(timeout=30).topics):
+            time.sleep(0.5)
+
+    root = project.root.parent / "topicctl"
+    paths = write_configs(root, project.broker, plan, len(plan.topics))
+    default = apply_seconds(binary, paths[:sample])
+    delete(paths[:sample])
+    fastest = apply_seconds(binary, paths, "--sleep-loop-duration", "5ms")
+    delete(paths)
+    print(
+        f"topicctl apply: {sample} topics {default:.1f} s ({default / sample:.2f} s per topic, "
+        f"{default / sample * len(paths):.0f} s for {len(paths)} at that rate) with its default "
+        f"--sleep-loop-duration 10s; all {len(paths)} topics {fastest:.1f} s with --sleep-loop-duration 5ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--topics", type=int, default=1000)
     parser.add_argument("--services", type=int, default=100)
     parser.add_argument("--parallel", type=int, nargs="+", default=[64])
+    parser.add_argument(
+        "--topicctl-sample", type=int, default=50, help="topics topicctl applies with its default pacing"
+    )
     parser.add_argument(
         "--skip-checkpoints",
         action="store_true",
@@ -132,13 +183,15 @@ def main() -> None:
             f"floor (AdminClient): apply {floor.apply:.1f} s, read back {floor.read:.1f} s, "
             f"delete {floor.delete:.1f} s"
         )
+        topicctl_timing(project, plan, options.topicctl_sample)
         for parallel in options.parallel:
             timing = engine_timing(project, parallel)
             refresh = timing.refresh_preview
             label = " (PULUMI_SKIP_CHECKPOINTS)" if options.skip_checkpoints else ""
             print(
                 f"engine --parallel {parallel}{label}: {timing.resources} resources; up {timing.up:.1f} s "
-                f"({timing.up / floor.apply:.1f}x the floor), preview {timing.preview:.1f} s, "
+                f"({timing.up / floor.apply:.1f}x the floor), one topic changed {timing.one_topic:.1f} s, "
+                f"one service's grants changed {timing.one_service:.1f} s, preview {timing.preview:.1f} s, "
                 f"preview --refresh {refresh:.1f} s ({refresh / floor.read:.1f}x), "
                 f"destroy {timing.destroy:.1f} s ({timing.destroy / floor.delete:.1f}x)"
             )

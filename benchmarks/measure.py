@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi_kafka as kafka
 
 from infra.plan import load_plan
 from infra.plan_model import Plan
-from infra.program import confluent, kafka_admin
+from infra.program import confluent
 from tests.pulumi_harness import run_program, stack_settings
 
 
@@ -65,10 +66,26 @@ def bare(count: int, stack: str) -> float:
 def provider_floor(plan: Plan, count: int, stack: str) -> float:
     def program() -> None:
         if plan.cluster.provider == "msk":
+            # What the program registered before topics and ACLs were grouped: one of each.
             for topic in plan.topics:
-                kafka_admin.topic_resource(topic, None)
+                kafka.Topic(
+                    topic.name,
+                    name=topic.name,
+                    partitions=topic.partitions,
+                    replication_factor=topic.replication_factor,
+                    config=topic.config,
+                )
             for acl in plan.acls:
-                kafka_admin.acl_resource(acl, None)
+                kafka.Acl(
+                    acl.logical_name,
+                    acl_resource_type=acl.resource_type.capitalize(),
+                    acl_resource_name=acl.resource_name,
+                    resource_pattern_type_filter=acl.pattern_type.capitalize(),
+                    acl_operation=acl.operation.capitalize(),
+                    acl_permission_type="Allow",
+                    acl_principal=f"User:{acl.principal}",
+                    acl_host=acl.host,
+                )
         else:
             for topic in plan.topics:
                 confluent.topic_resource(topic, None)

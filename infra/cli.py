@@ -10,7 +10,18 @@ from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 
-from infra.commands import compose, diff, drift, env, import_cluster, lag, local, plan, validate
+from infra.commands import (
+    compose,
+    diff,
+    drift,
+    env,
+    import_cluster,
+    lag,
+    local,
+    migrate_state,
+    plan,
+    validate,
+)
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, EXIT_STALE, CommandFailed
 from infra.errors import ConfigError
 from infra.stacks import find_project_dir
@@ -26,6 +37,7 @@ COMMANDS: dict[str, ModuleType] = {
     "drift": drift,
     "lag": lag,
     "diff": diff,
+    "migrate-state": migrate_state,
 }
 
 __all__ = ["EXIT_CONFIG_ERROR", "EXIT_OK", "EXIT_STALE", "main", "main_entry"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
@@ -27,9 +28,15 @@ CONFLUENT_ACL = "confluentcloud:index/kafkaAcl:KafkaAcl"
 KAFKA_ACL = "kafka:index/acl:Acl"
 ROLE_BINDING = "confluentcloud:index/roleBinding:RoleBinding"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+# The grouped resources of `kafka` and `msk` stacks (infra/program/kafka_admin.py): a family of
+# topics, and one service's ACLs (keys "User:<principal> <OPERATION> <TYPE> <name>[*]").
+GROUPED_TOPICS = "pulumi-python:dynamic/kafka:Topics"
+GROUPED_ACCESS = "pulumi-python:dynamic/kafka:ServiceAccess"
 TOPICS = {CONFLUENT_TOPIC, KAFKA_TOPIC}
 ACLS = {CONFLUENT_ACL, KAFKA_ACL}
 MUST_STAY_PROTECTED = TOPICS | {
+    GROUPED_TOPICS,
+    GROUPED_ACCESS,
     "confluentcloud:index/kafkaCluster:KafkaCluster",
     "confluentcloud:index/environment:Environment",
     "confluentcloud:index/serviceAccount:ServiceAccount",
@@ -110,6 +117,48 @@ class Fields:
             raise self._first_unknown
 
 
+def topics_of(args: Any) -> Iterator[tuple[str, Fields]]:
+    """Each topic a resource manages, as (how a violation names it, its fields in the per-topic
+    resources' layout): the resource itself, or every topic of a grouped `Topics`."""
+    if args.resource_type in TOPICS:
+        yield "", Fields(args.props)
+    elif args.resource_type == GROUPED_TOPICS:
+        for name, spec in Fields(args.props).items("topics"):
+            if spec is not UNKNOWN:
+                props = {
+                    "name": name,
+                    "replicationFactor": spec.get("replication_factor"),
+                    "config": spec.get("config") or {},
+                }
+                yield f"topic {name}: ", Fields(props)
+
+
+@dataclass(frozen=True)
+class Grant:
+    label: str  # how a violation names it ("" when the resource is the grant)
+    principal: Any
+    resource_type: Any
+    resource_name: Any
+    operation: Any
+
+
+def grants_of(args: Any, fields: Fields) -> Iterator[Grant]:
+    """Each ACL a resource manages: the resource itself, or every grant of a `ServiceAccess`."""
+    if args.resource_type in ACLS:
+        principal_key, type_key, name_key, operation_key = _ACL_FIELDS[args.resource_type]
+        yield Grant(
+            "",
+            fields.get(principal_key, default=""),
+            fields.get(type_key, default=""),
+            fields.get(name_key, default=""),
+            fields.get(operation_key, default=""),
+        )
+    elif args.resource_type == GROUPED_ACCESS:
+        for text, _ in fields.items("acls"):
+            principal, operation, resource_type, name = text.split(" ", 3)
+            yield Grant(f"grant '{text}': ", principal, resource_type, name.removesuffix("*"), operation)
+
+
 def stack_of(urn: str) -> str:
     """``urn:pulumi:<stack>::<project>::<type>::<name>`` -> ``<stack>``."""
     return urn.split("::", 1)[0].rsplit(":", 1)[-1]
@@ -122,54 +171,60 @@ def is_production(urn: str) -> bool:
 
 
 def prod_topic_durability(args: Any, report_violation: ReportViolation) -> None:
-    if args.resource_type not in TOPICS or not is_production(args.urn):
+    if not is_production(args.urn):
         return
-    fields = Fields(args.props)
-    replication = fields.get("replicationFactor", default=CONFLUENT_REPLICATION)
-    # The engine passes numbers as floats.
-    if replication is not UNKNOWN and int(replication) < MIN_REPLICATION:
-        report_violation(f"production topics need replication >= {MIN_REPLICATION} (has {int(replication)})")
-    min_isr = fields.get("config", "min.insync.replicas")
-    if min_isr is not UNKNOWN and (min_isr is None or int(min_isr) < MIN_INSYNC_REPLICAS):
-        report_violation(
-            f"production topics need min.insync.replicas >= {MIN_INSYNC_REPLICAS} (has {min_isr})"
-        )
-    fields.finish()
+    checked = []
+    for label, fields in topics_of(args):
+        replication = fields.get("replicationFactor", default=CONFLUENT_REPLICATION)
+        # The engine passes numbers as floats.
+        if replication is not UNKNOWN and int(replication) < MIN_REPLICATION:
+            report_violation(
+                f"{label}production topics need replication >= {MIN_REPLICATION} (has {int(replication)})"
+            )
+        min_isr = fields.get("config", "min.insync.replicas")
+        if min_isr is not UNKNOWN and (min_isr is None or int(min_isr) < MIN_INSYNC_REPLICAS):
+            report_violation(
+                f"{label}production topics need min.insync.replicas >= {MIN_INSYNC_REPLICAS} (has {min_isr})"
+            )
+        checked.append(fields)
+    _finish(checked)
 
 
 def topic_has_retention_or_compaction(args: Any, report_violation: ReportViolation) -> None:
-    if args.resource_type not in TOPICS:
-        return
-    fields = Fields(args.props)
-    cleanup = fields.get("config", "cleanup.policy", default="")
-    retention = [fields.get("config", key) for key in ("retention.ms", "retention.bytes")]
-    known = cleanup is not UNKNOWN and UNKNOWN not in retention
-    if known and "compact" not in str(cleanup) and retention == [None, None]:
-        report_violation("topic sets neither a retention (retention.ms/bytes) nor cleanup.policy=compact")
-    fields.finish()
+    checked = []
+    for label, fields in topics_of(args):
+        cleanup = fields.get("config", "cleanup.policy", default="")
+        retention = [fields.get("config", key) for key in ("retention.ms", "retention.bytes")]
+        known = cleanup is not UNKNOWN and UNKNOWN not in retention
+        if known and "compact" not in str(cleanup) and retention == [None, None]:
+            report_violation(
+                f"{label}topic sets neither a retention (retention.ms/bytes) nor cleanup.policy=compact"
+            )
+        checked.append(fields)
+    _finish(checked)
+
+
+def _finish(checked: list[Fields]) -> None:
+    for fields in checked:
+        fields.finish()
 
 
 def acl_no_wildcards(args: Any, report_violation: ReportViolation) -> None:
-    if args.resource_type not in ACLS:
-        return
     fields = Fields(args.props)
-    principal_key, _, name_key, _ = _ACL_FIELDS[args.resource_type]
-    principal = fields.get(principal_key, default="")
-    if principal is not UNKNOWN and (principal == "*" or str(principal).endswith(":*")):
-        report_violation(f"ACL grants to the wildcard principal '{principal}'")
-    resource_name = fields.get(name_key, default="")
-    if resource_name in {"*", ""}:
-        report_violation("ACL applies to every resource ('*')")
+    for grant in grants_of(args, fields):
+        principal = grant.principal
+        if principal is not UNKNOWN and (principal == "*" or str(principal).endswith(":*")):
+            report_violation(f"{grant.label}ACL grants to the wildcard principal '{principal}'")
+        if grant.resource_name in {"*", ""}:
+            report_violation(f"{grant.label}ACL applies to every resource ('*')")
     fields.finish()
 
 
 def acl_never_all(args: Any, report_violation: ReportViolation) -> None:
-    if args.resource_type not in ACLS:
-        return
     fields = Fields(args.props)
-    operation = fields.get(_ACL_FIELDS[args.resource_type][3], default="")
-    if operation is not UNKNOWN and str(operation).upper() == "ALL":
-        report_violation("ACL grants ALL operations; grant the specific operations instead")
+    for grant in grants_of(args, fields):
+        if grant.operation is not UNKNOWN and str(grant.operation).upper() == "ALL":
+            report_violation(f"{grant.label}ACL grants ALL operations; grant the specific operations instead")
     fields.finish()
 
 
@@ -207,27 +262,28 @@ def pr_principal_stays_in_its_prefix(args: Any, report_violation: ReportViolatio
         return
     prefix = f"{stack}."
     fields = Fields(args.props)
-    if args.resource_type in ACLS:
-        _, type_key, name_key, _ = _ACL_FIELDS[args.resource_type]
-        resource_type = fields.get(type_key, default="")
-        resource_name = fields.get(name_key, default="")
+    for grant in grants_of(args, fields):
+        resource_type, resource_name = grant.resource_type, grant.resource_name
         checkable = UNKNOWN not in (resource_type, resource_name)
         if (
             checkable
             and str(resource_type).upper() != "CLUSTER"
             and not _in_prefix(str(resource_type), str(resource_name), prefix)
         ):
-            report_violation(f"preview stack {stack} grants access to '{resource_name}' outside '{prefix}'")
+            report_violation(
+                f"{grant.label}preview stack {stack} grants access to '{resource_name}' outside '{prefix}'"
+            )
     if args.resource_type == ROLE_BINDING:
         crn = fields.get("crnPattern", default="")
         if crn is not UNKNOWN:
             resource_type, _, name = str(crn).rsplit("/", 1)[-1].partition("=")
             if not _in_prefix(resource_type, name, prefix):
                 report_violation(f"preview stack {stack} binds a role on '{crn}' outside '{prefix}'")
-    if args.resource_type in TOPICS:
-        name = fields.get("topicName" if args.resource_type == CONFLUENT_TOPIC else "name", default="")
+    for _, topic in topics_of(args):
+        name = topic.get("topicName" if args.resource_type == CONFLUENT_TOPIC else "name", default="")
         if name is not UNKNOWN and not str(name).startswith(prefix):
             report_violation(f"preview stack {stack} manages topic '{name}' outside '{prefix}'")
+        topic.finish()
     fields.finish()
 
 

@@ -19,8 +19,7 @@ from tests.pulumi_harness import Run, run_program, stack_settings
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 DAY_MS = 86_400_000
-USER = "kafka:index/userScramCredential:UserScramCredential"
-ACL = "kafka:index/acl:Acl"
+ACCESS = "pulumi-python:dynamic/kafka:ServiceAccess"
 API_KEY = "confluentcloud:index/apiKey:ApiKey"  # pragma: allowlist secret
 
 
@@ -53,15 +52,17 @@ def deploy(
     return run_program(REPO, stack, settings=settings, stack_outputs=outputs)
 
 
-def users(run: Run) -> dict[str, bool]:
-    """SCRAM user -> protected."""
-    return {r.inputs["username"]: r.protect for r in run.of_type(USER)}
+def users(run: Run) -> set[str]:
+    """Every SCRAM user the services' access resources hold."""
+    return {user for access in run.of_type(ACCESS) for user in access.inputs["users"]}
 
 
 def acl_principals(run: Run) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for acl in run.of_type(ACL):
-        counts[acl.inputs["aclPrincipal"]] = counts.get(acl.inputs["aclPrincipal"], 0) + 1
+    for access in run.of_type(ACCESS):
+        for grant in access.inputs["acls"]:
+            principal = grant.split(" ", 1)[0]
+            counts[principal] = counts.get(principal, 0) + 1
     return counts
 
 
@@ -72,16 +73,16 @@ def rollout_checksum(run: Run) -> str:
 
 def test_steady_state_has_one_user_per_service(monkeypatch: pytest.MonkeyPatch) -> None:
     run = deploy(monkeypatch, staging(1), None, NOW)
-    assert users(run) == {f"aura360.staging.{s.name}": True for s in run.plan.services}
+    assert users(run) == {f"aura360.staging.{s.name}" for s in run.plan.services}
 
 
 def test_a_rotation_adds_the_new_generation_beside_the_old(monkeypatch: pytest.MonkeyPatch) -> None:
     recorded = {"current": 1, "previous": None, "previous_until": None}
     run = deploy(monkeypatch, staging(2), recorded, NOW)
     services = [s.name for s in run.plan.services]
-    # The new users are the services' principals now; the old ones stay, unprotected, with the same ACLs.
-    assert users(run) == {f"aura360.staging.{s}": False for s in services} | {
-        f"aura360.staging.{s}-g2": True for s in services
+    # The new users are the services' principals now; the old ones stay, with the same ACLs.
+    assert users(run) == {f"aura360.staging.{s}" for s in services} | {
+        f"aura360.staging.{s}-g2" for s in services
     }
     per_service = {s.name: sum(a.service == s.name for a in run.plan.acls) for s in run.plan.services}
     principals = acl_principals(run)
@@ -100,16 +101,15 @@ def test_during_the_overlap_both_stay_and_after_it_the_old_is_revoked(
     during = deploy(monkeypatch, staging(2), recorded, NOW + timedelta(hours=12))
     assert len(users(during)) == 2 * len(during.plan.services)
     after = deploy(monkeypatch, staging(2), recorded, NOW + timedelta(days=1, minutes=1))
-    assert users(after) == {f"aura360.staging.{s.name}-g2": True for s in after.plan.services}
+    assert users(after) == {f"aura360.staging.{s.name}-g2" for s in after.plan.services}
     assert set(acl_principals(after)) == {f"User:aura360.staging.{s.name}-g2" for s in after.plan.services}
 
 
 def test_generation_1_keeps_the_names_it_had_before_rotation_existed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Upgrading must not replace a single credential or ACL."""
+    """Upgrading must not replace a single credential: the password keeps its name and keepers."""
     run = deploy(monkeypatch, staging(1), None, NOW)
     names = {r.name for r in run.registrations}
-    assert "scram-user-api" in names and "scram-password-api" in names
-    assert "acl-api-topic-aura360.user.events-write" in names
+    assert "access-api" in names and "scram-password-api" in names
     password = run.one("random:index/randomPassword:RandomPassword", "scram-password-api")
     assert password.inputs["keepers"] == {"generation": "1"}
 

@@ -278,3 +278,59 @@ def test_a_fully_known_preview_raises_nothing() -> None:
     found: list[str] = []
     policies.acl_no_wildcards(preview_args(policies.CONFLUENT_ACL, ACL_OK), found.append)
     assert found == []
+
+
+GROUPED_TOPICS_OK = {
+    "topics": {
+        "pr-7.aura360.user.events": {
+            "partitions": 6,
+            "replication_factor": 3,
+            "config": {"retention.ms": "1", "min.insync.replicas": "2"},
+        }
+    }
+}
+
+
+def test_every_topic_of_a_grouped_resource_is_judged_and_named() -> None:
+    """`kafka` and `msk` stacks keep a family of topics in one resource: each topic in it is judged
+    as a topic resource would be, and a violation names the topic."""
+    weak = {"partitions": 1, "replication_factor": 1, "config": {"cleanup.policy": "delete"}}
+    grouped = {"topics": {**GROUPED_TOPICS_OK["topics"], "aura360.user.audit": weak}}
+    assert not violations(policies.prod_topic_durability, args(policies.GROUPED_TOPICS, GROUPED_TOPICS_OK))
+    assert violations(policies.prod_topic_durability, args(policies.GROUPED_TOPICS, grouped)) == [
+        "topic aura360.user.audit: production topics need replication >= 3 (has 1)",
+        "topic aura360.user.audit: production topics need min.insync.replicas >= 2 (has None)",
+    ]
+    retention = violations(policies.topic_has_retention_or_compaction, args(policies.GROUPED_TOPICS, grouped))
+    assert retention == [
+        "topic aura360.user.audit: topic sets neither a retention (retention.ms/bytes) "
+        "nor cleanup.policy=compact"
+    ]
+    pr = args(policies.GROUPED_TOPICS, grouped, stack="pr-7")
+    assert violations(policies.pr_principal_stays_in_its_prefix, pr) == [
+        "preview stack pr-7 manages topic 'aura360.user.audit' outside 'pr-7.'"
+    ]
+    unprotected = args(policies.GROUPED_TOPICS, GROUPED_TOPICS_OK, protect=False)
+    assert violations(policies.protected_stays_protected, unprotected)
+
+
+def test_every_grant_of_a_service_access_is_judged_and_named() -> None:
+    good = "User:pr-7.aura360.api WRITE TOPIC pr-7.aura360.user.events"
+    grants = {
+        good: "ALLOW",
+        "User:* READ TOPIC pr-7.aura360.user.events": "ALLOW",
+        "User:pr-7.aura360.api READ GROUP aura360.api*": "ALLOW",
+    }
+    access = args(policies.GROUPED_ACCESS, {"acls": grants}, stack="pr-7")
+    assert violations(policies.acl_no_wildcards, access) == [
+        "grant 'User:* READ TOPIC pr-7.aura360.user.events': ACL grants to the wildcard principal 'User:*'"
+    ]
+    assert violations(policies.pr_principal_stays_in_its_prefix, access) == [
+        "grant 'User:pr-7.aura360.api READ GROUP aura360.api*': preview stack pr-7 grants access to "
+        "'aura360.api' outside 'pr-7.'"
+    ]
+    assert not violations(policies.acl_never_all, access)
+    everything = args(policies.GROUPED_ACCESS, {"acls": {"User:x ALL TOPIC t": "ALLOW"}})
+    assert violations(policies.acl_never_all, everything) == [
+        "grant 'User:x ALL TOPIC t': ACL grants ALL operations; grant the specific operations instead"
+    ]

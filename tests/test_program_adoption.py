@@ -1,6 +1,8 @@
-"""Adopting what already exists: under mocks, every topic and ACL settings.adopt lists is
-registered with Pulumi's `import` option and the provider's own id format, nothing else is,
-and what adoption cannot do is refused before anything is registered."""
+"""Adopting what already exists, under mocks: on Confluent every topic and ACL settings.adopt
+lists is registered with Pulumi's `import` option and the provider's own id format, nothing else
+is; on existing clusters the adopt list tells each family of topics which existing topics it may
+converge to the plan (no import: its create takes them over); and what adoption cannot do is
+refused before anything is registered."""
 
 from __future__ import annotations
 
@@ -56,38 +58,28 @@ def kafka_adopting(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return run_program(project.root, "staging", settings=settings)
 
 
-def test_every_topic_and_acl_is_imported_by_its_kafka_provider_id(kafka_adopting: Run) -> None:
-    topics = kafka_adopting.of_type("kafka:index/topic:Topic")
-    assert len(topics) == len(kafka_adopting.plan.topics) > 0
-    assert all(t.import_id == t.inputs["name"] for t in topics)
-    acls = kafka_adopting.of_type("kafka:index/acl:Acl")
-    assert len(acls) == len(kafka_adopting.plan.acls) > 0
-    for acl in acls:
-        inputs = acl.inputs
-        assert acl.import_id == "|".join(
-            [
-                inputs["aclPrincipal"],
-                inputs["aclHost"],
-                inputs["aclOperation"],
-                inputs["aclPermissionType"],
-                inputs["aclResourceType"],
-                inputs["aclResourceName"],
-                inputs["resourcePatternTypeFilter"],
-            ]
-        )
-    write = next(a for a in acls if a.name == "acl-api-topic-aura360.user.events-write")
-    assert write.import_id == "User:aura360.staging.api|*|Write|Allow|Topic|aura360.user.events|Literal"
+def test_every_adopted_topic_is_handed_to_its_family(kafka_adopting: Run) -> None:
+    families = kafka_adopting.of_type("pulumi-python:dynamic/kafka:Topics")
+    assert families
+    for family in families:
+        assert family.inputs["adopt"] == sorted(family.inputs["topics"])
+        assert not family.import_id, "taken over by the create, not imported"
+    adopted = sorted(name for family in families for name in family.inputs["adopt"])
+    assert adopted == sorted(topic.name for topic in kafka_adopting.plan.topics)
 
 
-def test_only_what_adopt_lists_is_imported(tmp_path: Path) -> None:
+def test_only_what_adopt_lists_is_adopted(tmp_path: Path) -> None:
     project = Project(tmp_path)
     settings = every_planned(project, "staging", existing_cluster_settings())
     settings["adopt"] = {"topics": ["aura360.user.events"], "acls": []}
     run = run_program(project.root, "staging", settings=settings)
-    imported = [r.name for r in run.registrations if r.import_id]
-    assert imported == ["aura360.user.events"]
-    users = run.of_type("kafka:index/userScramCredential:UserScramCredential")
-    assert users and not any(u.import_id for u in users)
+    adopted = {
+        family.name: family.inputs["adopt"] for family in run.of_type("pulumi-python:dynamic/kafka:Topics")
+    }
+    assert {name: topics for name, topics in adopted.items() if topics} == {
+        "topics-user": ["aura360.user.events"]
+    }
+    assert not [r.name for r in run.registrations if r.import_id]
 
 
 def confluent_adopting_settings(repo_dir: Path) -> dict[str, Any]:

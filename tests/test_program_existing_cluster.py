@@ -4,22 +4,21 @@ example stack file. The real engine runs the same program in tests/e2e."""
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from infra.program.existing_cluster import PREVIEW_PASSWORD
+from infra.program.kafka_admin import plan_acl_text
 from infra.stacks import SETTINGS_KEY
+from infra.state_migration import MIGRATED_LAYOUT, STATE_LAYOUT
 from tests.pulumi_harness import MOCK_ADMIN_PASSWORD, Run, is_secret_on_the_wire, run_program
 
 EXAMPLE = "examples/Pulumi.existing-cluster.yaml"
 STACK = "existing-cluster"
-TOPIC = "kafka:index/topic:Topic"
-ACL = "kafka:index/acl:Acl"
-USER = "kafka:index/userScramCredential:UserScramCredential"
+TOPICS = "pulumi-python:dynamic/kafka:Topics"
+ACCESS = "pulumi-python:dynamic/kafka:ServiceAccess"
 RANDOM = "random:index/randomPassword:RandomPassword"
 
 
@@ -33,70 +32,113 @@ def existing(repo_dir: Path) -> Run:
     return run_program(repo_dir, STACK, settings=example_settings(repo_dir))
 
 
-def test_topics_users_and_exactly_the_plans_acls(existing: Run) -> None:
+def test_topics_by_family_and_per_service_users_and_exactly_the_plans_acls(existing: Run) -> None:
+    plan = existing.plan
     counts = existing.counts()
-    assert counts[TOPIC] == len(existing.plan.topics)
-    assert counts[ACL] == len(existing.plan.acls), "no admin grants: the admin is given, not made"
-    assert counts[USER] == counts[RANDOM] == len(existing.plan.services)
+    families = {topic.key.split(".")[0] for topic in plan.topics}
+    assert counts[TOPICS] == len(families)
+    assert counts[ACCESS] == counts[RANDOM] == len(plan.services)
+    assert not [r for r in existing.registrations if r.type.startswith(("kafka:", "pulumi:providers:kafka"))]
     assert not [
         r for r in existing.registrations if r.type.startswith(("kubernetes:", "aws:", "confluentcloud:"))
     ]
-    users = {r.inputs["username"]: r.inputs["scramMechanism"] for r in existing.of_type(USER)}
-    assert users == {service.principal: "SCRAM-SHA-512" for service in existing.plan.services}
+    for family in families:
+        topics = existing.one(TOPICS, f"topics-{family}").inputs["topics"]
+        members = [t for t in plan.topics if t.key.split(".")[0] == family]
+        assert topics == {
+            t.name: {
+                "partitions": t.partitions,
+                "replication_factor": t.replication_factor,
+                "config": t.config,
+            }
+            for t in members
+        }
+    granted = set()
+    for service in plan.services:
+        access = existing.one(ACCESS, f"access-{service.name}").inputs
+        assert access["users"] == {service.principal: ["SCRAM-SHA-512"]}
+        assert access["principals"] == [f"User:{service.principal}"]
+        granted |= set(access["acls"])
+    assert granted == {plan_acl_text(acl, acl.principal) for acl in plan.acls}, (
+        "no admin grants: the admin is given"
+    )
 
 
 def test_the_admin_connection_comes_from_the_settings_and_secret_config(existing: Run) -> None:
-    provider = existing.one("pulumi:providers:kafka", "kafka-admin")
-    assert json.loads(provider.inputs["bootstrapServers"]) == [
-        "kafka-0.kafka.internal:9093",
-        "kafka-1.kafka.internal:9093",
-        "kafka-2.kafka.internal:9093",
-    ]
-    assert (provider.inputs["saslUsername"], provider.inputs["saslMechanism"]) == (
-        "platform-admin",
-        "scram-sha512",
-    )
-    assert provider.inputs["tlsEnabled"] in (True, "true"), "SASL_SSL"
-    assert provider.inputs["saslPassword"] == MOCK_ADMIN_PASSWORD
-    assert is_secret_on_the_wire(provider.wire["saslPassword"])
-    for registration in existing.of_type(TOPIC) + existing.of_type(ACL) + existing.of_type(USER):
-        assert registration.provider.startswith(f"{provider.urn}::"), registration.name
+    for resource in existing.of_type(TOPICS) + existing.of_type(ACCESS):
+        assert resource.inputs["connection"] == {
+            "bootstrap_servers": [
+                "kafka-0.kafka.internal:9093",
+                "kafka-1.kafka.internal:9093",
+                "kafka-2.kafka.internal:9093",
+            ],
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "username": "platform-admin",
+            "skip_tls_verify": False,
+        }, resource.name
+        assert resource.inputs["admin_password"] == MOCK_ADMIN_PASSWORD
+        assert is_secret_on_the_wire(resource.wire["admin_password"])
 
 
 def test_service_passwords_are_generated_and_secret(existing: Run) -> None:
-    for user in existing.of_type(USER):
-        assert user.inputs["password"].startswith("mock-password-of-scram-password-")
-        assert is_secret_on_the_wire(user.wire["password"])
-
-
-def test_a_first_preview_plans_users_with_a_stand_in_password(repo_dir: Path) -> None:
-    """terraform-provider-kafka crashes on an unknown password in a preview (see existing_cluster.py)."""
-    run = run_program(repo_dir, STACK, settings=example_settings(repo_dir), preview=True)
-    assert {r.inputs["password"] for r in run.of_type(USER)} == {PREVIEW_PASSWORD}
-    assert all(is_secret_on_the_wire(r.wire["password"]) for r in run.of_type(USER))
-
-
-def test_a_preview_of_deployed_credentials_uses_the_real_password(repo_dir: Path) -> None:
-    settings = example_settings(repo_dir)
-    deployed = {
-        f"acme/kafka-platform/{STACK}": {
-            "credential_versions": {
-                "api": f"aura360.{STACK}.api#1",
-                "guardian": "a different version",  # e.g. rotated since
-            }
+    for service in existing.plan.services:
+        access = existing.one(ACCESS, f"access-{service.name}")
+        assert access.inputs["passwords"] == {
+            service.principal: f"mock-password-of-scram-password-{service.name}"
         }
-    }
-    run = run_program(repo_dir, STACK, settings=settings, stack_outputs=deployed, preview=True)
-    passwords = {r.name.removeprefix("scram-user-"): r.inputs["password"] for r in run.of_type(USER)}
-    assert passwords["api"] == "mock-password-of-scram-password-api"
-    assert passwords["guardian"] == PREVIEW_PASSWORD
+        assert is_secret_on_the_wire(access.wire["passwords"])
+
+
+def test_a_protected_stack_keeps_topics_and_access(repo_dir: Path) -> None:
+    """Protected: nothing can be deleted by accident, a topic leaving the plan is released (kept
+    on the cluster), and only the topics the settings allow may leave at all."""
+    settings = copy.deepcopy(example_settings(repo_dir))
+    settings["protection"] = {"protect": True, "allow_deletes": {"topics": ["aura360.user.retired"]}}
+    run = run_program(repo_dir, STACK, settings=settings)
+    for topics in run.of_type(TOPICS):
+        assert topics.protect and topics.retain_on_delete, topics.name
+        assert topics.inputs["removal"] == "keep"
+    assert run.one(TOPICS, "topics-user").inputs["allowed_removals"] == ["aura360.user.retired"]
+    assert run.one(TOPICS, "topics-guardian").inputs["allowed_removals"] == []
+    assert all(access.protect for access in run.of_type(ACCESS))
+    unprotected = run_program(repo_dir, STACK, settings=example_settings(repo_dir))
+    assert {t.inputs["removal"] for t in unprotected.of_type(TOPICS)} == {"delete"}
+    assert not any(r.protect for r in unprotected.of_type(TOPICS) + unprotected.of_type(ACCESS))
+
+
+def test_what_a_just_migrated_stack_had_is_adopted_once(repo_dir: Path) -> None:
+    def deployed(layout: str) -> dict[str, Any]:
+        outputs = {"topic_names": ["aura360.user.events"], "kafka_state_layout": layout}
+        return {f"acme/kafka-platform/{STACK}": outputs}
+
+    migrated = run_program(
+        repo_dir, STACK, settings=example_settings(repo_dir), stack_outputs=deployed(MIGRATED_LAYOUT)
+    )
+    assert migrated.one(TOPICS, "topics-user").inputs["adopt"] == ["aura360.user.events"]
+    assert migrated.one(TOPICS, "topics-guardian").inputs["adopt"] == []
+    # After that `up`, the inputs no longer change with what was deployed.
+    later = run_program(
+        repo_dir, STACK, settings=example_settings(repo_dir), stack_outputs=deployed(STATE_LAYOUT)
+    )
+    assert all(topics.inputs["adopt"] == [] for topics in later.of_type(TOPICS))
+
+
+def test_a_stack_deployed_with_one_resource_per_object_must_be_migrated_first(repo_dir: Path) -> None:
+    deployed = {f"acme/kafka-platform/{STACK}": {"topic_names": ["aura360.user.events"]}}
+    with pytest.raises(Exception, match=r"kafka-platform migrate-state --stack existing-cluster") as refused:
+        run_program(repo_dir, STACK, settings=example_settings(repo_dir), stack_outputs=deployed)
+    assert "would delete them" in str(refused.value)
 
 
 def test_an_old_broker_version_adds_idempotent_write(repo_dir: Path) -> None:
     settings = copy.deepcopy(example_settings(repo_dir))
     settings["kafka"]["cluster"]["broker_version"] = "2.6"
     run = run_program(repo_dir, STACK, settings=settings)
-    grants = [r.inputs for r in run.of_type(ACL) if r.inputs["aclOperation"] == "IdempotentWrite"]
-    assert [(g["aclPrincipal"], g["aclResourceType"]) for g in grants] == [
-        (f"User:aura360.{STACK}.api", "Cluster")
+    grants = [
+        grant
+        for access in run.of_type(ACCESS)
+        for grant in access.inputs["acls"]
+        if " IDEMPOTENT_WRITE " in grant
     ]
+    assert grants == [f"User:aura360.{STACK}.api IDEMPOTENT_WRITE CLUSTER kafka-cluster"]

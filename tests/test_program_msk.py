@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from infra.plan import load_plan
+from infra.program.kafka_admin import plan_acl_text
 from infra.program.msk import ADMIN_BOOTSTRAP_GRANT, ADMIN_TOPIC_OPERATIONS
 from infra.service_access import MSK_ADMIN_ACLS
 from infra.stacks import SETTINGS_KEY
@@ -24,7 +24,8 @@ SECRET = "aws:secretsmanager/secret:Secret"  # pragma: allowlist secret
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"  # pragma: allowlist secret
 SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"  # pragma: allowlist secret
 ASSOCIATION = "aws:msk/scramSecretAssociation:ScramSecretAssociation"
-TOPIC = "kafka:index/topic:Topic"
+TOPICS = "pulumi-python:dynamic/kafka:Topics"
+ACCESS = "pulumi-python:dynamic/kafka:ServiceAccess"
 ACL = "kafka:index/acl:Acl"
 K8S_SECRET = "kubernetes:core/v1:Secret"  # pragma: allowlist secret
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
@@ -56,9 +57,9 @@ def test_resource_counts_match_the_plan(msk: Run) -> None:
     identities = services + 1  # + the platform admin
     assert counts["random:index/randomPassword:RandomPassword"] == identities
     assert counts[SECRET] == counts[SECRET_VERSION] == counts[SECRET_POLICY] == identities
-    assert counts[TOPIC] == len(msk.plan.topics)
-    admin_acls = 1 + len(ADMIN_TOPIC_OPERATIONS)
-    assert counts[ACL] == len(msk.plan.acls) + admin_acls
+    assert counts[TOPICS] == len({topic.key.split(".")[0] for topic in msk.plan.topics})
+    assert counts[ACCESS] == services
+    assert counts[ACL] == 1 + len(ADMIN_TOPIC_OPERATIONS), "only the admin's own grants, one by one"
     assert counts[K8S_SECRET] == counts[CONFIG_MAP] == services
 
 
@@ -116,18 +117,19 @@ def test_kafka_provider_uses_the_admin_scram_identity_over_tls(msk: Run) -> None
 
 
 def test_topics_and_service_acls_are_managed_only_after_the_admin_grants_exist(msk: Run) -> None:
-    admin_acls = {r.urn for r in msk.of_type(ACL) if r.name.startswith("admin-acl-")}
+    admin_acls = {r.urn for r in msk.of_type(ACL)}
     bootstrap_provider = msk.one("pulumi:providers:kafka", "kafka-admin")
-    granted = msk.one("pulumi:providers:kafka", "kafka-admin-granted")
     assert len(admin_acls) == 1 + len(ADMIN_TOPIC_OPERATIONS)
-    assert admin_acls <= set(granted.dependencies)
-    assert not admin_acls & set(bootstrap_provider.dependencies)
-    assert {k: v for k, v in granted.inputs.items() if k != "version"} == {
-        k: v for k, v in bootstrap_provider.inputs.items() if k != "version"
-    }
-    for registration in msk.of_type(ACL) + msk.of_type(TOPIC):
-        via = bootstrap_provider if registration.urn in admin_acls else granted
-        assert registration.provider.startswith(f"{via.urn}::"), registration.name
+    assert all(r.provider.startswith(f"{bootstrap_provider.urn}::") for r in msk.of_type(ACL))
+    for grouped in msk.of_type(TOPICS) + msk.of_type(ACCESS):
+        assert admin_acls <= set(grouped.dependencies), grouped.name
+        connection = grouped.inputs["connection"]
+        assert connection["username"] == "aura360.prod-msk.platform-admin"
+        assert (connection["security_protocol"], connection["sasl_mechanism"]) == (
+            "SASL_SSL",
+            "SCRAM-SHA-512",
+        )
+        assert is_secret_on_the_wire(grouped.wire["admin_password"])
 
 
 def test_the_admin_is_granted_cluster_alter_first_and_alone(msk: Run) -> None:
@@ -162,8 +164,8 @@ def test_a_kafka_version_change_gives_the_configuration_a_new_name(repo_dir: Pat
 
 
 def test_access_vpc_dials_the_private_scram_endpoint(msk: Run) -> None:
-    provider = msk.one("pulumi:providers:kafka", "kafka-admin-granted")
-    assert json.loads(provider.inputs["bootstrapServers"]) == ["b-1.mock:9096", "b-2.mock:9096"]
+    for grouped in msk.of_type(TOPICS) + msk.of_type(ACCESS):
+        assert grouped.inputs["connection"]["bootstrap_servers"] == ["b-1.mock:9096", "b-2.mock:9096"]
     assert "connectivityInfo" not in msk.one(MSK_CLUSTER, "cluster").inputs["brokerNodeGroupInfo"]
 
 
@@ -185,51 +187,35 @@ def test_public_access_on_an_existing_cluster_dials_port_9196(repo_dir: Path) ->
     run = run_program(repo_dir, "prod-msk", settings=settings, stack_outputs=previous)
     info = run.one(MSK_CLUSTER, "cluster").inputs["brokerNodeGroupInfo"]["connectivityInfo"]
     assert info == {"publicAccess": {"type": "SERVICE_PROVIDED_EIPS"}}
-    provider = run.one("pulumi:providers:kafka", "kafka-admin-granted")
-    assert json.loads(provider.inputs["bootstrapServers"]) == ["b-1-public.mock:9196", "b-2-public.mock:9196"]
+    for grouped in run.of_type(TOPICS) + run.of_type(ACCESS):
+        assert grouped.inputs["connection"]["bootstrap_servers"] == [
+            "b-1-public.mock:9196",
+            "b-2-public.mock:9196",
+        ]
     # Services run inside the VPC and keep the private endpoint.
     data = run.one(CONFIG_MAP, "api-kafka-env").inputs["data"]
     assert data["KAFKA_BROKER_URL"] == "b-1.mock:9096,b-2.mock:9096"
 
 
 def test_acls_are_exactly_the_plan_plus_the_admin_grants(msk: Run) -> None:
-    expected = Counter(
-        (f"User:{a.principal}", a.resource_type, a.resource_name, a.operation) for a in msk.plan.acls
-    )
-    types = {"Topic": "TOPIC", "Group": "GROUP", "Cluster": "CLUSTER", "TransactionalID": "TRANSACTIONAL_ID"}
-    operations = {
-        "Read": "READ",
-        "Write": "WRITE",
-        "Describe": "DESCRIBE",
-        "IdempotentWrite": "IDEMPOTENT_WRITE",
-    }
-    service_acls = [r for r in msk.of_type(ACL) if not r.name.startswith("admin-acl-")]
-    actual = Counter(
-        (
-            r.inputs["aclPrincipal"],
-            types[r.inputs["aclResourceType"]],
-            r.inputs["aclResourceName"],
-            operations[r.inputs["aclOperation"]],
-        )
-        for r in service_acls
-    )
-    assert actual == expected
-    patterns = {(a.resource_name, a.pattern_type.capitalize()) for a in msk.plan.acls}
-    assert {
-        (r.inputs["aclResourceName"], r.inputs["resourcePatternTypeFilter"]) for r in service_acls
-    } == patterns
-    admin = [r.inputs for r in msk.of_type(ACL) if r.name.startswith("admin-acl-")]
+    granted = [grant for access in msk.of_type(ACCESS) for grant in access.inputs["acls"]]
+    assert sorted(granted) == sorted(plan_acl_text(acl, acl.principal) for acl in msk.plan.acls)
+    for access in msk.of_type(ACCESS):
+        assert access.inputs["users"] == {}, "MSK's users are Secrets Manager secrets, not SCRAM API users"
+    admin = [r.inputs for r in msk.of_type(ACL)]
     assert {a["aclPrincipal"] for a in admin} == {"User:aura360.prod-msk.platform-admin"}
     assert {a["aclResourceName"] for a in admin if a["aclResourceType"] == "Topic"} == {"aura360."}
     assert all(a["aclOperation"] != "All" for a in admin)
 
 
 def test_topics_have_replication_from_settings(msk: Run) -> None:
-    for topic in msk.plan.topics:
-        registered = msk.one(TOPIC, topic.name).inputs
-        assert registered["replicationFactor"] == 3
-        assert registered["partitions"] == topic.partitions
-        assert registered["config"] == topic.config
+    registered = {
+        name: spec for topics in msk.of_type(TOPICS) for name, spec in topics.inputs["topics"].items()
+    }
+    assert registered == {
+        topic.name: {"partitions": topic.partitions, "replication_factor": 3, "config": topic.config}
+        for topic in msk.plan.topics
+    }
 
 
 def test_service_env_uses_scram_credentials(msk: Run) -> None:
@@ -248,9 +234,9 @@ def test_service_env_uses_scram_credentials(msk: Run) -> None:
 
 
 def test_prod_msk_is_protected(msk: Run) -> None:
-    for type_ in (MSK_CLUSTER, KMS_KEY, TOPIC, SECRET):
+    for type_ in (MSK_CLUSTER, KMS_KEY, TOPICS, ACCESS, SECRET):
         assert all(r.protect for r in msk.of_type(type_)), type_
-    assert all(r.retain_on_delete for r in msk.of_type(TOPIC))
+    assert all(r.retain_on_delete and r.inputs["removal"] == "keep" for r in msk.of_type(TOPICS))
 
 
 def test_switching_provider_keeps_topics_acl_semantics_and_env_names(repo_dir: Path) -> None:
@@ -272,6 +258,6 @@ def test_switching_provider_keeps_topics_acl_semantics_and_env_names(repo_dir: P
 
 
 def test_the_acl_budget_counts_exactly_the_admin_grants_the_program_makes(msk: Run) -> None:
-    admin_acls = [r for r in msk.of_type(ACL) if r.name.startswith("admin-acl-")]
-    assert len(admin_acls) == MSK_ADMIN_ACLS
-    assert len(msk.of_type(ACL)) == len(msk.plan.acls) + MSK_ADMIN_ACLS
+    assert len(msk.of_type(ACL)) == MSK_ADMIN_ACLS
+    granted = sum(len(access.inputs["acls"]) for access in msk.of_type(ACCESS))
+    assert granted == len(msk.plan.acls)

@@ -36,6 +36,7 @@ from infra.stacks import (
     checked_stack,
     settings_from_config,
 )
+from infra.state_migration import GROUPED_PROVIDERS, STATE_LAYOUT, STATE_LAYOUT_OUTPUT
 from infra.topology import load_topology
 
 KubernetesCheck = Callable[[Plan], None]
@@ -72,7 +73,7 @@ def cluster_for(
     if plan.cluster.provider == "msk":
         from infra.program.msk import MskPlatform
 
-        return MskPlatform("kafka", plan, generations).access
+        return MskPlatform("kafka", plan, generations, previous).access
     if plan.cluster.provider == "kafka":
         from infra.program.existing_cluster import ExistingClusterPlatform
 
@@ -162,6 +163,8 @@ def build(
             }
         ),
     )
+    if plan.cluster.provider in GROUPED_PROVIDERS:
+        pulumi.export(STATE_LAYOUT_OUTPUT, STATE_LAYOUT)
     for name, value in access.exports.items():
         pulumi.export(name, value)
     return access

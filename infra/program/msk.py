@@ -4,6 +4,7 @@ service (password in a KMS-encrypted `AmazonMSK_` secret), topics and the plan's
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -15,8 +16,9 @@ from infra.credential_rotation import Generations
 from infra.names import generation_suffix
 from infra.plan_model import CLUSTER_RESOURCE_NAME, Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
-from infra.program.kafka_admin import AdminConnection, admin_provider, manage_topics_and_acls
+from infra.program.kafka_admin import AdminConnection, manage_service_access, manage_topics
 from infra.program.monitoring import cloudwatch_lag_alarms
+from infra.program.previous_deployment import PreviousDeployment
 from infra.program.protection import kept
 from infra.settings import MskSettings
 
@@ -70,7 +72,12 @@ class MskPlatform(pulumi.ComponentResource):
     access: ClusterAccess
 
     def __init__(
-        self, name: str, plan: Plan, generations: Generations, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        plan: Plan,
+        generations: Generations,
+        previous: PreviousDeployment,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kafka-platform:msk:Platform", name, None, opts)
         settings = plan.cluster.provider_settings
@@ -102,12 +109,12 @@ class MskPlatform(pulumi.ComponentResource):
         }
         # While a rotation overlaps, the previous generation's users stay associated and valid.
         old = generations.previous
-        previous = [
+        overlapping = [
             self._scram_user(plan, service.name, plan.principal_at(service.name, old), old, current=False)
             for service in plan.services
             if old is not None
         ]
-        users = [admin, *services.values(), *previous]
+        users = [admin, *services.values(), *overlapping]
         # One exclusive association: SCRAM secrets not listed here are detached from the cluster.
         association = aws.msk.ScramSecretAssociation(
             "scram-users",
@@ -133,10 +140,9 @@ class MskPlatform(pulumi.ComponentResource):
             plan.cluster.admin_principal,
             admin_provider("kafka-admin", connection, parent=self, after=[association]),
         )
-        # The same admin identity, usable only once its grants exist: every topic and service ACL
-        # goes through it, so each waits for the admin ACLs without listing them all.
-        granted = admin_provider("kafka-admin-granted", connection, parent=self, after=admin_acls)
-        manage_topics_and_acls(plan, granted, parent=self, generations=generations)
+        # The admin identity is usable only once its grants exist.
+        manage_topics(plan, connection, self, previous, after=admin_acls)
+        manage_service_access(plan, connection, self, generations, after=admin_acls)
         if plan.monitoring.cloudwatch_alarms:
             cloudwatch_lag_alarms(plan, self.cluster.cluster_name, pulumi.ResourceOptions(parent=self))
 
@@ -268,6 +274,28 @@ class MskPlatform(pulumi.ComponentResource):
             grant("Topic", topics, "Prefixed", operation, after_first) for operation in ADMIN_TOPIC_OPERATIONS
         ]
         return [first, *rest]
+
+
+# terraform-provider-kafka's names for the SASL mechanisms (`sasl_mechanism`).
+PROVIDER_MECHANISMS = {"SCRAM-SHA-512": "scram-sha512", "SCRAM-SHA-256": "scram-sha256", "PLAIN": "plain"}
+
+
+def admin_provider(
+    name: str, connection: AdminConnection, parent: pulumi.Resource, after: Sequence[pulumi.Resource] = ()
+) -> kafka.Provider:
+    """The bridged `kafka` provider, for the admin's own bootstrap grants only: they must exist,
+    in order, before anything else can reach the cluster through the admin identity."""
+    return kafka.Provider(
+        name,
+        bootstrap_servers=connection.bootstrap_servers,
+        sasl_username=connection.username,
+        sasl_password=connection.password,
+        sasl_mechanism=PROVIDER_MECHANISMS[connection.sasl_mechanism],
+        tls_enabled=connection.tls,
+        ca_cert=connection.ca_cert,
+        skip_tls_verify=connection.skip_tls_verify or None,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
+    )
 
 
 def msk_secret_policy(secret_arn: str) -> str:

@@ -9,6 +9,7 @@ import pulumi
 from infra.plan_model import Plan
 from infra.program.previous_deployment import SERVICES_OUTPUT, TOPIC_NAMES_OUTPUT, PreviousDeployment
 from infra.settings import MskSettings
+from infra.state_migration import GROUPED_PROVIDERS
 
 
 def refused_deletes(
@@ -21,6 +22,13 @@ def refused_deletes(
 def unsafe_changes(plan: Plan, previous: PreviousDeployment) -> list[str]:
     """Why this deployment must not start; empty when it may."""
     problems: list[str] = []
+    if plan.cluster.provider in GROUPED_PROVIDERS and previous.needs_state_migration():
+        problems.append(
+            f"stack '{plan.stack}' was deployed by a release that kept every topic, ACL and SCRAM user "
+            "as its own resource, and this `up` would delete them: first run "
+            f"`kafka-platform migrate-state --stack {plan.stack}` "
+            '(docs/deploying.md, "Moving a stack deployed before grouping")'
+        )
     if plan.protection.protect:
         checks = (
             (

@@ -15,6 +15,8 @@ from typing import Any
 import pulumi
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.state_migration import MIGRATED_LAYOUT, STATE_LAYOUT, STATE_LAYOUT_OUTPUT
+
 READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 
 TOPIC_NAMES_OUTPUT = "topic_names"
@@ -61,6 +63,16 @@ class PreviousDeployment:
         """What the last deployment recorded about credential rotation (None before any)."""
         value = self.outputs.get(CREDENTIAL_GENERATIONS_OUTPUT)
         return dict(value) if isinstance(value, dict) else None
+
+    def needs_state_migration(self) -> bool:
+        layout = self.outputs.get(STATE_LAYOUT_OUTPUT)
+        return self.names(TOPIC_NAMES_OUTPUT) is not None and layout not in (STATE_LAYOUT, MIGRATED_LAYOUT)
+
+    def migrated_topics(self) -> list[str]:
+        """The topics a just-migrated stack had: its next `up` takes them over as they are."""
+        if self.outputs.get(STATE_LAYOUT_OUTPUT) != MIGRATED_LAYOUT:
+            return []
+        return self.names(TOPIC_NAMES_OUTPUT) or []
 
     def has_cluster(self) -> bool:
         return bool(self.outputs.get(CLUSTER_ID_OUTPUT))

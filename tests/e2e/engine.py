@@ -28,6 +28,7 @@ REQUIRED_BINARIES = (
     "pulumi-resource-kafka",
     "pulumi-resource-random",
     "pulumi-analyzer-policy-python",
+    "pulumi-resource-pulumi-python",
 )
 # The parallelism docs/performance.md measured and the README recommends.
 PARALLEL = 32
@@ -110,6 +111,21 @@ class EngineProject:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
+    def kafka_platform(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The project's own CLI (`kafka-platform`), with the engine on PATH."""
+        return subprocess.run(
+            [sys.executable, "-m", "infra", "--project-dir", str(self.root), *args],
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def migrate_state(self, stack: str) -> str:
+        migrated = self.kafka_platform("migrate-state", "--stack", stack)
+        assert migrated.returncode == 0, migrated.stderr
+        return migrated.stdout
+
     def stack(self, name: str, settings: dict[str, Any] | None = None) -> auto.Stack:
         if settings is not None:
             self.write_settings(name, settings)
@@ -132,6 +148,67 @@ class EngineProject:
         )
         stack.set_config(ADMIN_PASSWORD_KEY, auto.ConfigValue(self.broker.admin_password, secret=True))
         return stack
+
+
+# Deploys the program of an earlier commit (its `infra/` on sys.path first) on the same project.
+_RELEASE_UP = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from pulumi import automation as auto
+import infra.program
+
+root = Path(sys.argv[2])
+stack = auto.create_or_select_stack(
+    stack_name=sys.argv[3],
+    project_name="kafka-platform",
+    program=lambda: infra.program.run(root),
+    opts=auto.LocalWorkspaceOptions(
+        work_dir=str(root),
+        pulumi_command=auto.PulumiCommand(root=sys.argv[4]),
+        project_settings=auto.ProjectSettings(
+            name="kafka-platform",
+            runtime="python",
+            backend=auto.ProjectBackend(url=f"file://{root / 'state'}"),
+        ),
+    ),
+)
+result = stack.up(parallel=int(sys.argv[5]), debug=sys.argv[6] == "debug")
+print(result.stdout)
+"""
+
+
+def deploy_with_release(
+    project: EngineProject, stack: str, release: str, work: Path, *, debug: bool = False
+) -> str:
+    """`pulumi up` of ``stack`` by the program as it was at commit ``release`` (git history);
+    returns what the CLI printed (with ``debug``, its debug diagnostics too)."""
+    previous = work / f"release-{release}"
+    previous.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", release, "infra"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(previous)], input=archive.stdout, check=True)
+    deployed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _RELEASE_UP,
+            str(previous),
+            str(project.root),
+            stack,
+            str(ENGINE_ROOT),
+            str(PARALLEL),
+            "debug" if debug else "quiet",
+        ],
+        env={**os.environ, **project.env()},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    return deployed.stdout
 
 
 def state_resources(stack: auto.Stack) -> list[dict[str, Any]]:

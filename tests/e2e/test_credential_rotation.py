@@ -55,8 +55,8 @@ def test_a_rotation_overlaps_then_revokes_the_old_credential(
     project.write_settings(STACK, rotated)
     started = datetime.now(UTC)
     up = stack.up(parallel=PARALLEL)
-    # A password and a user per service, and each service's grants again for its new user.
-    assert changes(up) == {"create": 2 * len(plan.services) + len(plan.acls)}
+    # A password per service; each service's access gains the new user and its grants again.
+    assert changes(up) == {"create": len(plan.services), "update": len(plan.services)}
     outputs = stack.outputs()
     new = credentials(outputs)
     assert {name: cred[0] for name, cred in new.items()} == {name: f"{u}-g2" for name, (u, _) in old.items()}
@@ -66,12 +66,12 @@ def test_a_rotation_overlaps_then_revokes_the_old_credential(
     until = datetime.fromisoformat(recorded["previous_until"])
     assert 0 < (until - started).total_seconds() <= OVERLAP_S + 5
     assert {u for u, _ in [*old.values(), *new.values()]} <= snapshot(broker).users
-    protected = {
-        r["inputs"]["username"]: bool(r.get("protect"))
+    users = {
+        r["inputs"]["service"]: sorted(r["inputs"]["users"])
         for r in state_resources(stack)
-        if r["type"] == "kafka:index/userScramCredential:UserScramCredential"
+        if r["type"] == "pulumi-python:dynamic/kafka:ServiceAccess"
     }
-    assert protected == {u: False for u, _ in old.values()} | {u: True for u, _ in new.values()}
+    assert users == {name: sorted([old[name][0], new[name][0]]) for name in old}
     for name in old:
         assert can_authenticate(broker, *old[name]) and can_authenticate(broker, *new[name]), name
     assert can_produce(broker, *old[producer.name], topic)
@@ -85,7 +85,7 @@ def test_a_rotation_overlaps_then_revokes_the_old_credential(
     time.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 1)
     topics_before = snapshot(broker).topics_under("rotation.")
     up = stack.up(parallel=PARALLEL)
-    assert changes(up) == {"delete": 2 * len(plan.services) + len(plan.acls)}
+    assert changes(up) == {"delete": len(plan.services), "update": len(plan.services)}
     for name in old:
         assert not can_authenticate(broker, *old[name]), f"{name}'s old credential still logs in"
         assert can_authenticate(broker, *new[name]), name

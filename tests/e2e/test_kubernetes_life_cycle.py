@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +25,15 @@ from infra.kafka_broker import Broker
 from infra.plan import load_plan
 from infra.program.kubernetes_env import CHECKSUM_ANNOTATION, ROLLOUT_FIELD_MANAGER
 from tests.conftest import skip_unless_required
-from tests.e2e.engine import ENGINE_BIN, PARALLEL, EngineProject, existing_cluster_settings
+from tests.e2e.engine import (
+    ENGINE_BIN,
+    PARALLEL,
+    EngineProject,
+    deploy_with_release,
+    existing_cluster_settings,
+)
 from tests.integration import access_checks as check
 from tests.kubernetes_cluster import ControlPlane, control_plane, missing_binaries
-from tests.project_files import REPO
 
 REQUIRED = os.environ.get("KAFKA_PLATFORM_REQUIRE_KUBERNETES") == "1"
 STACK = "k8s"
@@ -289,30 +292,6 @@ def test_the_local_stacks_manifests_apply_to_a_fresh_cluster(
 # The last release whose program used Pulumi's default Kubernetes provider, with ConfigMaps and
 # Secrets immutable and rollout patches that awaited ready pods.
 PREVIOUS_RELEASE = "b009fa1"
-PREVIOUS_UP = """
-import sys
-from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-from pulumi import automation as auto
-import infra.program
-
-root = Path(sys.argv[2])
-stack = auto.select_stack(
-    stack_name=sys.argv[3],
-    project_name="kafka-platform",
-    program=lambda: infra.program.run(root),
-    opts=auto.LocalWorkspaceOptions(
-        work_dir=str(root),
-        pulumi_command=auto.PulumiCommand(root=sys.argv[4]),
-        project_settings=auto.ProjectSettings(
-            name="kafka-platform",
-            runtime="python",
-            backend=auto.ProjectBackend(url=f"file://{root / 'state'}"),
-        ),
-    ),
-)
-stack.up(parallel=8)
-"""
 
 
 def test_a_stack_deployed_by_the_previous_release_upgrades_in_place(
@@ -329,24 +308,12 @@ def test_a_stack_deployed_by_the_previous_release_upgrades_in_place(
     # No rollouts: the previous release's patches awaited ready pods, which never come here.
     settings["kubernetes"]["deployments"] = {}
     project.write_settings(STACK, settings)
-    previous = tmp_path / "previous"
-    previous.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", PREVIOUS_RELEASE, "infra"], capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(previous)], input=archive.stdout, check=True)
-    deployed = subprocess.run(
-        [sys.executable, "-c", PREVIOUS_UP, str(previous), str(project.root), STACK, str(ENGINE_BIN.parent)],
-        env={**os.environ, **project.env()},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    deploy_with_release(project, STACK, PREVIOUS_RELEASE, tmp_path)
     config_maps, secrets = uids(core, "ConfigMap"), uids(core, "Secret")
     assert len(config_maps) == len(secrets) == 5
 
+    # That release kept one resource per topic, ACL and SCRAM user: its state is migrated first.
+    project.migrate_state(STACK)
     upgraded = stack.up(parallel=PARALLEL)
     summary = changes(upgraded)
     assert "replace" not in summary and "delete" not in summary, summary

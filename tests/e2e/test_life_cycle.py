@@ -5,6 +5,8 @@ Each step asserts on the broker itself, read with the AdminClient, not on what P
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from pulumi import automation as auto
 from infra.kafka_broker import Broker
 from infra.plan import load_plan
 from infra.plan_model import Plan
+from infra.program.kafka_admin import plan_acl_text
 from tests.e2e.broker_state import assert_broker_holds, snapshot
 from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings, state_resources
 from tests.integration.access_matrix import run_matrix
@@ -55,7 +58,8 @@ def test_life_cycle_from_empty_to_destroyed(engine_project: EngineProject, broke
     stack.preview(expect_no_changes=True, refresh=True)
 
     # 3. A topology change: a new topic guardian produces, and vectordb.ingest moves from api to
-    #    context-vectorizer: one topic and two ACLs created, one ACL deleted, nothing else.
+    #    context-vectorizer: a new family of topics, and the access of the three services changes
+    #    (one topic and two ACLs created, one ACL deleted, nothing else). The preview names them.
     def change(topology: dict[str, Any]) -> None:
         topology["topics"]["audit.log"] = {"partitions": 2, "retention": "3d"}
         topology["services"]["guardian"]["produces"].append("audit.log")
@@ -63,9 +67,19 @@ def test_life_cycle_from_empty_to_destroyed(engine_project: EngineProject, broke
         topology["services"]["context-vectorizer"]["produces"].append("vectordb.ingest")
 
     project.edit_topology(change)
-    assert changes(stack.preview()) == {"create": 3, "delete": 1}
+    preview = stack.preview(diff=True)
+    assert changes(preview) == {"create": 1, "update": 3}
+    shown = preview.stdout
+    assert re.search(r"\+ pulumi-python:dynamic/kafka:Topics: \(create\)", shown)
+    assert re.search(r"lifecycle\.audit\.log: \{\s+config\s+: \{\s+cleanup\.policy: \"delete\"", shown)
+    for grant in (
+        "- User:lifecycle.e2e.api WRITE TOPIC lifecycle.vectordb.ingest ",
+        "+ User:lifecycle.e2e.context-vectorizer WRITE TOPIC lifecycle.vectordb.ingest ",
+        "+ User:lifecycle.e2e.guardian WRITE TOPIC lifecycle.audit.log ",
+    ):
+        assert grant in shown, grant
     up = stack.up(parallel=PARALLEL)
-    assert changes(up) == {"create": 3, "delete": 1}
+    assert changes(up) == {"create": 1, "update": 3}
     changed = load_plan(project.root, STACK)
     assert_broker_holds(broker, changed)
     after = snapshot(broker)
@@ -133,18 +147,20 @@ def test_a_protected_stack_refuses_a_topic_removal_before_anything_changes(
     assert "protected.audit.log" not in snapshot(broker).topics
     assert len(state_resources(stack)) == resources
 
-    # Retiring it on purpose (the README's procedure): allowed in the settings, unprotected in
-    # the state, then applied.
+    # Retiring it on purpose (docs/deploying.md): allowed in the settings, then applied. The topic
+    # leaves the stack but stays on the broker with its data, as a protected topic always does.
     allowed = {"protect": True, "allow_deletes": {"topics": ["protected.guardian.responses"]}}
     project.write_settings(STACK, {**settings, "protection": allowed})
-    urn = next(
-        r["urn"] for r in state_resources(stack) if r["urn"].endswith("::protected.guardian.responses")
-    )
-    project.cli("state", "unprotect", urn, "--stack", STACK, "--yes")
     stack.up(parallel=PARALLEL)
     assert "protected.audit.log" in snapshot(broker).topics
-    # Kept on the broker: protected topics are retain_on_delete, so leaving the stack keeps the data.
     assert "protected.guardian.responses" in snapshot(broker).topics
+    managed = {
+        name
+        for r in state_resources(stack)
+        if r["type"].endswith(":Topics")
+        for name in r["outputs"]["topics"]
+    }
+    assert "protected.guardian.responses" not in managed and "protected.audit.log" in managed
 
     _tear_down_protected(project, stack, settings)
 
@@ -157,13 +173,27 @@ def _tear_down_protected(project: EngineProject, stack: auto.Stack, settings: di
 
 
 def test_plan_matches_what_the_engine_registered(engine_project: EngineProject, broker: Broker) -> None:
-    """Every planned topic and ACL is a resource in the engine's state, under its stable name."""
+    """Every planned topic is in its family's `Topics`, every planned ACL in its service's
+    `ServiceAccess`, under stable names; and no secret is in the state in plain text."""
     project = engine_project
     project.edit_topology(lambda topology: topology.update(domain="names"))
     stack = project.stack(STACK, existing_cluster_settings(broker))
     stack.up(parallel=PARALLEL)
     plan: Plan = load_plan(project.root, STACK)
-    names = {resource["urn"].rsplit("::", 1)[-1] for resource in state_resources(stack)}
-    assert {topic.name for topic in plan.topics} <= names
-    assert {acl.logical_name for acl in plan.acls} <= names
+    # As the backend keeps it (the Automation API's export shows secrets).
+    state = project.cli("stack", "export", "--stack", STACK)
+    resources = {r["urn"].rsplit("::", 1)[-1]: r for r in json.loads(state)["deployment"]["resources"]}
+    families = {topic.key.split(".")[0] for topic in plan.topics}
+    for family in families:
+        held = resources[f"topics-{family}"]["outputs"]["topics"]
+        assert sorted(held) == sorted(t.name for t in plan.topics if t.key.split(".")[0] == family)
+    for service in plan.services:
+        access = resources[f"access-{service.name}"]["outputs"]
+        planned = {plan_acl_text(acl, service.principal) for acl in plan.acls if acl.service == service.name}
+        assert set(access["acls"]) == planned
+        assert access["users"] == {service.principal: [broker.sasl_mechanism]}
+        assert access["passwords"].get("ciphertext"), "passwords are encrypted in the state"
+        assert access["admin_password"].get("ciphertext")
+    assert broker.admin_password not in state
+    assert not [password for password in passwords(stack).values() if password in state]
     stack.destroy(parallel=PARALLEL)

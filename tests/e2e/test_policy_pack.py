@@ -26,10 +26,21 @@ def test_a_violating_stack_is_refused_and_nothing_is_created(
     with pytest.raises(auto.CommandError) as refused:
         stack.preview(policy_packs=[POLICY_PACK], parallel=PARALLEL)
     text = str(refused.value)
+    # Judged per topic inside each family's resource, and named in the message.
     for topic in ("context.aggregated", "user.events", "vectordb.ingest"):
-        assert f"[mandatory]  prod-topic-durability  (kafka:index:Topic: violating.{topic})" in text
-        assert f"[mandatory]  protected-stays-protected  (kafka:index:Topic: violating.{topic})" in text
-    assert "production topics need replication >= 3 (has 1)" in text
+        family = topic.split(".")[0]
+        durability = (
+            f"[mandatory]  prod-topic-durability  (pulumi-python:dynamic/kafka:Topics: topics-{family})\n"
+            "          Production topics: replication >= 3, min.insync.replicas >= 2.\n"
+            f"          topic violating.{topic}: production topics need replication >= 3 (has 1)"
+        )
+        assert durability in text
+        protection = "[mandatory]  protected-stays-protected  (pulumi-python:dynamic/kafka:Topics: topics-"
+        assert f"{protection}{family})" in text
+    assert (
+        "[mandatory]  protected-stays-protected  (pulumi-python:dynamic/kafka:ServiceAccess: access-api)"
+        in text
+    )
 
     # An update without its preview (`up --skip-preview`, and the Automation API's `up`) judges
     # each resource as it goes: the first topic stops it, after earlier resources (providers,
@@ -37,7 +48,7 @@ def test_a_violating_stack_is_refused_and_nothing_is_created(
     with pytest.raises(auto.CommandError) as stopped:
         stack.up(policy_packs=[POLICY_PACK], parallel=PARALLEL)
     assert "[mandatory]  " in str(stopped.value)
-    assert "(kafka:index:Topic: violating." in str(stopped.value)
+    assert "(pulumi-python:dynamic/kafka:Topics: topics-" in str(stopped.value)
     assert snapshot(broker) == before
 
 
