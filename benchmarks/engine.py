@@ -24,10 +24,10 @@ from confluent_kafka.admin import (
 
 from benchmarks.generate import large_topology
 from benchmarks.topicctl_peer import apply_seconds, topicctl_binary, write_configs
-from infra.apply_plan import EVERY_ACL, acl_bindings, apply_plan, matching
-from infra.kafka_broker import Broker, broker_from_environment, local_kafka
-from infra.plan import load_plan
-from infra.plan_model import Plan
+from infra.live.apply_plan import EVERY_ACL, acl_bindings, apply_plan, matching
+from infra.live.kafka_broker import Broker, broker_from_environment, local_kafka
+from infra.plan.model import Plan
+from infra.plan.resolve import load_plan
 from tests.e2e.engine import EngineProject, existing_cluster_settings, missing_binaries
 
 STACK = "bench"

@@ -18,10 +18,10 @@ from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartiti
 
 from benchmarks.engine import _broker, _topology
 from benchmarks.generate import write_project
-from infra.apply_plan import apply_plan
-from infra.consumer_lag import read_lag
-from infra.lag_report import judge
-from infra.plan import load_plan
+from infra.live.apply_plan import apply_plan
+from infra.live.consumer_lag import read_lag
+from infra.live.lag_report import judge
+from infra.plan.resolve import load_plan
 
 
 def main() -> None:

@@ -26,8 +26,8 @@ from typing import Any
 import pulumi
 import pulumi_kafka as kafka
 
-from infra.plan import load_plan
-from infra.plan_model import Plan
+from infra.plan.model import Plan
+from infra.plan.resolve import load_plan
 from infra.program import confluent
 from tests.pulumi_harness import run_program, stack_settings
 

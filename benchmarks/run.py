@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.generate import write_project
-from infra.plan import load_plan
-from infra.plan_model import Plan
-from infra.settings import CONFLUENT_ACL_LIMITS, RBAC_TIERS
+from infra.model.settings import CONFLUENT_ACL_LIMITS, RBAC_TIERS
+from infra.plan.model import Plan
+from infra.plan.resolve import load_plan
 
 MODES = ("literal", "prefixed", "rbac")
 

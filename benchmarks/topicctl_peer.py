@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from infra.kafka_broker import Broker
-from infra.plan_model import Plan
+from infra.live.kafka_broker import Broker
+from infra.plan.model import Plan
 
 CLUSTER = {"name": "bench", "environment": "bench", "region": "local"}
 TOPIC_META = {"cluster": "bench", "environment": "bench", "region": "local"}

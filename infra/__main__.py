@@ -18,6 +18,6 @@ if __package__:
         sys.exit(2)
     sys.exit(main())
 else:
-    from infra.program import run
+    from infra.program.main import run
 
     run()

@@ -23,8 +23,8 @@ from infra.commands import (
     validate,
 )
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, EXIT_STALE, CommandFailed
-from infra.errors import ConfigError
-from infra.stacks import find_project_dir
+from infra.model.errors import ConfigError
+from infra.model.stacks import find_project_dir
 
 # The command table: each module adds its parser and runs it.
 COMMANDS: dict[str, ModuleType] = {

@@ -7,7 +7,7 @@ from pathlib import Path
 import hypothesis.internal.observability  # noqa: F401
 import pytest
 
-from infra.kafka_broker import Broker, broker_from_environment, local_kafka, missing_tools
+from infra.live.kafka_broker import Broker, broker_from_environment, local_kafka, missing_tools
 from tests.project_files import REPO, Project
 
 # Imported here, before any Pulumi mock runs: the hypothesis plugin otherwise imports it at the

@@ -19,7 +19,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.kafka_broker import stop_process
+from infra.live.kafka_broker import stop_process
 
 CONTROL_PLANE = Path(sys.prefix) / "engine" / "bin"  # where `make engine` links them
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")

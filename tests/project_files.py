@@ -10,9 +10,9 @@ from typing import Any
 
 import yaml
 
-from infra.plan import load_plan
-from infra.plan_model import Plan
-from infra.stacks import SETTINGS_KEY
+from infra.model.stacks import SETTINGS_KEY
+from infra.plan.model import Plan
+from infra.plan.resolve import load_plan
 
 REPO = Path(__file__).resolve().parent.parent
 # Shaped like what `pulumi config set --secret` writes with a passphrase (base64 of plain words).

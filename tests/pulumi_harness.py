@@ -13,10 +13,10 @@ from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-import infra.program
-from infra.plan_model import Plan
+import infra.program.main
+from infra.model.stacks import ADMIN_PASSWORD_KEY, SETTINGS_KEY
+from infra.plan.model import Plan
 from infra.program.previous_deployment import READ_STACK_OUTPUTS
-from infra.stacks import ADMIN_PASSWORD_KEY, SETTINGS_KEY
 
 SECRET_SIG = rpc._special_secret_sig
 # The monitor of the latest run, to inspect runs that raised.
@@ -193,7 +193,7 @@ def run_program(
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         # No cluster behind the mocks: the namespace and Deployment check is tested on its own.
-        plan, access = infra.program.run(project_dir, kubernetes_check=lambda _plan: None)
+        plan, access = infra.program.main.run(project_dir, kubernetes_check=lambda _plan: None)
         holder["plan"] = plan
         exports = pulumi.Output.from_input(access.exports).apply(lambda values: holder.update(exports=values))
         return pulumi.Output.all(access.bootstrap_servers, access.cluster_id, exports)

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from benchmarks.generate import write_project
-from infra.acl_compaction import topics_granted
-from infra.errors import ConfigError
-from infra.plan import load_plan
-from infra.plan_model import Plan
-from infra.role_bindings import ROLE_OPERATIONS
-from infra.service_access import MSK_ADMIN_ACLS
+from infra.model.errors import ConfigError
+from infra.plan.acl_compaction import topics_granted
+from infra.plan.model import Plan
+from infra.plan.resolve import load_plan
+from infra.plan.role_bindings import ROLE_OPERATIONS
+from infra.plan.service_access import MSK_ADMIN_ACLS
 from tests.project_files import Project, add_streams_and_connect
 
 RUNTIME_TOPIC_SUFFIXES = ("KSTREAM-AGGREGATE-0000000003-repartition", "counts-changelog")

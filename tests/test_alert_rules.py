@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.alert_rules import dashboard, rule_groups
-from infra.errors import ConfigError
-from infra.plan import load_plan
-from infra.plan_model import Plan
+from infra.model.errors import ConfigError
+from infra.plan.model import Plan
+from infra.plan.resolve import load_plan
+from infra.render.alert_rules import dashboard, rule_groups
 from tests.conftest import skip_unless_required
 from tests.project_files import REPO, Project
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from infra.change_review import RULES, Severity, review
+from infra.plan.change_review import RULES, Severity, review
 from tests.project_files import Project, existing_cluster_stack_file
 
 Edit = Callable[[dict[str, Any]], None]

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.compose import render_compose, unescape_compose
-from infra.plan import load_plan
+from infra.plan.resolve import load_plan
+from infra.render.compose import render_compose, unescape_compose
 from tests.project_files import Project
 
 FAKE_RPK = Path(__file__).with_name("fake_rpk.py")

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.alert_rules import rule_groups
-from infra.compose import unescape_compose
-from infra.plan import load_plan
+from infra.plan.resolve import load_plan
+from infra.render.alert_rules import rule_groups
+from infra.render.compose import unescape_compose
 
 COMPOSE_CONFIG = Path(sys.executable).parent / "compose-config"
 REQUIRED = os.environ.get("KAFKA_PLATFORM_REQUIRE_COMPOSE_LOADER") == "1"
@@ -139,8 +139,8 @@ VIBESTREAM = Path(__file__).resolve().parent.parent / "examples" / "vibestream"
 
 
 def test_a_topology_routing_to_redis_gets_a_healthy_redis_its_urls_name(loader: Path, tmp_path: Path) -> None:
-    from infra.compose import render_compose
-    from infra.env_output import render_env
+    from infra.render.compose import render_compose
+    from infra.render.env_output import render_env
 
     plan = load_plan(VIBESTREAM, "local")
     file = tmp_path / "docker-compose.kafka.yml"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.credential_rotation import Generations, generations_now
+from infra.plan.credential_rotation import Generations, generations_now
 from infra.program.kubernetes_env import CHECKSUM_ANNOTATION
 from tests.project_files import REPO
 from tests.pulumi_harness import Run, run_program, stack_settings
@@ -47,7 +47,7 @@ def deploy(
     now: datetime,
     stack: str = "staging",
 ) -> Run:
-    monkeypatch.setattr("infra.program.rotation_clock", lambda: now)
+    monkeypatch.setattr("infra.program.main.rotation_clock", lambda: now)
     outputs = {f"acme/kafka-platform/{stack}": {"credential_generations": recorded}} if recorded else {}
     return run_program(REPO, stack, settings=settings, stack_outputs=outputs)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.errors import ConfigError
-from infra.plan import load_plan
+from infra.model.errors import ConfigError
+from infra.plan.resolve import load_plan
 from tests.project_files import ENCRYPTED, REPO, Project, existing_cluster_stack_file
 
 VIBESTREAM = REPO / "examples" / "vibestream"

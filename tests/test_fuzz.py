@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infra import cli
-from infra.names import collision_key, env_var_suffix
-from infra.plan import resolve_plan
-from infra.plan_model import Plan
-from infra.stacks import ADMIN_PASSWORD_KEY, SETTINGS_KEY, checked_stack, settings_from_config
-from infra.topology import topology_from_data
+from infra.model.names import collision_key, env_var_suffix
+from infra.model.stacks import ADMIN_PASSWORD_KEY, SETTINGS_KEY, checked_stack, settings_from_config
+from infra.model.topology import topology_from_data
+from infra.plan.model import Plan
+from infra.plan.resolve import resolve_plan
 from tests.project_files import ENCRYPTED
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from infra.drift import Scope, compare
-from infra.durations import format_retention
-from infra.importer import import_topology, stack_overrides
-from infra.live_cluster import LiveAcl, LiveCluster, LiveTopic
-from infra.plan_model import Plan
-from infra.stacks import load_stack
-from infra.topology import topology_from_data
+from infra.live.drift import Scope, compare
+from infra.live.importer import import_topology, stack_overrides
+from infra.live.live_cluster import LiveAcl, LiveCluster, LiveTopic
+from infra.model.durations import format_retention
+from infra.model.stacks import load_stack
+from infra.model.topology import topology_from_data
+from infra.plan.model import Plan
 from tests.project_files import Project, existing_cluster_stack_file
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.compose import COMPOSE_FILE
+from infra.render.compose import COMPOSE_FILE
 from tests.project_files import Project
 
 FAKE_DOCKER = """#!/bin/sh

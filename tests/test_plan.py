@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from infra.names import principal_name
-from infra.plan import load_plan
-from infra.plan_model import BOOTSTRAP_TOKEN, Plan
+from infra.model.names import principal_name
+from infra.plan.model import BOOTSTRAP_TOKEN, Plan
+from infra.plan.resolve import load_plan
 from tests.project_files import REPO, Project
 
 SEVEN_DAYS_MS = str(7 * 24 * 3600 * 1000)
@@ -265,7 +265,7 @@ def test_plan_json_is_deterministic_and_sorted(repo_dir: Path) -> None:
 
 def test_plan_module_does_not_import_pulumi() -> None:
     code = (
-        "import sys, infra.cli, infra.plan;"
+        "import sys, infra.cli, infra.plan.resolve;"
         "print(any(m.split('.')[0].startswith('pulumi') for m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

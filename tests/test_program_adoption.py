@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.errors import ConfigError
-from infra.plan import load_plan
+from infra.model.errors import ConfigError
+from infra.plan.resolve import load_plan
 from tests.project_files import ENCRYPTED, REPO, Project
 from tests.pulumi_harness import Run, run_program, stack_settings
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.model.stacks import SETTINGS_KEY
 from infra.program.kafka_admin import plan_acl_text
-from infra.stacks import SETTINGS_KEY
-from infra.state_migration import MIGRATED_LAYOUT, STATE_LAYOUT
+from infra.program.state_migration import MIGRATED_LAYOUT, STATE_LAYOUT
 from tests.pulumi_harness import MOCK_ADMIN_PASSWORD, Run, is_secret_on_the_wire, run_program
 
 EXAMPLE = "examples/Pulumi.existing-cluster.yaml"

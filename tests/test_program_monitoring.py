@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from infra.stacks import SETTINGS_KEY
+from infra.model.stacks import SETTINGS_KEY
 from tests.pulumi_harness import is_secret_on_the_wire, reveal, run_program
 
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.plan import load_plan
+from infra.model.stacks import SETTINGS_KEY
+from infra.plan.resolve import load_plan
+from infra.plan.service_access import MSK_ADMIN_ACLS
 from infra.program.kafka_admin import plan_acl_text
 from infra.program.msk import ADMIN_BOOTSTRAP_GRANT, ADMIN_TOPIC_OPERATIONS
-from infra.service_access import MSK_ADMIN_ACLS
-from infra.stacks import SETTINGS_KEY
 from tests.pulumi_harness import LAST_MONITOR, Run, is_secret_on_the_wire, run_program
 
 EXAMPLE = "examples/Pulumi.prod-msk.yaml"

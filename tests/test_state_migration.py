@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.state_migration import MIGRATED_LAYOUT, STATE_LAYOUT, STATE_LAYOUT_OUTPUT, migrate
+from infra.program.state_migration import MIGRATED_LAYOUT, STATE_LAYOUT, STATE_LAYOUT_OUTPUT, migrate
 
 PREFIX = "urn:pulumi:prod-msk::kafka-platform::"
 STACK = f"{PREFIX}pulumi:pulumi:Stack::kafka-platform-prod-msk"

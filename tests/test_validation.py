@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from infra.errors import ConfigError
+from infra.model.errors import ConfigError
 from tests.project_files import ENCRYPTED, Edit, Project
 
 

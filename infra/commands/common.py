@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infra.plan import load_plan
+from infra.plan.resolve import load_plan
 
 EXIT_OK = 0
 EXIT_STALE = 1  # generated files out of date; also: a cluster could not be reached

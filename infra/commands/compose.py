@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, EXIT_STALE, CommandFailed, load_plan
-from infra.compose import COMPOSE_FILE, env_example, render_compose
-from infra.plan_model import Plan
+from infra.plan.model import Plan
+from infra.render.compose import COMPOSE_FILE, env_example, render_compose
 
 ENV_EXAMPLE_FILE = ".env.example"
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.change_review import Review, Severity, review
 from infra.commands.common import (
     EXIT_CONFIG_ERROR,
     EXIT_NEEDS_REVIEW,
@@ -18,12 +17,13 @@ from infra.commands.common import (
     CommandFailed,
     stacks_in,
 )
-from infra.errors import ConfigError
-from infra.plan import load_plan, resolve_plan
-from infra.plan_model import Plan
-from infra.stacks import TOPOLOGY_FILE, checked_stack, settings_from_config
-from infra.topology import topology_from_data
-from infra.yaml_files import parse_yaml
+from infra.model.errors import ConfigError
+from infra.model.stacks import TOPOLOGY_FILE, checked_stack, settings_from_config
+from infra.model.topology import topology_from_data
+from infra.model.yaml_files import parse_yaml
+from infra.plan.change_review import Review, Severity, review
+from infra.plan.model import Plan
+from infra.plan.resolve import load_plan, resolve_plan
 
 EXIT_CODES = {Severity.SAFE: EXIT_OK, Severity.WARNING: EXIT_NEEDS_REVIEW, Severity.ERROR: EXIT_REFUSED}
 

@@ -18,7 +18,7 @@ from infra.commands.common import (
     load_plan,
 )
 from infra.commands.live import add_cluster_arguments, read_live_cluster, stack_broker
-from infra.drift import Scope, compare
+from infra.live.drift import Scope, compare
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

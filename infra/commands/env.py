@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, CommandFailed, load_plan
-from infra.env_output import render_env
-from infra.local_cluster import local_users
+from infra.live.local_cluster import local_users
+from infra.render.env_output import render_env
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

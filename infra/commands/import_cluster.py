@@ -20,12 +20,18 @@ from infra.commands.common import (
     CommandFailed,
 )
 from infra.commands.live import add_cluster_arguments, read_live_cluster
-from infra.importer import adoption, import_topology, stack_overrides
-from infra.live_cluster import LiveCluster, connection
-from infra.plan import resolve_plan
-from infra.settings import AdoptSettings
-from infra.stacks import SETTINGS_KEY, TOPOLOGY_FILE, checked_stack, settings_from_config, stack_document
-from infra.topology import Topology, load_topology, topology_from_data
+from infra.live.importer import adoption, import_topology, stack_overrides
+from infra.live.live_cluster import LiveCluster, connection
+from infra.model.settings import AdoptSettings
+from infra.model.stacks import (
+    SETTINGS_KEY,
+    TOPOLOGY_FILE,
+    checked_stack,
+    settings_from_config,
+    stack_document,
+)
+from infra.model.topology import Topology, load_topology, topology_from_data
+from infra.plan.resolve import resolve_plan
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

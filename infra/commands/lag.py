@@ -13,9 +13,9 @@ from pathlib import Path
 
 from infra.commands.common import EXIT_DRIFT, EXIT_OK, EXIT_STALE, CommandFailed, load_plan
 from infra.commands.live import add_cluster_arguments, stack_broker
-from infra.consumer_lag import read_lag
-from infra.lag_report import judge, to_json, to_table
-from infra.live_cluster import ClusterUnreachable
+from infra.live.consumer_lag import read_lag
+from infra.live.lag_report import judge, to_json, to_table
+from infra.live.live_cluster import ClusterUnreachable
 
 EXIT_LAGGING = EXIT_DRIFT  # 3: something a person must look at on the live cluster
 

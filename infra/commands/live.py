@@ -6,10 +6,10 @@ import argparse
 import os
 
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_STALE, CommandFailed
-from infra.kafka_broker import Broker
-from infra.live_cluster import ClusterUnreachable, LiveCluster, connection, read_cluster
-from infra.plan_model import BOOTSTRAP_TOKEN, Plan
-from infra.settings import ExistingClusterSettings
+from infra.live.kafka_broker import Broker
+from infra.live.live_cluster import ClusterUnreachable, LiveCluster, connection, read_cluster
+from infra.model.settings import ExistingClusterSettings
+from infra.plan.model import BOOTSTRAP_TOKEN, Plan
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException
 
-from infra import local_cluster
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, EXIT_STALE, CommandFailed, load_plan
 from infra.commands.compose import write_generated_files
-from infra.compose import COMPOSE_FILE
-from infra.converge import ConvergeRefused
-from infra.live_cluster import ClusterUnreachable
-from infra.plan_model import Plan
+from infra.live import local_cluster
+from infra.live.converge import ConvergeRefused
+from infra.live.live_cluster import ClusterUnreachable
+from infra.plan.model import Plan
+from infra.render.compose import COMPOSE_FILE
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

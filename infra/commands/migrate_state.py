@@ -1,7 +1,7 @@
 """`migrate-state`: move a `kafka` or `msk` stack deployed by a release that kept one resource
 per topic, ACL and SCRAM user to the grouped layout, without touching the cluster.
 
-It runs `pulumi stack export`, forgets the per-object resources (infra/state_migration.py),
+It runs `pulumi stack export`, forgets the per-object resources (infra/program/state_migration.py),
 keeps the exported state as a backup, and runs `pulumi stack import`. The next `pulumi up`
 takes the existing topics, ACLs and users over as they are. Exit 0 when done (or nothing to
 do), 1 when the Pulumi CLI fails, 2 on bad input.
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, EXIT_STALE, CommandFailed, load_plan
-from infra.state_migration import GROUPED_PROVIDERS, migrate
+from infra.program.state_migration import GROUPED_PROVIDERS, migrate
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from infra.commands.common import EXIT_OK, load_plan
-from infra.plan_table import render_table
+from infra.render.plan_table import render_table
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, load_plan, stacks_in
-from infra.errors import ConfigError
+from infra.model.errors import ConfigError
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -49,7 +49,7 @@ from confluent_kafka.admin import (
 )
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from infra.apply_plan import MECHANISMS, OPERATIONS, PATTERNS, RESOURCE_TYPES, SCRAM_ITERATIONS, matching
+from infra.live.apply_plan import MECHANISMS, OPERATIONS, PATTERNS, RESOURCE_TYPES, SCRAM_ITERATIONS, matching
 
 REQUEST_TIMEOUT_S = 60
 VISIBLE_WITHIN_S = 60

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_confluentcloud as confluent
 
-from infra.credential_rotation import Generations
-from infra.names import generation_suffix
-from infra.plan_model import KAFKA_CRN_TOKEN, AclBinding, Plan, PlannedTopic, RoleBinding
+from infra.model.names import generation_suffix
+from infra.model.settings import DELETION_PROTECTION_TIERS, ConfluentSettings
+from infra.plan.credential_rotation import Generations
+from infra.plan.model import KAFKA_CRN_TOKEN, AclBinding, Plan, PlannedTopic, RoleBinding
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.protection import kept
-from infra.settings import DELETION_PROTECTION_TIERS, ConfluentSettings
 
 CLUSTER_API_VERSION = "cmk/v2"
 CLUSTER_KIND = "Cluster"

@@ -8,9 +8,10 @@ from pathlib import Path
 import pulumi
 import pulumi_random as random
 
-from infra.credential_rotation import Generations
-from infra.names import generation_suffix
-from infra.plan_model import Plan
+from infra.model.names import generation_suffix
+from infra.model.settings import ExistingClusterSettings
+from infra.plan.credential_rotation import Generations
+from infra.plan.model import Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.kafka_admin import (
     AdminConnection,
@@ -20,7 +21,6 @@ from infra.program.kafka_admin import (
     manage_topics,
 )
 from infra.program.previous_deployment import PreviousDeployment
-from infra.settings import ExistingClusterSettings
 
 PASSWORD_LENGTH = 32
 

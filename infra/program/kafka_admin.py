@@ -15,8 +15,8 @@ from itertools import groupby
 import pulumi
 import pulumi.dynamic
 
-from infra.credential_rotation import Generations
-from infra.plan_model import AclBinding, Plan, PlannedTopic
+from infra.plan.credential_rotation import Generations
+from infra.plan.model import AclBinding, Plan, PlannedTopic
 from infra.program.admin_api_provider import ServiceAccessProvider, TopicsProvider, acl_text
 from infra.program.previous_deployment import PreviousDeployment
 from infra.program.protection import kept

@@ -10,7 +10,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.plan_model import (
+from infra.plan.model import (
     BOOTSTRAP_TOKEN,
     SASL_PASSWORD_ENV,
     SASL_USERNAME_ENV,

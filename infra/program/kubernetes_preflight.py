@@ -14,7 +14,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from infra.plan_model import Plan
+from infra.plan.model import Plan
 
 NOT_FOUND = 404
 

@@ -1,4 +1,4 @@
-"""Lag alerts and dashboards, rendered from the plan's consumer watches (`infra/alert_rules.py`).
+"""Lag alerts and dashboards, rendered from the plan's consumer watches (`infra/render/alert_rules.py`).
 
 - Kubernetes stacks with `monitoring.prometheus.rules`: one prometheus-operator `PrometheusRule`
   per watched service; with `dashboard`, a ConfigMap labelled `grafana_dashboard: "1"`, the label
@@ -22,9 +22,9 @@ import pulumi_confluentcloud as confluent
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra.alert_rules import dashboard_json, rule_groups
-from infra.plan_model import ConsumerWatch, Plan
+from infra.plan.model import ConsumerWatch, Plan
 from infra.program.kubernetes_env import MANAGED_BY
+from infra.render.alert_rules import dashboard_json, rule_groups
 
 PROMETHEUS_RULE_API = "monitoring.coreos.com/v1"
 GRAFANA_DASHBOARD_LABEL = {"grafana_dashboard": "1"}

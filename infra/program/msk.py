@@ -12,15 +12,15 @@ import pulumi_aws as aws
 import pulumi_kafka as kafka
 import pulumi_random as random
 
-from infra.credential_rotation import Generations
-from infra.names import generation_suffix
-from infra.plan_model import CLUSTER_RESOURCE_NAME, Plan
+from infra.model.names import generation_suffix
+from infra.model.settings import MskSettings
+from infra.plan.credential_rotation import Generations
+from infra.plan.model import CLUSTER_RESOURCE_NAME, Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.kafka_admin import AdminConnection, manage_service_access, manage_topics
 from infra.program.monitoring import cloudwatch_lag_alarms
 from infra.program.previous_deployment import PreviousDeployment
 from infra.program.protection import kept
-from infra.settings import MskSettings
 
 SCRAM_SECRET_PREFIX = (
     "AmazonMSK_"  # pragma: allowlist secret - MSK only associates secrets whose name starts so

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 import pulumi
 
-from infra.plan_model import Plan
+from infra.model.settings import MskSettings
+from infra.plan.model import Plan
 from infra.program.previous_deployment import SERVICES_OUTPUT, TOPIC_NAMES_OUTPUT, PreviousDeployment
-from infra.settings import MskSettings
-from infra.state_migration import GROUPED_PROVIDERS
+from infra.program.state_migration import GROUPED_PROVIDERS
 
 
 def refused_deletes(

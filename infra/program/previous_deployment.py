@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.state_migration import MIGRATED_LAYOUT, STATE_LAYOUT, STATE_LAYOUT_OUTPUT
+from infra.program.state_migration import MIGRATED_LAYOUT, STATE_LAYOUT, STATE_LAYOUT_OUTPUT
 
 READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 

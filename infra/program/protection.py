@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.plan_model import Plan
+from infra.plan.model import Plan
 
 
 def kept(plan: Plan, parent: pulumi.Resource, *, retain: bool = False) -> pulumi.ResourceOptions:

@@ -9,9 +9,9 @@ from confluent_kafka.admin import (
     ConfigResource,
 )
 
-from infra.apply_plan import EVERY_ACL, acl_bindings
-from infra.kafka_broker import Broker
-from infra.plan_model import Plan
+from infra.live.apply_plan import EVERY_ACL, acl_bindings
+from infra.live.kafka_broker import Broker
+from infra.plan.model import Plan
 
 INTERNAL_TOPIC_PREFIXES = ("__", "_schemas", "_redpanda")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.kafka_broker import Broker
+from infra.live.kafka_broker import Broker
 from tests.conftest import skip_unless_required
 from tests.e2e.engine import EngineProject, missing_binaries
 

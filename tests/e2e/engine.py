@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-import infra.program
-from infra.kafka_broker import Broker
-from infra.stacks import ADMIN_PASSWORD_KEY, PROJECT, SETTINGS_KEY
+import infra.program.main
+from infra.live.kafka_broker import Broker
+from infra.model.stacks import ADMIN_PASSWORD_KEY, PROJECT, SETTINGS_KEY
 from tests.project_files import REPO
 
 ENGINE_ROOT = Path(sys.prefix) / "engine"  # .venv/engine, where `make engine` links them
@@ -141,7 +141,7 @@ class EngineProject:
         )
 
         def program() -> None:
-            infra.program.run(self.root)
+            infra.program.main.run(self.root)
 
         stack = auto.create_or_select_stack(
             stack_name=name, project_name=PROJECT, program=program, opts=options
@@ -156,13 +156,13 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from pulumi import automation as auto
-import infra.program
+import infra.program.main
 
 root = Path(sys.argv[2])
 stack = auto.create_or_select_stack(
     stack_name=sys.argv[3],
     project_name="kafka-platform",
-    program=lambda: infra.program.run(root),
+    program=lambda: infra.program.main.run(root),
     opts=auto.LocalWorkspaceOptions(
         work_dir=str(root),
         pulumi_command=auto.PulumiCommand(root=sys.argv[4]),

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-from infra.apply_plan import apply_plan, set_topic_config
-from infra.kafka_broker import Broker
-from infra.plan import load_plan
+from infra.live.apply_plan import apply_plan, set_topic_config
+from infra.live.kafka_broker import Broker
+from infra.plan.resolve import load_plan
 from tests.e2e.broker_state import assert_broker_holds, topic_configs
 from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings, state_resources
 from tests.eventually import eventually

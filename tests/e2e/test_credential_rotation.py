@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import pytest
 from pulumi import automation as auto
 
-from infra.kafka_broker import Broker
-from infra.plan import load_plan
+from infra.live.kafka_broker import Broker
+from infra.plan.resolve import load_plan
 from tests.e2e.broker_state import snapshot
 from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings, state_resources
 from tests.e2e.test_life_cycle import changes

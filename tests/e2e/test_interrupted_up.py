@@ -16,8 +16,8 @@ import yaml
 from pulumi import automation as auto
 
 from benchmarks.generate import large_topology
-from infra.kafka_broker import Broker
-from infra.plan import load_plan
+from infra.live.kafka_broker import Broker
+from infra.plan.resolve import load_plan
 from tests.e2e.broker_state import assert_broker_holds, snapshot
 from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings, state_resources
 from tests.e2e.test_life_cycle import passwords

@@ -21,8 +21,8 @@ from kubernetes import client, config, utils
 from kubernetes.client.exceptions import ApiException
 from pulumi import automation as auto
 
-from infra.kafka_broker import Broker
-from infra.plan import load_plan
+from infra.live.kafka_broker import Broker
+from infra.plan.resolve import load_plan
 from infra.program.kubernetes_env import CHECKSUM_ANNOTATION, ROLLOUT_FIELD_MANAGER
 from tests.conftest import skip_unless_required
 from tests.e2e.engine import (

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from infra.kafka_broker import Broker
-from infra.plan import load_plan
-from infra.plan_model import Plan
+from infra.live.kafka_broker import Broker
+from infra.plan.model import Plan
+from infra.plan.resolve import load_plan
 from infra.program.kafka_admin import plan_acl_text
 from tests.e2e.broker_state import assert_broker_holds, snapshot
 from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings, state_resources

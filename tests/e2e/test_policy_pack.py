@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pulumi import automation as auto
 
-from infra.kafka_broker import Broker
+from infra.live.kafka_broker import Broker
 from tests.e2e.broker_state import snapshot
 from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings
 from tests.project_files import REPO

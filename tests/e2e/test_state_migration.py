@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka import TopicCollection
 from pulumi import automation as auto
 
-from infra.kafka_broker import Broker
-from infra.plan import load_plan
+from infra.live.kafka_broker import Broker
+from infra.plan.resolve import load_plan
 from tests.e2e.broker_state import assert_broker_holds, snapshot
 from tests.e2e.engine import (
     PARALLEL,

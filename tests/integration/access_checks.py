@@ -8,7 +8,7 @@ import uuid
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
-from infra.kafka_broker import Broker
+from infra.live.kafka_broker import Broker
 
 DENIALS = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,

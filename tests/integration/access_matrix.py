@@ -13,8 +13,8 @@ from functools import partial
 
 from confluent_kafka import Producer
 
-from infra.kafka_broker import Broker
-from infra.plan_model import Plan, ServicePlan
+from infra.live.kafka_broker import Broker
+from infra.plan.model import Plan, ServicePlan
 from tests.integration import access_checks as check
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from infra.kafka_broker import Broker
+from infra.live.kafka_broker import Broker
 
 
 def admin_env(broker: Broker) -> dict[str, str]:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.apply_plan import apply_plan
-from infra.kafka_broker import Broker
-from infra.plan import load_plan
-from infra.plan_model import Plan
+from infra.live.apply_plan import apply_plan
+from infra.live.kafka_broker import Broker
+from infra.plan.model import Plan
+from infra.plan.resolve import load_plan
 from tests.conftest import skip_unless_required
 from tests.integration.redis_server import redis_missing, redis_url
 from tests.project_files import REPO

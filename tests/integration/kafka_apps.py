@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.kafka_broker import (
+from infra.live.kafka_broker import (
     KAFKA_VERSION,
     LOG4J,
     LOG4J2,

@@ -9,9 +9,9 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.admin import ConfigResource, NewTopic
 
-from infra.apply_plan import EVERY_ACL, apply_plan
-from infra.kafka_broker import Broker
-from infra.plan_model import Plan
+from infra.live.apply_plan import EVERY_ACL, apply_plan
+from infra.live.kafka_broker import Broker
+from infra.plan.model import Plan
 from tests.integration.access_checks import can_consume
 from tests.integration.access_matrix import run_matrix
 from tests.project_files import Project
@@ -48,7 +48,7 @@ def test_acls_on_the_broker_are_exactly_the_plan(
     broker: Broker, local_plan: Plan, applied: dict[str, str]
 ) -> None:
 
-    from infra.apply_plan import acl_bindings
+    from infra.live.apply_plan import acl_bindings
 
     admin = broker.admin()  # keep the client alive until the future resolves
     found = admin.describe_acls(EVERY_ACL, request_timeout=30).result()

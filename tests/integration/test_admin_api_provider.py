@@ -19,8 +19,8 @@ from confluent_kafka.admin import (
 )
 from pulumi.dynamic import ResourceProvider
 
-from infra.apply_plan import set_topic_config
-from infra.kafka_broker import Broker
+from infra.live.apply_plan import set_topic_config
+from infra.live.kafka_broker import Broker
 from infra.program.admin_api_provider import Refused, ServiceAccessProvider, TopicsProvider
 from tests.e2e.broker_state import snapshot
 from tests.eventually import eventually

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from infra.apply_plan import apply_plan
-from infra.kafka_broker import Broker
-from infra.plan_model import Plan
+from infra.live.apply_plan import apply_plan
+from infra.live.kafka_broker import Broker
+from infra.plan.model import Plan
 from tests.eventually import eventually
 from tests.integration.admin_env import admin_env
 from tests.project_files import Project

@@ -22,10 +22,10 @@ import redis
 import yaml
 from confluent_kafka import Consumer
 
-from infra.apply_plan import apply_plan
-from infra.kafka_broker import Broker
-from infra.plan import load_plan
-from infra.plan_model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan
+from infra.live.apply_plan import apply_plan
+from infra.live.kafka_broker import Broker
+from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan
+from infra.plan.resolve import load_plan
 from tests.e2e.engine import existing_cluster_settings
 from tests.integration.reference_publisher import ReferencePublisher
 from tests.project_files import ENCRYPTED, REPO

@@ -24,9 +24,9 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from infra.apply_plan import apply_plan, delete_acls, set_topic_config
-from infra.kafka_broker import Broker
-from infra.plan_model import Plan
+from infra.live.apply_plan import apply_plan, delete_acls, set_topic_config
+from infra.live.kafka_broker import Broker
+from infra.plan.model import Plan
 from tests.eventually import wait_for_acls, wait_for_topic_config
 from tests.integration.admin_env import admin_env
 from tests.project_files import Project

@@ -17,9 +17,9 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from infra.compose import local_password_default
-from infra.kafka_broker import Broker, missing_tools
-from infra.plan_model import Plan
+from infra.live.kafka_broker import Broker, missing_tools
+from infra.plan.model import Plan
+from infra.render.compose import local_password_default
 from tests.eventually import eventually
 from tests.integration import access_checks as check
 from tests.project_files import Project

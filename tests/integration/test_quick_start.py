@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.kafka_broker import missing_tools
+from infra.live.kafka_broker import missing_tools
 from tests.project_files import REPO, Project
 
 

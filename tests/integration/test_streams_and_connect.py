@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from infra.apply_plan import apply_plan
-from infra.kafka_broker import Broker, missing_tools
-from infra.plan_model import AclBinding, Plan, ServicePlan
+from infra.live.apply_plan import apply_plan
+from infra.live.kafka_broker import Broker, missing_tools
+from infra.plan.model import AclBinding, Plan, ServicePlan
 from tests.integration.kafka_apps import client_properties, free_port, java, rest, wait_for, write_properties
 from tests.project_files import Project, add_streams_and_connect
 

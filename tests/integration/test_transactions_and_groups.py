@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from infra.apply_plan import apply_plan
-from infra.kafka_broker import Broker
-from infra.plan_model import Plan
+from infra.live.apply_plan import apply_plan
+from infra.live.kafka_broker import Broker
+from infra.plan.model import Plan
 from tests.integration import access_checks as check
 from tests.project_files import Project
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from infra.acl_compaction import compact_acls
-from infra.errors import Problem
-from infra.plan_model import AclBinding, RoleBinding
-from infra.role_bindings import role_bindings_for
-from infra.settings import CONFLUENT_ACL_LIMITS, RBAC_TIERS, AclMode, StackSettings
+from infra.model.errors import Problem
+from infra.model.settings import CONFLUENT_ACL_LIMITS, RBAC_TIERS, AclMode, StackSettings
+from infra.plan.acl_compaction import compact_acls
+from infra.plan.model import AclBinding, RoleBinding
+from infra.plan.role_bindings import role_bindings_for
 
 MODE_PATH = ("settings", "acls", "mode")
 # The platform admin's own ACLs on MSK, which infra/program/msk.py grants: cluster ALTER, then

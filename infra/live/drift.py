@@ -10,8 +10,8 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
-from infra.live_cluster import LiveAcl, LiveCluster, LiveTopic
-from infra.plan_model import AclBinding, Plan, PlannedTopic
+from infra.live.live_cluster import LiveAcl, LiveCluster, LiveTopic
+from infra.plan.model import AclBinding, Plan, PlannedTopic
 
 _PREVIEW_TOPIC = re.compile(r"^pr-\d+\.")
 

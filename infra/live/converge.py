@@ -23,10 +23,10 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from infra.apply_plan import MECHANISMS, SCRAM_ITERATIONS, acl_bindings, delete_acls, set_topic_configs
-from infra.drift import TopicDifference, topic_differences
-from infra.live_cluster import LiveCluster, acl_binding
-from infra.plan_model import AclBinding, Plan
+from infra.live.apply_plan import MECHANISMS, SCRAM_ITERATIONS, acl_bindings, delete_acls, set_topic_configs
+from infra.live.drift import TopicDifference, topic_differences
+from infra.live.live_cluster import LiveCluster, acl_binding
+from infra.plan.model import AclBinding, Plan
 
 REQUEST_TIMEOUT_S = 30
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from infra.plan_model import AclBinding, Operation, PatternType, RbacResourceType, RbacRole, RoleBinding
+from infra.plan.model import AclBinding, Operation, PatternType, RbacResourceType, RbacRole, RoleBinding
 
 RBAC_RESOURCE_TYPES: dict[str, RbacResourceType] = {
     "TOPIC": "topic",

@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 
-from infra.compose_monitoring import monitoring_services
-from infra.names import env_var_suffix
-from infra.plan_model import AclBinding, Plan
-from infra.settings import LocalSettings
+from infra.model.names import env_var_suffix
+from infra.model.settings import LocalSettings
+from infra.plan.model import AclBinding, Plan
+from infra.render.compose_monitoring import monitoring_services
 
 COMPOSE_FILE = "docker-compose.kafka.yml"
 SECURE_PROFILE = "secure"

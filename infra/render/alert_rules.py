@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.durations import format_retention
-from infra.plan_model import ConsumerWatch, Plan
+from infra.model.durations import format_retention
+from infra.plan.model import ConsumerWatch, Plan
 
 SEVERITY = "warning"
 REDIS_EXPORTER_UP = "redis_up"  # oliver006/redis_exporter

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from infra.compose import LOCAL_SCRAM_MECHANISM, SECURE_BROKER_SERVICE
-from infra.errors import ConfigError, Problem, did_you_mean
-from infra.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
-from infra.plan_model import BOOTSTRAP_TOKEN, Plan, ServicePlan
+from infra.model.errors import ConfigError, Problem, did_you_mean
+from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
+from infra.plan.model import BOOTSTRAP_TOKEN, Plan, ServicePlan
+from infra.render.compose import LOCAL_SCRAM_MECHANISM, SECURE_BROKER_SERVICE
 
 SASL_USERNAME_ENV = "KAFKA_SASL_USERNAME"
 SASL_PASSWORD_ENV = "KAFKA_SASL_PASSWORD"  # pragma: allowlist secret - a variable's name

@@ -11,13 +11,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.durations import format_retention
-from infra.kafka_topic_configs import topic_config_problem
-from infra.live_cluster import LiveAcl, LiveCluster, LiveTopic
-from infra.names import PLATFORM_ADMIN, dns_label_problem
-from infra.plan_model import Plan
-from infra.settings import StackSettings
-from infra.topology import Topology
+from infra.live.live_cluster import LiveAcl, LiveCluster, LiveTopic
+from infra.model.durations import format_retention
+from infra.model.kafka_topic_configs import topic_config_problem
+from infra.model.names import PLATFORM_ADMIN, dns_label_problem
+from infra.model.settings import StackSettings
+from infra.model.topology import Topology
+from infra.plan.model import Plan
 
 # Configs a topic's own fields (cleanup, retention) or the stack settings (min ISR) carry.
 FIELD_CONFIGS = frozenset({"cleanup.policy", "retention.ms", "min.insync.replicas"})

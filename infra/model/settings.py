@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from infra.errors import KeyPath, ProblemCollector
-from infra.kafka_topic_configs import topic_config_problem
-from infra.names import dns_label_problem
-from infra.topology import (
+from infra.model.errors import KeyPath, ProblemCollector
+from infra.model.kafka_topic_configs import topic_config_problem
+from infra.model.names import dns_label_problem
+from infra.model.topology import (
     CHANNEL_TRANSPORTS,
     TOPIC_TRANSPORTS,
     AlertSeconds,

@@ -22,8 +22,8 @@ from confluent_kafka.admin import (
     ConfigSource,
 )
 
-from infra.apply_plan import EVERY_ACL, OPERATIONS, PATTERNS, RESOURCE_TYPES
-from infra.kafka_broker import Broker
+from infra.live.apply_plan import EVERY_ACL, OPERATIONS, PATTERNS, RESOURCE_TYPES
+from infra.live.kafka_broker import Broker
 
 # Topics Kafka, Confluent, Redpanda, Schema Registry and Connect's defaults keep for themselves.
 INTERNAL_TOPIC_PREFIXES = ("__", "_schemas", "_confluent", "_redpanda", "_internal_connectors")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from infra.consumer_lag import MISSING, WatchLag
-from infra.durations import format_retention
+from infra.live.consumer_lag import MISSING, WatchLag
+from infra.model.durations import format_retention
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,18 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.compose import (
+from infra.live.converge import Changes, converge, set_passwords
+from infra.live.kafka_broker import (
+    Broker,
+    BrokerOptions,
+    missing_tools,
+    running_pid,
+    start_detached,
+    stop_detached,
+)
+from infra.live.live_cluster import read_cluster
+from infra.plan.model import Plan
+from infra.render.compose import (
     ADMIN_PASSWORD_VAR,
     ADMIN_USER,
     COMPOSE_FILE,
@@ -26,17 +37,6 @@ from infra.compose import (
     local_password_default,
     password_variable,
 )
-from infra.converge import Changes, converge, set_passwords
-from infra.kafka_broker import (
-    Broker,
-    BrokerOptions,
-    missing_tools,
-    running_pid,
-    start_detached,
-    stop_detached,
-)
-from infra.live_cluster import read_cluster
-from infra.plan_model import Plan
 
 STATE_DIR = Path("build") / "local-kafka"
 ENV_FILE = ".env"

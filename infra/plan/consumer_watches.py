@@ -7,9 +7,9 @@ defaults. A service with `monitoring: {enabled: false}` is not watched.
 
 from __future__ import annotations
 
-from infra.plan_model import ConsumerWatch, MonitoringPlan, ServicePlan
-from infra.settings import StackSettings
-from infra.topology import MonitoringOverride, Topology
+from infra.model.settings import StackSettings
+from infra.model.topology import MonitoringOverride, Topology
+from infra.plan.model import ConsumerWatch, MonitoringPlan, ServicePlan
 
 CONNECT_GROUP_PREFIX = "connect-"  # Kafka Connect names a sink connector's group connect-<connector>
 

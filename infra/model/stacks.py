@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.errors import ConfigError, Problem, ProblemCollector, did_you_mean
-from infra.names import looks_like_pr_stack, pr_number
-from infra.pydantic_problems import validate_model
-from infra.settings import SECRET_URL_CONFIG, StackSettings, check_settings
-from infra.topology import Topology, load_topology
-from infra.yaml_files import load_yaml_file
+from infra.model.errors import ConfigError, Problem, ProblemCollector, did_you_mean
+from infra.model.names import looks_like_pr_stack, pr_number
+from infra.model.pydantic_problems import validate_model
+from infra.model.settings import SECRET_URL_CONFIG, StackSettings, check_settings
+from infra.model.topology import Topology, load_topology
+from infra.model.yaml_files import load_yaml_file
 
 PROJECT = "kafka-platform"
 SETTINGS_KEY = f"{PROJECT}:settings"

@@ -1,6 +1,6 @@
 """The resolved plan: final names, grants and env of one stack, as every renderer reads them.
 
-`infra.plan.resolve_plan` builds it from topology.yaml and the stack's settings; the Pulumi
+`infra.plan.resolve.resolve_plan` builds it from topology.yaml and the stack's settings; the Pulumi
 program, the compose renderer and the CLI only read it.
 """
 
@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from infra.names import generation_principal, principal_name
-from infra.settings import (
+from infra.model.names import generation_principal, principal_name
+from infra.model.settings import (
     AclMode,
     ConfluentSettings,
     ExistingClusterSettings,

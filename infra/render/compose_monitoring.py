@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from infra.alert_rules import rule_groups
-from infra.plan_model import Plan
+from infra.plan.model import Plan
+from infra.render.alert_rules import rule_groups
 
 MONITORING_PROFILE = "monitoring"
 EXPORTER_PORT = 9308  # kafka_exporter's

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from infra.errors import ConfigError, KeyPath, Problem
+from infra.model.errors import ConfigError, KeyPath, Problem
 
 try:
     _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]

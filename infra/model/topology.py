@@ -8,18 +8,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from infra.durations import parse_retention_ms
-from infra.errors import ProblemCollector, did_you_mean
-from infra.kafka_topic_configs import topic_config_problem
-from infra.names import (
+from infra.model.durations import parse_retention_ms
+from infra.model.errors import ProblemCollector, did_you_mean
+from infra.model.kafka_topic_configs import topic_config_problem
+from infra.model.names import (
     RESERVED_SERVICE_NAMES,
     collision_key,
     dns_label_problem,
     env_var_suffix,
     topic_name_problem,
 )
-from infra.pydantic_problems import validate_model
-from infra.yaml_files import load_yaml_file
+from infra.model.pydantic_problems import validate_model
+from infra.model.yaml_files import load_yaml_file
 
 Transport = Literal["kafka", "redis", "both", "direct"]
 CleanupPolicy = Literal["delete", "compact", "compact,delete"]

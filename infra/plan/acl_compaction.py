@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from infra.plan_model import AclBinding, Operation
+from infra.plan.model import AclBinding, Operation
 
 
 def dotted_prefixes(name: str) -> list[str]:

@@ -13,10 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from infra.consumer_watches import consumer_watches, monitoring_plan
-from infra.errors import ConfigError, Problem, ProblemCollector
-from infra.messaging_connections import REDIS_URL_ENV, connection_env, plan_connections
-from infra.names import (
+from infra.model.errors import ConfigError, Problem, ProblemCollector
+from infra.model.names import (
     LONGEST_PR_STACK,
     MAX_CONFLUENT_DISPLAY_NAME,
     PLATFORM_ADMIN,
@@ -25,7 +23,12 @@ from infra.names import (
     principal_name,
     topic_name_problem,
 )
-from infra.plan_model import (
+from infra.model.settings import ExistingClusterSettings, LocalSettings, MskSettings, StackSettings
+from infra.model.stacks import TOPOLOGY_FILE, StackContext, load_project
+from infra.model.topology import TOPIC_TRANSPORTS, TopicSpec, Topology
+from infra.plan.consumer_watches import consumer_watches, monitoring_plan
+from infra.plan.messaging_connections import REDIS_URL_ENV, connection_env, plan_connections
+from infra.plan.model import (
     BOOTSTRAP_TOKEN,
     CLUSTER_RESOURCE_NAME,
     SASL_PASSWORD_ENV,
@@ -44,10 +47,7 @@ from infra.plan_model import (
     ResourceType,
     ServicePlan,
 )
-from infra.service_access import LiteralGrants, budget_problems, grant_access
-from infra.settings import ExistingClusterSettings, LocalSettings, MskSettings, StackSettings
-from infra.stacks import TOPOLOGY_FILE, StackContext, load_project
-from infra.topology import TOPIC_TRANSPORTS, TopicSpec, Topology
+from infra.plan.service_access import LiteralGrants, budget_problems, grant_access
 
 STREAMS_INTERNAL_TOPIC_OPERATIONS: tuple[Operation, ...] = ("CREATE", "READ", "WRITE", "DELETE")
 # Kafka Connect names a sink connector's consumer group "connect-<connector name>".

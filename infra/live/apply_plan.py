@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
@@ -26,7 +27,8 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from infra.plan_model import Plan
+if TYPE_CHECKING:  # the dynamic provider imports this module on every preview: no pydantic
+    from infra.plan.model import Plan
 
 RESOURCE_TYPES = {
     "TOPIC": ResourceType.TOPIC,

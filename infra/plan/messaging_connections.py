@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from infra.plan_model import ConnectionPlan
-from infra.settings import ConnectionSettings, StackSettings, redis_events
-from infra.stacks import SECRET_URL_KEYS
-from infra.topology import CHANNEL_TRANSPORTS, Topology
+from infra.model.settings import ConnectionSettings, StackSettings, redis_events
+from infra.model.stacks import SECRET_URL_KEYS
+from infra.model.topology import CHANNEL_TRANSPORTS, Topology
+from infra.plan.model import ConnectionPlan
 
 REDIS_URL_ENV = "REDIS_URL"
 CELERY_BROKER_URL_ENV = "CELERY_BROKER_URL"

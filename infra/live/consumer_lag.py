@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from infra.kafka_broker import Broker
-from infra.live_cluster import ClusterUnreachable
-from infra.plan_model import ConsumerWatch
+from infra.live.kafka_broker import Broker
+from infra.live.live_cluster import ClusterUnreachable
+from infra.plan.model import ConsumerWatch
 
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: the group never committed for the partition
 MISSING = "MISSING"  # the state of a group the cluster does not know (yet)

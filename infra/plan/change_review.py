@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 
-from infra.durations import format_retention
-from infra.plan_model import Plan, PlannedTopic
+from infra.model.durations import format_retention
+from infra.plan.model import Plan, PlannedTopic
 
 
 class Severity(IntEnum):

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from infra.errors import ConfigError, KeyPath, Problem
+from infra.model.errors import ConfigError, KeyPath, Problem
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
