@@ -156,13 +156,13 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from pulumi import automation as auto
-import infra.program.main
+import infra.program  # that release's program: its entry was infra/program/__init__.py
 
 root = Path(sys.argv[2])
 stack = auto.create_or_select_stack(
     stack_name=sys.argv[3],
     project_name="kafka-platform",
-    program=lambda: infra.program.main.run(root),
+    program=lambda: infra.program.run(root),
     opts=auto.LocalWorkspaceOptions(
         work_dir=str(root),
         pulumi_command=auto.PulumiCommand(root=sys.argv[4]),
