@@ -5,7 +5,7 @@ The SDK sends four debug lines for every resource it registers ("registering res
 successful"), each a blocking Log call to the engine, which shows them only under `--debug`.
 pulumi/pulumi#7292 put the SDK's other chatty debug lines behind
 ``settings.excessive_debug_output`` and left these: at 305 resources they are about 1,200 calls
-and 0.7 s of every preview (docs/performance.md).
+and about 0.5 s of every preview (docs/performance.md).
 `KAFKA_PLATFORM_SDK_DEBUG_LOGS=1` lets them through again.
 """
 
