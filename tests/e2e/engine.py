@@ -173,16 +173,12 @@ stack = auto.create_or_select_stack(
         ),
     ),
 )
-result = stack.up(parallel=int(sys.argv[5]), debug=sys.argv[6] == "debug")
-print(result.stdout)
+stack.up(parallel=int(sys.argv[5]))
 """
 
 
-def deploy_with_release(
-    project: EngineProject, stack: str, release: str, work: Path, *, debug: bool = False
-) -> str:
-    """`pulumi up` of ``stack`` by the program as it was at commit ``release`` (git history);
-    returns what the CLI printed (with ``debug``, its debug diagnostics too)."""
+def deploy_with_release(project: EngineProject, stack: str, release: str, work: Path) -> None:
+    """`pulumi up` of ``stack`` by the program as it was at commit ``release`` (git history)."""
     previous = work / f"release-{release}"
     previous.mkdir()
     archive = subprocess.run(
@@ -199,7 +195,6 @@ def deploy_with_release(
             stack,
             str(ENGINE_ROOT),
             str(PARALLEL),
-            "debug" if debug else "quiet",
         ],
         env={**os.environ, **project.env()},
         capture_output=True,
@@ -208,7 +203,6 @@ def deploy_with_release(
         timeout=600,
     )
     assert deployed.returncode == 0, deployed.stderr[-3000:]
-    return deployed.stdout
 
 
 def state_resources(stack: auto.Stack) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import MutableMapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pulumi import automation as auto
@@ -55,6 +55,7 @@ def test_a_rotation_overlaps_then_revokes_the_old_credential(
     project.write_settings(STACK, rotated)
     started = datetime.now(UTC)
     up = stack.up(parallel=PARALLEL)
+    finished = datetime.now(UTC)
     # A password per service; each service's access gains the new user and its grants again.
     assert changes(up) == {"create": len(plan.services), "update": len(plan.services)}
     outputs = stack.outputs()
@@ -63,8 +64,15 @@ def test_a_rotation_overlaps_then_revokes_the_old_credential(
     assert all(new[name][1] != old[name][1] for name in old)
     recorded = outputs["credential_generations"].value
     assert (recorded["current"], recorded["previous"]) == (2, 1)
+    # The overlap runs from the bump's deployment, whenever in that `up` the program read the clock.
     until = datetime.fromisoformat(recorded["previous_until"])
-    assert 0 < (until - started).total_seconds() <= OVERLAP_S + 5
+    overlap = timedelta(seconds=OVERLAP_S)
+    assert started + overlap <= until <= finished + overlap
+
+    # 2. Within the overlap nothing changes (checked first, while there is time left: a preview
+    #    that reads the clock after `until` would rightly plan the revocation).
+    if until - datetime.now(UTC) > timedelta(seconds=8):
+        stack.preview(expect_no_changes=True)
     assert {u for u, _ in [*old.values(), *new.values()]} <= snapshot(broker).users
     users = {
         r["inputs"]["service"]: sorted(r["inputs"]["users"])
@@ -76,10 +84,6 @@ def test_a_rotation_overlaps_then_revokes_the_old_credential(
         assert can_authenticate(broker, *old[name]) and can_authenticate(broker, *new[name]), name
     assert can_produce(broker, *old[producer.name], topic)
     assert can_produce(broker, *new[producer.name], topic)
-
-    # 2. Within the overlap nothing changes.
-    if datetime.now(UTC) < until:
-        stack.preview(expect_no_changes=True)
 
     # 3. The first deployment after the overlap deletes exactly the old users and their ACLs.
     time.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 1)
