@@ -27,7 +27,7 @@ from confluent_kafka.admin import (
 from infra.live.apply_plan import apply_plan, delete_acls, set_topic_config
 from infra.live.kafka_broker import Broker
 from infra.plan.model import Plan
-from tests.eventually import wait_for_acls, wait_for_topic_config
+from tests.eventually import eventually, wait_for_acls, wait_for_topic_config
 from tests.integration.admin_env import admin_env
 from tests.project_files import Project
 
@@ -243,18 +243,8 @@ def test_drift_reports_hand_made_changes_exactly_and_clears_after_reapplying(
     apply_plan(broker.admin(), plan, broker.sasl_mechanism, passwords)
     [f.result() for f in admin.delete_topics([f"{domain}.hand-made"], request_timeout=30).values()]
     delete_acls(admin, [extra_acl])
-    assert wait_until_in_sync(broker, project.root), drift(broker, project.root)[1]
-
-
-def wait_until_in_sync(broker: Broker, project: Path, attempts: int = 20) -> bool:
-    """Deleted topics and ACLs leave the metadata a moment after the controller commits."""
-    import time
-
-    for _ in range(attempts):
-        if drift(broker, project)[0] == 0:
-            return True
-        time.sleep(0.5)
-    return False
+    # Deleted topics and ACLs leave the metadata a moment after the controller commits.
+    eventually(lambda: drift(broker, project.root), lambda found: found[0] == 0, timeout=30, what="no drift")
 
 
 def test_foreign_grants_on_the_plans_topics_are_drift(broker: Broker, tmp_path: Path) -> None:
