@@ -7,8 +7,10 @@ ACTIONLINT_VERSION ?= v1.7.7
 PULUMI_VERSION ?= v3.259.0
 KAFKA_PLATFORM_CACHE ?= $(HOME)/.cache/kafka-platform
 PULUMI_CLI := $(KAFKA_PLATFORM_CACHE)/pulumi-$(PULUMI_VERSION)/bin/pulumi
-# The real engine the e2e tests drive: the CLI, the two provider plugins and the policy-pack shim.
-ENGINE_BIN := $(VENV)/engine/bin
+# The real engine the e2e tests drive: the CLI, the two provider plugins, the policy-pack shim and
+# the release's own Python scripts (tools/engine/install-release-scripts).
+ENGINE_ROOT := $(VENV)/engine
+ENGINE_BIN := $(ENGINE_ROOT)/bin
 PLUGINS := kafka random
 # The Kubernetes half: the pulumi-kubernetes provider and a control plane (etcd, kube-apiserver,
 # kube-controller-manager), all built from Go modules and cached by version and source hash.
@@ -67,7 +69,8 @@ engine: venv $(PULUMI_CLI) $(foreach p,$(PLUGINS),$(call plugin_cache,$(p))/pulu
 	@mkdir -p $(ENGINE_BIN)
 	ln -sf $(PULUMI_CLI) $(ENGINE_BIN)/pulumi
 	$(foreach p,$(PLUGINS),ln -sf $(call plugin_cache,$(p))/pulumi-resource-$(p) $(ENGINE_BIN)/;)
-	cp tools/engine/pulumi-analyzer-policy-python tools/engine/pulumi-resource-pulumi-python $(ENGINE_BIN)/
+	cp tools/engine/pulumi-analyzer-policy-python $(ENGINE_BIN)/
+	tools/engine/install-release-scripts $(PULUMI_VERSION) $(ENGINE_ROOT)
 
 ## The Kubernetes half's real parts for tests/e2e/test_kubernetes_life_cycle.py: the
 ## pulumi-kubernetes provider plugin and a control plane, built from Go modules (tens of minutes

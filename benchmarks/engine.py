@@ -24,10 +24,11 @@ from confluent_kafka.admin import (
 
 from benchmarks.generate import large_topology
 from benchmarks.topicctl_peer import apply_seconds, topicctl_binary, write_configs
-from infra.live.apply_plan import EVERY_ACL, acl_bindings, apply_plan, matching
+from infra.live.cluster_admin import EVERY_ACL, delete_grants
 from infra.live.kafka_broker import Broker, broker_from_environment, local_kafka
 from infra.plan.model import Plan
 from infra.plan.resolve import load_plan
+from tests.broker_setup import deploy_plan, planned_grants
 from tests.e2e.engine import EngineProject, existing_cluster_settings, missing_binaries
 
 STACK = "bench"
@@ -103,7 +104,7 @@ def engine_timing(project: EngineProject, parallel: int) -> EngineTiming:
 
 def floor_timing(broker: Broker, plan: Plan) -> FloorTiming:
     admin = broker.admin()
-    apply_seconds = _seconds(lambda: apply_plan(admin, plan, broker.sasl_mechanism))
+    apply_seconds = _seconds(lambda: deploy_plan(broker, plan))
 
     def read() -> None:
         admin.list_topics(timeout=60)
@@ -113,8 +114,7 @@ def floor_timing(broker: Broker, plan: Plan) -> FloorTiming:
         admin.describe_acls(EVERY_ACL, request_timeout=60).result()
 
     def delete() -> None:
-        for future in admin.delete_acls([matching(b) for b in acl_bindings(plan)]).values():
-            future.result()
+        delete_grants(admin, planned_grants(plan))
         for future in admin.delete_topics(
             [topic.name for topic in plan.topics], request_timeout=120
         ).values():

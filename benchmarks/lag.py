@@ -18,10 +18,10 @@ from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartiti
 
 from benchmarks.engine import _broker, _topology
 from benchmarks.generate import write_project
-from infra.live.apply_plan import apply_plan
 from infra.live.consumer_lag import read_lag
 from infra.live.lag_report import judge
 from infra.plan.resolve import load_plan
+from tests.broker_setup import deploy_plan
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
         plan = load_plan(project, "local")
         with _broker(work) as broker:
             admin = broker.admin()
-            apply_plan(admin, plan, broker.sasl_mechanism)
+            deploy_plan(broker, plan)
             producer = Producer(broker.client_config())
             for topic in plan.topics:
                 for index in range(3):

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from confluent_kafka.admin import AclBinding, AdminClient, ConfigResource
 
-from infra.live.apply_plan import EVERY_ACL
+from infra.live.cluster_admin import EVERY_ACL
 
 T = TypeVar("T")
 

@@ -193,7 +193,9 @@ def run_program(
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         # No cluster behind the mocks: the namespace and Deployment check is tested on its own.
-        plan, access = infra.program.main.run(project_dir, kubernetes_check=lambda _plan: None)
+        plan, access = infra.program.main.run(
+            project_dir, kubernetes_check=lambda _plan: None, kafka_check=lambda _plan, _previous, _dir: None
+        )
         holder["plan"] = plan
         exports = pulumi.Output.from_input(access.exports).apply(lambda values: holder.update(exports=values))
         return pulumi.Output.all(access.bootstrap_servers, access.cluster_id, exports)

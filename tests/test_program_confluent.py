@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 from infra.program.kubernetes_env import CHECKSUM_ANNOTATION, config_checksum
 from tests.pulumi_harness import (
@@ -373,7 +374,8 @@ def test_invalid_settings_fail_before_any_resource_is_registered(repo_dir: Path)
 
 
 def test_pulumi_entry_point_runs_the_program(repo_dir: Path) -> None:
-    """Pulumi runs `main: infra/` by path (runpy.run_path); that must build the stack, not the CLI."""
+    """Pulumi runs the program directory (the project root: Pulumi.yaml has no `main:`) by path,
+    as the release's pulumi-language-python-exec does (runpy.run_path): that builds the stack."""
     import json
     import runpy
 
@@ -386,7 +388,8 @@ def test_pulumi_entry_point_runs_the_program(repo_dir: Path) -> None:
 
     @pulumi.runtime.test
     def program() -> None:
-        runpy.run_path(str(repo_dir / "infra"), run_name="__main__")
+        project = yaml.safe_load((repo_dir / "Pulumi.yaml").read_text())
+        runpy.run_path(str(repo_dir / project.get("main", ".")), run_name="__main__")
 
     program()
     assert sum(r.type == CONFIG_MAP for r in monitor.recorded) == 5

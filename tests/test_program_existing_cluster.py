@@ -4,13 +4,14 @@ example stack file. The real engine runs the same program in tests/e2e."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from infra.model.stacks import SETTINGS_KEY
+from infra.model.stacks import ADMIN_PASSWORD_KEY, SETTINGS_KEY
 from infra.program.kafka_admin import plan_acl_text
 from infra.program.state_migration import MIGRATED_LAYOUT, STATE_LAYOUT
 from tests.pulumi_harness import MOCK_ADMIN_PASSWORD, Run, is_secret_on_the_wire, run_program
@@ -64,7 +65,11 @@ def test_topics_by_family_and_per_service_users_and_exactly_the_plans_acls(exist
     )
 
 
-def test_the_admin_connection_comes_from_the_settings_and_secret_config(existing: Run) -> None:
+def test_the_admin_connection_comes_from_the_settings_and_the_password_never_enters_the_state(
+    existing: Run,
+) -> None:
+    """The providers read the admin password from the stack's config at every call (a rotated
+    password works for resources the program no longer registers): no input carries it."""
     for resource in existing.of_type(TOPICS) + existing.of_type(ACCESS):
         assert resource.inputs["connection"] == {
             "bootstrap_servers": [
@@ -77,8 +82,9 @@ def test_the_admin_connection_comes_from_the_settings_and_secret_config(existing
             "username": "platform-admin",
             "skip_tls_verify": False,
         }, resource.name
-        assert resource.inputs["admin_password"] == MOCK_ADMIN_PASSWORD
-        assert is_secret_on_the_wire(resource.wire["admin_password"])
+        assert resource.inputs["admin_password_config"] == ADMIN_PASSWORD_KEY
+        assert "admin_password" not in resource.inputs
+        assert MOCK_ADMIN_PASSWORD not in json.dumps(resource.inputs, default=str)
 
 
 def test_service_passwords_are_generated_and_secret(existing: Run) -> None:

@@ -166,7 +166,10 @@ def test_a_kafka_version_change_gives_the_configuration_a_new_name(repo_dir: Pat
 def test_access_vpc_dials_the_private_scram_endpoint(msk: Run) -> None:
     for grouped in msk.of_type(TOPICS) + msk.of_type(ACCESS):
         assert grouped.inputs["connection"]["bootstrap_servers"] == ["b-1.mock:9096", "b-2.mock:9096"]
-    assert "connectivityInfo" not in msk.one(MSK_CLUSTER, "cluster").inputs["brokerNodeGroupInfo"]
+    # Said, not left out: an omitted connectivity_info keeps what the cluster has (public, after
+    # a `public` deployment), because the provider computes it.
+    info = msk.one(MSK_CLUSTER, "cluster").inputs["brokerNodeGroupInfo"]["connectivityInfo"]
+    assert info == {"publicAccess": {"type": "DISABLED"}}
 
 
 def test_public_access_is_refused_before_the_cluster_exists(repo_dir: Path) -> None:

@@ -846,3 +846,28 @@ def test_a_stack_default_that_reaches_no_topic_is_a_warning(project: Project) ->
     plan = project.plan("dev")
     assert plan.topic("user.events").partitions == 3
     assert [w for w in plan.warnings if "defaults.partitions" in w] == []
+
+
+def test_a_topic_config_confluent_does_not_let_you_set_is_refused_on_confluent_stacks(
+    project: Project,
+) -> None:
+    """Confluent Cloud rejects `compression.type` and other non-editable settings in `up`: the
+    Confluent stacks refuse them at validation, naming where each was set; local keeps them."""
+    project.edit_topology(_set("topics|user.events|config", {"compression.type": "zstd"}))
+    project.edit_settings(
+        "dev",
+        lambda s: (
+            s["topics"]
+            .setdefault("overrides", {})
+            .update({"user.events": {"config": {"preallocate": "true"}}})
+        ),
+    )
+    with pytest.raises(ConfigError) as caught:
+        project.plan("dev")
+    paths = [f"{p.file}: {'.'.join(map(str, p.path))}" for p in caught.value.problems]
+    assert paths == [
+        "topology.yaml: topics.user.events.config.compression.type",
+        "Pulumi.dev.yaml: settings.topics.overrides.user.events.config.preallocate",
+    ]
+    assert "Confluent Cloud does not let a topic set it (stack 'dev')" in str(caught.value)
+    assert project.plan("local").topic("user.events").config["compression.type"] == "zstd"

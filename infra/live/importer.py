@@ -230,4 +230,5 @@ def adoption(live: LiveCluster, plan: Plan) -> dict[str, list[str]]:
         if (f"User:{acl.principal}", acl.resource_type, acl.resource_name, acl.pattern_type, acl.operation)
         in live_acls
     )
-    return {"topics": topics, "acls": acls}
+    principals = {principal.name for principal in plan.principals}
+    return {"topics": topics, "acls": acls, "users": sorted(principals & set(live.users))}

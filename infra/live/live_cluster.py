@@ -10,8 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import confluent_kafka
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclOperation,
@@ -20,9 +19,19 @@ from confluent_kafka.admin import (
     ConfigEntry,
     ConfigResource,
     ConfigSource,
+    ResourcePatternType,
+    ResourceType,
 )
 
-from infra.live.apply_plan import EVERY_ACL, OPERATIONS, PATTERNS, RESOURCE_TYPES
+from infra.live.cluster_admin import (
+    EVERY_ACL,
+    RESOURCE_TYPES,
+    AdminLogin,
+    ClusterUnreachable,
+    Unsupported,
+    connect,
+    read_scram_users,
+)
 from infra.live.kafka_broker import Broker
 
 # Topics Kafka, Confluent, Redpanda, Schema Registry and Connect's defaults keep for themselves.
@@ -30,12 +39,7 @@ INTERNAL_TOPIC_PREFIXES = ("__", "_schemas", "_confluent", "_redpanda", "_intern
 REQUEST_TIMEOUT_S = 20
 
 _RESOURCE_NAMES = {value: key for key, value in RESOURCE_TYPES.items()}
-_OPERATION_NAMES = {value: key for key, value in OPERATIONS.items()}
-_PATTERN_NAMES = {value: key for key, value in PATTERNS.items()}
-
-
-class ClusterUnreachable(Exception):
-    """The cluster could not be read (address, credentials, permissions, timeout)."""
+__all__ = ["ClusterUnreachable", "LiveAcl", "LiveCluster", "LiveTopic", "read_cluster"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class LiveCluster:
     topics: dict[str, LiveTopic]
     acls: list[LiveAcl]
     internal_topics: list[str] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)  # SCRAM users (none where the cluster cannot list them)
 
 
 def is_internal(topic: str) -> bool:
@@ -100,30 +105,29 @@ def connection(
     )
 
 
+def admin_login(broker: Broker) -> AdminLogin:
+    return AdminLogin(
+        bootstrap_servers=tuple(broker.bootstrap.split(",")),
+        security_protocol=broker.security_protocol,
+        sasl_mechanism=broker.sasl_mechanism,
+        username=broker.admin_user,
+        password=broker.admin_password,
+    )
+
+
 def read_cluster(broker: Broker, timeout: float = REQUEST_TIMEOUT_S) -> LiveCluster:
     """Every topic (internal ones listed apart) and every ACL the admin identity can see."""
-    login_failures: list[str] = []
-
-    def on_error(error: KafkaError) -> None:
-        if error.code() == KafkaError._AUTHENTICATION:
-            login_failures.append(error.str())
-
-    admin = AdminClient(
-        broker.client_config()
-        | {"socket.timeout.ms": str(int(timeout * 1000)), "error_cb": on_error, "log_level": 0}
-    )
+    admin, _ = connect(admin_login(broker), within=timeout)
     try:
         metadata = admin.list_topics(timeout=timeout)
         names = sorted(name for name in metadata.topics if not is_internal(name))
         configs = _topic_configs(admin, names, timeout)
         acls = admin.describe_acls(EVERY_ACL, request_timeout=timeout).result()
+        try:
+            users = sorted(read_scram_users(admin))
+        except Unsupported:
+            users = []
     except KafkaException as error:
-        admin.poll(0)  # error_cb is served only by poll()
-        if login_failures:
-            raise ClusterUnreachable(
-                f"the login to {broker.bootstrap} as '{broker.admin_user}' ({broker.sasl_mechanism}) "
-                f"failed: {login_failures[-1]}{_old_librdkafka_hint()}"
-            ) from None
         raise ClusterUnreachable(
             f"cannot read the cluster at {broker.bootstrap}: {error.args[0].str()}"
         ) from None
@@ -137,6 +141,7 @@ def read_cluster(broker: Broker, timeout: float = REQUEST_TIMEOUT_S) -> LiveClus
         topics=topics,
         acls=sorted(_live_acl(binding) for binding in acls),
         internal_topics=sorted(name for name in metadata.topics if is_internal(name)),
+        users=users,
     )
 
 
@@ -166,8 +171,8 @@ def _live_acl(binding: AclBinding) -> LiveAcl:
         principal=str(binding.principal),
         resource_type=_RESOURCE_NAMES.get(binding.restype, binding.restype.name),
         resource_name=str(binding.name),
-        pattern_type=_PATTERN_NAMES.get(binding.resource_pattern_type, "OTHER"),
-        operation=_OPERATION_NAMES.get(binding.operation, binding.operation.name),
+        pattern_type=binding.resource_pattern_type.name,
+        operation=binding.operation.name,
         permission=binding.permission_type.name,
         host=str(binding.host),
     )
@@ -176,22 +181,11 @@ def _live_acl(binding: AclBinding) -> LiveAcl:
 def acl_binding(acl: LiveAcl) -> AclBinding:
     """The binding a live ACL was read from (to delete exactly it)."""
     return AclBinding(
-        RESOURCE_TYPES[acl.resource_type],
+        RESOURCE_TYPES.get(acl.resource_type) or ResourceType[acl.resource_type],
         acl.resource_name,
-        PATTERNS[acl.pattern_type],
+        ResourcePatternType[acl.pattern_type],
         acl.principal,
         acl.host,
         AclOperation[acl.operation],
         AclPermissionType[acl.permission],
     )
-
-
-SCRAM_FIXED_IN = (2, 6, 1)  # librdkafka#4895: Kafka 4.x refuses older clients' SCRAM proofs
-
-
-def _old_librdkafka_hint() -> str:
-    version = confluent_kafka.libversion()[0]
-    numbers = tuple(int(part) for part in version.split("-")[0].split(".")[:3])
-    if numbers >= SCRAM_FIXED_IN:
-        return ""
-    return f" (librdkafka {version} is older than 2.6.1, whose SCRAM logins Kafka 4.x refuses)"

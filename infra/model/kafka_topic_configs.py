@@ -5,6 +5,33 @@ Unknown keys are rejected so a typo such as ``retention.msec`` never reaches a c
 
 from __future__ import annotations
 
+# What Confluent Cloud lets a topic set (confluentinc/terraform-provider-confluent
+# resource_kafka_topic.go `editableTopicSettings`; Confluent's topic configuration reference marks
+# the rest "not editable"): anything else passes Kafka's own checks and fails in `pulumi up`.
+CONFLUENT_EDITABLE_TOPIC_CONFIGS: frozenset[str] = frozenset(
+    {
+        "cleanup.policy",
+        "confluent.key.schema.validation",
+        "confluent.key.subject.name.strategy",
+        "confluent.topic.type",
+        "confluent.value.schema.validation",
+        "confluent.value.subject.name.strategy",
+        "delete.retention.ms",
+        "max.compaction.lag.ms",
+        "max.message.bytes",
+        "message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms",
+        "message.timestamp.difference.max.ms",
+        "message.timestamp.type",
+        "min.compaction.lag.ms",
+        "min.insync.replicas",
+        "retention.bytes",
+        "retention.ms",
+        "segment.bytes",
+        "segment.ms",
+    }
+)
+
 DOCUMENTED_TOPIC_CONFIGS: frozenset[str] = frozenset(
     {
         "cleanup.policy",

@@ -349,6 +349,8 @@ class AdoptSettings(StrictModel):
 
     topics: list[str] = Field(default_factory=list)  # full topic names
     acls: list[str] = Field(default_factory=list)  # "<service> <OPERATION> <RESOURCE_TYPE> <name>[*]"
+    # SCRAM users (principal names) that exist and whose password the deployment may reset.
+    users: list[str] = Field(default_factory=list)
     # Confluent: the existing service account (sa-...) a service keeps, so its ACLs can be adopted.
     service_accounts: dict[str, str] = Field(default_factory=dict)
 

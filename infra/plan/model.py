@@ -231,6 +231,7 @@ class AdoptionPlan(PlanModel):
 
     topics: list[str] = []
     acls: list[str] = []  # AclBinding.adoption_id
+    users: list[str] = []  # SCRAM users' names
     service_accounts: dict[str, str] = {}
 
 

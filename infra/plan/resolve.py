@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.model.errors import ConfigError, Problem, ProblemCollector
+from infra.model.kafka_topic_configs import CONFLUENT_EDITABLE_TOPIC_CONFIGS
 from infra.model.names import (
     LONGEST_PR_STACK,
     MAX_CONFLUENT_DISPLAY_NAME,
@@ -84,6 +85,7 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
 
     cluster = _plan_cluster(topology, settings, stack)
     _check_display_names(topology, stack, collector)
+    topology_problems = _confluent_topic_config_problems(topology, stack, collector)
     kubernetes = _plan_kubernetes(settings, stack)
     rollouts = _rollout_deployments(settings, stack)
     services: list[ServicePlan] = []
@@ -116,8 +118,8 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         )
     literal = sorted(set(acls), key=lambda acl: acl.sort_key)
     prefix_problems = _prefix_reach_problems(literal, topics.values())
-    if collector.problems or prefix_problems.problems:
-        raise ConfigError([*prefix_problems.problems, *collector.problems])
+    if collector.problems or prefix_problems.problems or topology_problems:
+        raise ConfigError([*topology_problems, *prefix_problems.problems, *collector.problems])
 
     grants = LiteralGrants(
         acls=literal,
@@ -234,7 +236,7 @@ def _plan_adoption(
     where the provider's import ids can be known before deployment. A pr-<n> preview adopts
     nothing (it copies its base stack's settings, whose names it does not share)."""
     adopt = settings.adopt
-    if stack.is_preview or not (adopt.topics or adopt.acls or adopt.service_accounts):
+    if stack.is_preview or not (adopt.topics or adopt.acls or adopt.users or adopt.service_accounts):
         return _Adoption(AdoptionPlan(), [])
     collector = ProblemCollector(stack.file, prefix=("settings", "adopt"))
     provider = settings.kafka.provider
@@ -257,6 +259,14 @@ def _plan_adoption(
     for index, name in enumerate(adopt.topics):
         if name not in names:
             collector.add(("topics", index), f"'{name}' is not a topic of this stack's plan")
+    principals = {acl.principal for acl in acls}
+    for index, user in enumerate(adopt.users):
+        if provider != "kafka":
+            collector.add(
+                ("users", index), "only an existing cluster's (provider: kafka) SCRAM users are adopted"
+            )
+        elif user not in principals:
+            collector.add(("users", index), f"'{user}' is not a principal of this stack's plan")
     planned = {acl.adoption_id: acl for acl in acls}
     for index, acl_id in enumerate(adopt.acls):
         acl = planned.get(acl_id)
@@ -277,6 +287,7 @@ def _plan_adoption(
     plan = AdoptionPlan(
         topics=sorted(adopt.topics),
         acls=sorted(adopt.acls),
+        users=sorted(adopt.users),
         service_accounts=dict(sorted(adopt.service_accounts.items())),
     )
     return _Adoption(plan, collector.problems)
@@ -357,6 +368,27 @@ def _needs_idempotent_write_acl(settings: StackSettings) -> bool:
     """Only brokers older than Kafka 2.8 (KIP-679) want IDEMPOTENT_WRITE for idempotent producers."""
     provider = settings.kafka.provider_settings
     return isinstance(provider, MskSettings | ExistingClusterSettings) and provider.needs_idempotent_write_acl
+
+
+def _confluent_topic_config_problems(
+    topology: Topology, stack: StackContext, collector: ProblemCollector
+) -> list[Problem]:
+    """On Confluent Cloud, only the topic configs it lets a topic set: a stack override's go to
+    ``collector`` (the stack file), the topology's are returned (they name topology.yaml)."""
+    settings = stack.settings
+    if settings.kafka.provider != "confluent":
+        return []
+    why = f"Confluent Cloud does not let a topic set it (stack '{stack.name}'); settable: " + ", ".join(
+        sorted(CONFLUENT_EDITABLE_TOPIC_CONFIGS)
+    )
+    in_topology = ProblemCollector(TOPOLOGY_FILE)
+    for key, spec in sorted(topology.all_topics.items()):
+        for name in sorted(set(spec.config) - CONFLUENT_EDITABLE_TOPIC_CONFIGS):
+            in_topology.add(("topics", key, "config", name), why)
+    for key, override in sorted(settings.topics.overrides.items()):
+        for name in sorted(set(override.config) - CONFLUENT_EDITABLE_TOPIC_CONFIGS):
+            collector.add(("topics", "overrides", key, "config", name), why)
+    return in_topology.problems
 
 
 def _check_display_names(topology: Topology, stack: StackContext, collector: ProblemCollector) -> None:

@@ -10,6 +10,7 @@ import pulumi_random as random
 
 from infra.model.names import generation_suffix
 from infra.model.settings import ExistingClusterSettings
+from infra.model.stacks import ADMIN_PASSWORD_KEY
 from infra.plan.credential_rotation import Generations
 from infra.plan.model import Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
@@ -56,6 +57,7 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
             tls=settings.security_protocol == "SASL_SSL",
             ca_cert=ca_cert,
             skip_tls_verify=settings.tls.skip_verify,
+            password_config=ADMIN_PASSWORD_KEY,
         )
         valid = [generations.current] + ([generations.previous] if generations.previous is not None else [])
         users = {
@@ -68,7 +70,7 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
             for service in plan.services
         }
         manage_topics(plan, connection, self, previous)
-        access = manage_service_access(plan, connection, self, generations, users=users)
+        access = manage_service_access(plan, connection, self, generations, previous, users=users)
         self.access = ClusterAccess(
             bootstrap_servers=pulumi.Output.from_input(plan.cluster.bootstrap),
             cluster_id=pulumi.Output.from_input(plan.cluster.bootstrap),

@@ -15,10 +15,11 @@ from itertools import groupby
 import pulumi
 import pulumi.dynamic
 
+from infra.live.cluster_admin import Grant
 from infra.plan.credential_rotation import Generations
 from infra.plan.model import AclBinding, Plan, PlannedTopic
-from infra.program.admin_api_provider import ServiceAccessProvider, TopicsProvider, acl_text
-from infra.program.previous_deployment import PreviousDeployment
+from infra.program.admin_api_provider import ServiceAccessProvider, TopicsProvider
+from infra.program.previous_deployment import SERVICES_OUTPUT, TOPIC_NAMES_OUTPUT, PreviousDeployment
 from infra.program.protection import kept
 
 SECRET_OUTPUTS = ["admin_password", "passwords"]
@@ -35,8 +36,17 @@ class AdminConnection:
     tls: bool
     ca_cert: pulumi.Input[str] | None = None
     skip_tls_verify: bool = False
+    # The stack config key that holds the password (existing clusters): the providers read it
+    # from the configuration at every call, so the state never holds it and a rotation works
+    # for resources the program no longer registers. MSK's generated admin has no such key.
+    password_config: str | None = None
 
     def inputs(self) -> dict[str, pulumi.Input[object]]:
+        if self.password_config is not None:
+            return {**self._connection(), "admin_password_config": self.password_config}
+        return {**self._connection(), "admin_password": pulumi.Output.secret(self.password)}  # type: ignore[arg-type]
+
+    def _connection(self) -> dict[str, pulumi.Input[object]]:
         return {
             "connection": {
                 "bootstrap_servers": self.bootstrap_servers,
@@ -46,7 +56,6 @@ class AdminConnection:
                 "ca_cert": self.ca_cert,
                 "skip_tls_verify": self.skip_tls_verify,
             },
-            "admin_password": pulumi.Output.secret(self.password),  # type: ignore[arg-type]
         }
 
 
@@ -88,6 +97,7 @@ class ServiceAccess(pulumi.dynamic.Resource, module="kafka", name="ServiceAccess
         connection: AdminConnection,
         *,
         users: Mapping[str, ScramUser] | None = None,
+        adopt_users: Sequence[str] = (),
         opts: pulumi.ResourceOptions,
     ) -> None:
         users = users or {}
@@ -99,6 +109,8 @@ class ServiceAccess(pulumi.dynamic.Resource, module="kafka", name="ServiceAccess
             "acls": dict.fromkeys(sorted(acls), "ALLOW"),
             "users": {name: [user.mechanism] for name, user in sorted(users.items())},
             "passwords": pulumi.Output.secret({name: user.password for name, user in sorted(users.items())}),
+            # Users that exist already and whose password this deployment may reset.
+            "adopt_users": sorted(name for name in adopt_users if name in users),
         }
         secret = pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS)
         super().__init__(ServiceAccessProvider(), f"access-{service}", props, opts.merge(secret))
@@ -129,9 +141,9 @@ def family_of_name(plan: Plan, topic_name: str) -> str | None:
 
 
 def plan_acl_text(acl: AclBinding, principal: str) -> str:
-    return acl_text(
+    return Grant(
         f"User:{principal}", acl.operation, acl.resource_type, acl.resource_name, acl.pattern_type
-    )
+    ).text
 
 
 def manage_topics(
@@ -169,7 +181,35 @@ def manage_topics(
                 opts=options,
             )
         )
+    # A protected stack retiring the last topics of a family (the preflight has checked that
+    # allow_deletes names them): the group stays registered once more, empty and unprotected, so
+    # its update releases them; the next run no longer registers it and the engine deletes the
+    # empty group. Unregistered at once, it would be a protected resource to delete.
+    if plan.protection.protect:
+        planned = {family(topic.key) for topic in plan.topics}
+        before = {family_of_name(plan, name) for name in previous.names(TOPIC_NAMES_OUTPUT) or ()}
+        for name in sorted(f for f in before - planned if f is not None):
+            groups.append(
+                Topics(
+                    name,
+                    [],
+                    connection,
+                    adopt=[],
+                    protected=True,
+                    allowed_removals=[
+                        topic
+                        for topic in plan.protection.allowed_topic_deletes
+                        if family_of_name(plan, topic) == name
+                    ],
+                    opts=retiring(parent, after),
+                )
+            )
     return groups
+
+
+def retiring(parent: pulumi.Resource, after: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
+    """Options for a group whose last members leave a protected stack on purpose."""
+    return pulumi.ResourceOptions(parent=parent, protect=False, retain_on_delete=True, depends_on=list(after))
 
 
 def manage_service_access(
@@ -177,6 +217,7 @@ def manage_service_access(
     connection: AdminConnection,
     parent: pulumi.Resource,
     generations: Generations,
+    previous: PreviousDeployment,
     *,
     users: Mapping[str, Mapping[str, ScramUser]] | None = None,
     after: Sequence[pulumi.Resource] = (),
@@ -200,6 +241,15 @@ def manage_service_access(
             acls,
             connection,
             users=(users or {}).get(service.name),
+            adopt_users=plan.adoption.users,
             opts=options,
         )
+    # A service leaving a protected stack (allowed by allow_deletes, checked in the preflight):
+    # its access is registered once more, with no users and no grants and unprotected, so the
+    # update revokes them; the next run deletes the empty resource (see manage_topics).
+    if plan.protection.protect:
+        planned = {service.name for service in plan.services}
+        for name in sorted(set(previous.names(SERVICES_OUTPUT) or ()) - planned):
+            principals = [plan.principal_at(name, generation) for generation in valid]
+            ServiceAccess(name, principals, [], connection, users={}, opts=retiring(parent, after))
     return access

@@ -25,6 +25,7 @@ from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_EN
 from infra.plan.model import Plan
 from infra.plan.resolve import resolve_plan
 from infra.program.cluster_access import ClusterAccess
+from infra.program.kafka_preflight import KafkaCheck, check_kafka_cluster
 from infra.program.kubernetes_env import ServiceKafkaEnv, kubernetes_provider, namespace_for, service_env
 from infra.program.kubernetes_preflight import check_kubernetes_targets
 from infra.program.monitoring import confluent_scrape_job, prometheus_monitoring
@@ -105,9 +106,11 @@ def build(
     previous: PreviousDeployment,
     project_dir: Path = PROJECT_DIR,
     kubernetes_check: KubernetesCheck = check_kubernetes_targets,
+    kafka_check: KafkaCheck = check_kafka_cluster,
 ) -> ClusterAccess:
     # Before the first registration: a refusal here leaves every resource untouched.
     refuse_unsafe_changes(plan, previous)
+    kafka_check(plan, previous, project_dir)
     kubernetes_check(plan)
     for warning in plan.warnings:  # the same warnings `validate` prints, in the preview's diagnostics
         pulumi.log.warn(warning)
@@ -172,14 +175,16 @@ def build(
 
 
 def run(
-    project_dir: Path = PROJECT_DIR, kubernetes_check: KubernetesCheck = check_kubernetes_targets
+    project_dir: Path = PROJECT_DIR,
+    kubernetes_check: KubernetesCheck = check_kubernetes_targets,
+    kafka_check: KafkaCheck = check_kafka_cluster,
 ) -> tuple[Plan, ClusterAccess]:
-    """The program. ``kubernetes_check`` reads the live cluster before anything is registered
-    (Pulumi's mocks have none behind them: their tests pass their own)."""
+    """The program. ``kubernetes_check`` and ``kafka_check`` read the live clusters before
+    anything is registered (Pulumi's mocks have none behind them: their tests pass their own)."""
     mute_registration_debug_logs()
     try:
         plan = plan_from_pulumi_config(project_dir)
     except ConfigError as exc:
         # A clean, complete message and no resources registered: nothing is created or changed.
         raise pulumi.RunError("invalid configuration:\n" + "\n".join(map(str, exc.problems))) from None
-    return plan, build(plan, PreviousDeployment.of_this_stack(), project_dir, kubernetes_check)
+    return plan, build(plan, PreviousDeployment.of_this_stack(), project_dir, kubernetes_check, kafka_check)

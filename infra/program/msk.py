@@ -142,7 +142,7 @@ class MskPlatform(pulumi.ComponentResource):
         )
         # The admin identity is usable only once its grants exist.
         manage_topics(plan, connection, self, previous, after=admin_acls)
-        manage_service_access(plan, connection, self, generations, after=admin_acls)
+        manage_service_access(plan, connection, self, generations, previous, after=admin_acls)
         if plan.monitoring.cloudwatch_alarms:
             cloudwatch_lag_alarms(plan, self.cluster.cluster_name, pulumi.ResourceOptions(parent=self))
 
@@ -167,14 +167,15 @@ class MskPlatform(pulumi.ComponentResource):
                     )
                 )
             )
-        connectivity = None
-        if settings.access == "public":
-            # AWS refuses this on create; `preflight` makes sure the cluster already exists.
-            connectivity = aws.msk.ClusterBrokerNodeGroupInfoConnectivityInfoArgs(
-                public_access=aws.msk.ClusterBrokerNodeGroupInfoConnectivityInfoPublicAccessArgs(
-                    type="SERVICE_PROVIDED_EIPS"
-                )
+        # Always explicit: the provider's connectivity_info is optional and computed, so leaving
+        # it out after `public` would keep public access on (terraform-provider-aws
+        # internal/service/kafka/cluster.go). AWS refuses public access on create; `preflight`
+        # makes sure the cluster already exists.
+        connectivity = aws.msk.ClusterBrokerNodeGroupInfoConnectivityInfoArgs(
+            public_access=aws.msk.ClusterBrokerNodeGroupInfoConnectivityInfoPublicAccessArgs(
+                type="SERVICE_PROVIDED_EIPS" if settings.access == "public" else "DISABLED"
             )
+        )
         return aws.msk.Cluster(
             "cluster",
             cluster_name=display,

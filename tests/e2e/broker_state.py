@@ -9,9 +9,10 @@ from confluent_kafka.admin import (
     ConfigResource,
 )
 
-from infra.live.apply_plan import EVERY_ACL, acl_bindings
+from infra.live.cluster_admin import EVERY_ACL
 from infra.live.kafka_broker import Broker
 from infra.plan.model import Plan
+from tests.broker_setup import planned_grants
 
 INTERNAL_TOPIC_PREFIXES = ("__", "_schemas", "_redpanda")
 
@@ -76,4 +77,4 @@ def assert_broker_holds(broker: Broker, plan: Plan) -> None:
     principals = {principal.name for principal in plan.principals}
     assert principals <= state.users
     ours = {acl for acl in state.acls if acl[3].removeprefix("User:") in principals}
-    assert ours == {acl_key(binding) for binding in acl_bindings(plan)}
+    assert ours == {acl_key(grant.binding()) for grant in planned_grants(plan)}

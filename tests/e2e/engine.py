@@ -1,5 +1,10 @@
-"""The project's own Pulumi program under the real engine: the Automation API with an inline
-program (no language host), a file backend, and the plugins `make engine` built."""
+"""The project's own Pulumi program under the real engine, as close to `pulumi up` in a clone as
+this machine allows: the project's real `Pulumi.yaml` at the workspace root (its `main` and
+runtime options), the plugins `make engine` built, the release's own dynamic-provider script
+(`pulumi-resource-pulumi-python` from the CLI version's `github.com/pulumi/pulumi/sdk/v3`
+module), a file backend, and the Automation API with an inline program, because the official
+Python language host cannot be had here. What that still leaves different from the CLI:
+docs/testing.md, "The real engine"."""
 
 from __future__ import annotations
 
@@ -38,6 +43,28 @@ def missing_binaries() -> list[str]:
     return [name for name in REQUIRED_BINARIES if not (ENGINE_BIN / name).exists()]
 
 
+def runtime_options_env(pulumi_yaml: Path) -> dict[str, str]:
+    """What the CLI hands every plugin from `Pulumi.yaml`'s runtime options (through the language
+    host: pulumi/pulumi sdk/go/common/resource/plugin/provider_plugin.go, `PULUMI_RUNTIME_` +
+    the option's name in capitals). An inline program has no language host, so the engine
+    passes none of them: the harness does, exactly these and nothing else."""
+    runtime = yaml.safe_load(pulumi_yaml.read_text())["runtime"]
+    options = runtime.get("options", {}) if isinstance(runtime, dict) else {}
+    return {f"PULUMI_RUNTIME_{key.upper()}": str(value) for key, value in options.items()}
+
+
+def lay_out_clone(root: Path, pulumi_yaml: str | None = None) -> None:
+    """``root`` as a clone after the README's set-up: the project files and `.venv` (the
+    virtualenv `make venv` made, linked). ``pulumi_yaml``: another release's Pulumi.yaml."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Pulumi.yaml").write_text(pulumi_yaml or (REPO / "Pulumi.yaml").read_text())
+    for name in ("__main__.py", "requirements.txt"):
+        shutil.copy(REPO / name, root / name)
+    for name, target in ((".venv", Path(sys.prefix)), ("infra", REPO / "infra")):
+        if not (root / name).exists():
+            (root / name).symlink_to(target, target_is_directory=True)
+
+
 def existing_cluster_settings(broker: Broker, **overrides: Any) -> dict[str, Any]:
     """A `provider: kafka` stack on the test broker, with no Kubernetes side."""
     settings: dict[str, Any] = {
@@ -70,7 +97,10 @@ class EngineProject:
     passphrase: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     extra_env: dict[str, str] = field(default_factory=dict)
 
+    pulumi_yaml: str | None = None  # another release's Pulumi.yaml (default: the project's own)
+
     def __post_init__(self) -> None:
+        lay_out_clone(self.root, self.pulumi_yaml)
         (self.root / "state").mkdir(parents=True, exist_ok=True)
         (self.root / "home").mkdir(exist_ok=True)
         shutil.copy(REPO / "topology.yaml", self.root / "topology.yaml")
@@ -95,6 +125,8 @@ class EngineProject:
             "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_BACKEND_URL": f"file://{self.root / 'state'}",
+            **runtime_options_env(self.root / "Pulumi.yaml"),
             **self.extra_env,
         }
 
@@ -129,14 +161,10 @@ class EngineProject:
     def stack(self, name: str, settings: dict[str, Any] | None = None) -> auto.Stack:
         if settings is not None:
             self.write_settings(name, settings)
+        # No project_settings: the workspace reads the Pulumi.yaml at its root, as the CLI does.
         options = auto.LocalWorkspaceOptions(
             work_dir=str(self.root),
             pulumi_command=auto.PulumiCommand(root=str(ENGINE_ROOT)),
-            project_settings=auto.ProjectSettings(
-                name=PROJECT,
-                runtime="python",
-                backend=auto.ProjectBackend(url=f"file://{self.root / 'state'}"),
-            ),
             env_vars=self.env(),
         )
 
@@ -166,11 +194,6 @@ stack = auto.create_or_select_stack(
     opts=auto.LocalWorkspaceOptions(
         work_dir=str(root),
         pulumi_command=auto.PulumiCommand(root=sys.argv[4]),
-        project_settings=auto.ProjectSettings(
-            name="kafka-platform",
-            runtime="python",
-            backend=auto.ProjectBackend(url=f"file://{root / 'state'}"),
-        ),
     ),
 )
 stack.up(parallel=int(sys.argv[5]))

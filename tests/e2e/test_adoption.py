@@ -17,9 +17,9 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-from infra.live.apply_plan import apply_plan, set_topic_config
 from infra.live.kafka_broker import Broker
 from infra.plan.resolve import load_plan
+from tests.broker_setup import deploy_plan, set_topic_config
 from tests.e2e.broker_state import assert_broker_holds, topic_configs
 from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings, state_resources
 from tests.eventually import eventually
@@ -35,10 +35,9 @@ def test_an_existing_estate_is_adopted_not_recreated(engine_project: EngineProje
     plan = load_plan(project.root, STACK)
 
     # Someone made all of it before this stack existed, and changed one topic since.
-    apply_plan(broker.admin(), plan, broker.sasl_mechanism)
+    deploy_plan(broker, plan)
     events = "adopted.user.events"
-    admin = broker.admin()
-    set_topic_config(admin, events, "retention.ms", "3600000")
+    set_topic_config(broker, events, "retention.ms", "3600000")
 
     imported = subprocess.run(
         [

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.live.apply_plan import apply_plan
 from infra.live.kafka_broker import Broker
 from infra.plan.model import Plan
 from infra.plan.resolve import load_plan
+from tests.broker_setup import deploy_plan
 from tests.conftest import skip_unless_required
 from tests.integration.redis_server import redis_missing, redis_url
 from tests.project_files import REPO
@@ -23,7 +23,7 @@ def local_plan() -> Plan:
 @pytest.fixture(scope="session")
 def applied(broker: Broker, local_plan: Plan) -> dict[str, str]:
     """The local plan applied to the broker; the services' generated passwords."""
-    return apply_plan(broker.admin(), local_plan, broker.sasl_mechanism)
+    return deploy_plan(broker, local_plan)
 
 
 @pytest.fixture(scope="session")

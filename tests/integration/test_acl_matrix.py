@@ -9,9 +9,10 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.admin import ConfigResource, NewTopic
 
-from infra.live.apply_plan import EVERY_ACL, apply_plan
+from infra.live.cluster_admin import EVERY_ACL, Grant
 from infra.live.kafka_broker import Broker
 from infra.plan.model import Plan
+from tests.broker_setup import deploy_plan, planned_grants
 from tests.integration.access_checks import can_consume
 from tests.integration.access_matrix import run_matrix
 from tests.project_files import Project
@@ -48,13 +49,11 @@ def test_acls_on_the_broker_are_exactly_the_plan(
     broker: Broker, local_plan: Plan, applied: dict[str, str]
 ) -> None:
 
-    from infra.live.apply_plan import acl_bindings
-
     admin = broker.admin()  # keep the client alive until the future resolves
     found = admin.describe_acls(EVERY_ACL, request_timeout=30).result()
     principals = {f"User:{p.name}" for p in local_plan.principals}
-    ours = {str(binding) for binding in found if binding.principal in principals}
-    assert ours == {str(binding) for binding in acl_bindings(local_plan)}
+    ours = {Grant.from_binding(binding) for binding in found if binding.principal in principals}
+    assert ours == planned_grants(local_plan)
     assert len(ours) == len(local_plan.acls)
 
 
@@ -75,7 +74,7 @@ def test_prefixed_mode_grants_exactly_the_same_paths_on_a_real_broker(broker: Br
     assert [(a.resource_name, a.operation) for a in folded] == [(f"{domain}.context.", "READ")]
     assert any("service 'auditor'" in warning for warning in plan.warnings)
 
-    passwords = apply_plan(broker.admin(), plan, broker.sasl_mechanism)
+    passwords = deploy_plan(broker, plan)
     result = run_matrix(broker, plan, passwords)
     assert not result.over_granted, [f"{a.service}: {a.path}" for a in result.over_granted]
     assert not result.missing, [f"{a.service}: {a.path}" for a in result.missing]

@@ -29,7 +29,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from infra.live.apply_plan import EVERY_ACL
+from infra.live.cluster_admin import EVERY_ACL
 from infra.live.kafka_broker import Broker, BrokerOptions, broker_from_environment, local_kafka, missing_tools
 from infra.program.msk import ADMIN_BOOTSTRAP_GRANT, ADMIN_TOPIC_OPERATIONS
 from tests.eventually import wait_for_topic_config

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from infra.live.apply_plan import apply_plan
 from infra.live.kafka_broker import Broker
 from infra.plan.model import Plan
+from tests.broker_setup import deploy_plan
 from tests.eventually import eventually
 from tests.integration.admin_env import admin_env
 from tests.project_files import Project
@@ -63,7 +63,7 @@ def watched(broker: Broker, tmp_path: Path) -> Iterator[tuple[Project, Plan]]:
 
     project.edit_topology(topology)
     plan = project.plan("local")
-    apply_plan(broker.admin(), plan, broker.sasl_mechanism)
+    deploy_plan(broker, plan)
     yield project, plan
 
 

@@ -22,10 +22,10 @@ import redis
 import yaml
 from confluent_kafka import Consumer
 
-from infra.live.apply_plan import apply_plan
 from infra.live.kafka_broker import Broker
 from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan
 from infra.plan.resolve import load_plan
+from tests.broker_setup import deploy_plan
 from tests.e2e.engine import existing_cluster_settings
 from tests.integration.reference_publisher import ReferencePublisher
 from tests.project_files import ENCRYPTED, REPO
@@ -136,7 +136,7 @@ def subscribe_to_every_channel(redis_url: str, plan: Plan) -> Any:
 
 
 def run_routing(plan: Plan, broker: Broker, redis_url: str) -> tuple[dict[str, Any], Seen]:
-    passwords = apply_plan(broker.admin(), plan, broker.sasl_mechanism)
+    passwords = deploy_plan(broker, plan)
     subscriber = subscribe_to_every_channel(redis_url, plan)
     published = publish_every_event(plan, broker, passwords)
     enabled = plan.messaging_backend == "kafka"

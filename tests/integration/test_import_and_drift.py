@@ -24,9 +24,9 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from infra.live.apply_plan import apply_plan, delete_acls, set_topic_config
 from infra.live.kafka_broker import Broker
 from infra.plan.model import Plan
+from tests.broker_setup import deploy_plan, remove_acls, set_topic_config
 from tests.eventually import eventually, wait_for_acls, wait_for_topic_config
 from tests.integration.admin_env import admin_env
 from tests.project_files import Project
@@ -170,8 +170,7 @@ def test_import_reports_what_it_cannot_map(broker: Broker, tmp_path: Path) -> No
     services = yaml.safe_load((project.root / "topology.yaml").read_text())["services"]
     assert services["legacy-app"] == {"consumes": ["events"]}
     # A wildcard grant reaches every topic on the broker: other tests' drift would see it.
-    admin = broker.admin()
-    delete_acls(admin, odd_acls)
+    remove_acls(broker, odd_acls)
 
 
 def test_a_topology_survives_apply_then_import(broker: Broker, tmp_path: Path) -> None:
@@ -182,7 +181,7 @@ def test_a_topology_survives_apply_then_import(broker: Broker, tmp_path: Path) -
     (tmp_path / "again").mkdir()
     original = Project(tmp_path / "original").edit_topology(lambda t: t.update(domain=domain))
     plan = original.plan("local")
-    apply_plan(broker.admin(), plan, broker.sasl_mechanism)
+    deploy_plan(broker, plan)
 
     again = Project(tmp_path / "again")
     result = import_into(again, broker, domain, f"^{domain}\\.")
@@ -203,7 +202,7 @@ def test_drift_reports_hand_made_changes_exactly_and_clears_after_reapplying(
     domain = unique_domain("drift")
     project = Project(tmp_path).edit_topology(lambda t: t.update(domain=domain))
     plan = project.plan("local")
-    passwords = apply_plan(broker.admin(), plan, broker.sasl_mechanism)
+    passwords = deploy_plan(broker, plan)
     code, report = drift(broker, project.root)
     assert (code, report["in_sync"]) == (0, True), report
 
@@ -213,8 +212,8 @@ def test_drift_reports_hand_made_changes_exactly_and_clears_after_reapplying(
     extra_acl = allow(guardian, ResourceType.TOPIC, events, AclOperation.WRITE)
     planned_acl = allow(plan.service("api").principal, ResourceType.TOPIC, events, AclOperation.WRITE)
     create(broker, [NewTopic(f"{domain}.hand-made", 1, 1)], [extra_acl])
-    set_topic_config(admin, events, "retention.ms", "3600000")
-    delete_acls(admin, [planned_acl])
+    set_topic_config(broker, events, "retention.ms", "3600000")
+    remove_acls(broker, [planned_acl])
     wait_for_topic_config(admin, events, {"retention.ms": "3600000"})
     wait_for_acls(admin, absent=[planned_acl])
 
@@ -240,9 +239,9 @@ def test_drift_reports_hand_made_changes_exactly_and_clears_after_reapplying(
 
     # Re-applying restores the retention and the deleted grant; what was added by hand beside the
     # plan (a topic, an ACL) is left for a person to remove, as the report says.
-    apply_plan(broker.admin(), plan, broker.sasl_mechanism, passwords)
+    deploy_plan(broker, plan, passwords)
     [f.result() for f in admin.delete_topics([f"{domain}.hand-made"], request_timeout=30).values()]
-    delete_acls(admin, [extra_acl])
+    remove_acls(broker, [extra_acl])
     # Deleted topics and ACLs leave the metadata a moment after the controller commits.
     eventually(lambda: drift(broker, project.root), lambda found: found[0] == 0, timeout=30, what="no drift")
 
@@ -251,7 +250,7 @@ def test_foreign_grants_on_the_plans_topics_are_drift(broker: Broker, tmp_path: 
     domain = unique_domain("foreign")
     project = Project(tmp_path).edit_topology(lambda t: t.update(domain=domain))
     plan = project.plan("local")
-    apply_plan(broker.admin(), plan, broker.sasl_mechanism)
+    deploy_plan(broker, plan)
     create(
         broker,
         [],

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from infra.live.apply_plan import apply_plan
 from infra.live.kafka_broker import Broker, missing_tools
 from infra.plan.model import AclBinding, Plan, ServicePlan
+from tests.broker_setup import deploy_plan
 from tests.integration.kafka_apps import client_properties, free_port, java, rest, wait_for, write_properties
 from tests.project_files import Project, add_streams_and_connect
 
@@ -60,7 +60,7 @@ def deploy(broker: Broker, plan: Plan, service: str = "", without: str | None = 
     """The plan on the broker, less one grant of ``service``; every service's password."""
     acls = [acl for acl in plan.acls if without is None or (acl.service, grant_id(acl)) != (service, without)]
     assert without is None or len(acls) == len(plan.acls) - 1, without
-    return apply_plan(broker.admin(), plan.model_copy(update={"acls": acls}), broker.sasl_mechanism)
+    return deploy_plan(broker, plan.model_copy(update={"acls": acls}))
 
 
 def produce(broker: Broker, topic: str, values: list[str]) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from infra.live.apply_plan import apply_plan
 from infra.live.kafka_broker import Broker
 from infra.plan.model import Plan
+from tests.broker_setup import deploy_plan
 from tests.integration import access_checks as check
 from tests.project_files import Project
 
@@ -28,7 +28,7 @@ def instance_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
 
 @pytest.fixture(scope="module")
 def instance_passwords(broker: Broker, instance_plan: Plan) -> Iterator[dict[str, str]]:
-    yield apply_plan(broker.admin(), instance_plan, broker.sasl_mechanism)
+    yield deploy_plan(broker, instance_plan)
 
 
 def test_two_replicas_each_commit_with_their_own_suffix(

@@ -1,0 +1,87 @@
+"""An existing cluster read before any resource is registered, so that what the dynamic providers
+would refuse half-way through an `up` is refused in `preview` and before the first change.
+
+Dynamic providers get no preview of their own (the engine skips `create`/`update` in a preview,
+pulumi/pulumi sdk/go/common/resource/plugin/provider_plugin.go): without this, a preview is green
+and the `up` stops after other resources were applied. The same rules as the providers' own
+(`cluster_admin.topic_refusals`), on the same core:
+- the cluster answers the admin's login within seconds (one clear error, not a timeout per
+  resource);
+- it supports the Admin API's SCRAM calls (Redpanda 25.1 and older do not);
+- no planned topic would shrink or change replication, and none that exists on the cluster and
+  is not the stack's (deployed before, adopted, or left by an interrupted run) would be changed.
+
+MSK stacks are not read: their brokers are private to the VPC, and the cluster may not exist yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pulumi
+
+from infra.live.cluster_admin import (
+    AdminLogin,
+    ClusterUnreachable,
+    Unsupported,
+    connect,
+    read_scram_users,
+    read_topics,
+    topic_refusals,
+    topics_with_records,
+)
+from infra.model.settings import ExistingClusterSettings
+from infra.model.stacks import ADMIN_PASSWORD_KEY
+from infra.plan.model import Plan
+from infra.program.kafka_admin import topic_spec
+from infra.program.previous_deployment import TOPIC_NAMES_OUTPUT, PreviousDeployment
+
+KafkaCheck = Callable[[Plan, PreviousDeployment, Path], None]
+
+
+def existing_cluster_problems(login: AdminLogin, plan: Plan, previous: PreviousDeployment) -> list[str]:
+    """Why this deployment must not start on the cluster behind ``login``; empty when it may."""
+    try:
+        admin, _ = connect(login)
+    except ClusterUnreachable as exc:
+        return [str(exc)]
+    try:
+        read_scram_users(admin)
+    except Unsupported as exc:
+        return [str(exc)]
+    planned = {topic.name: topic_spec(topic) for topic in plan.topics}
+    live = read_topics(admin, planned)
+    owned = (
+        set(previous.names(TOPIC_NAMES_OUTPUT) or ())
+        | set(plan.adoption.topics)
+        | set(previous.migrated_topics())
+    )
+    unowned = [name for name in live if name not in owned]
+    return topic_refusals(
+        planned, live, owned=owned, with_records=topics_with_records(admin, unowned) if unowned else ()
+    )
+
+
+def check_kafka_cluster(plan: Plan, previous: PreviousDeployment, project_dir: Path) -> None:
+    settings = plan.cluster.provider_settings
+    if not isinstance(settings, ExistingClusterSettings):
+        return
+    password = pulumi.runtime.get_config(ADMIN_PASSWORD_KEY)
+    if password is None:
+        return  # validation has refused the stack already
+    ca_cert = None
+    if settings.tls.ca_cert_file is not None:
+        ca_cert = (project_dir / settings.tls.ca_cert_file).read_text(encoding="utf-8")
+    login = AdminLogin(
+        bootstrap_servers=tuple(settings.bootstrap_servers),
+        security_protocol=settings.security_protocol,
+        sasl_mechanism=settings.admin_mechanism,
+        username=settings.admin.username,
+        password=str(password),
+        ca_cert=ca_cert,
+        skip_tls_verify=settings.tls.skip_verify,
+    )
+    problems = existing_cluster_problems(login, plan, previous)
+    if problems:
+        raise pulumi.RunError("refused before any change was made:\n" + "\n".join(problems))
