@@ -91,6 +91,7 @@ def admin_login(props: Mapping[str, Any], config: Any | None) -> AdminLogin:
     the inputs name a config key (existing clusters), else the inputs (MSK's generated admin)."""
     connection = props["connection"]
     key = props.get("admin_password_config")
+
     password = config.get(key) if key and config is not None else None
     if password is None:
         password = props.get("admin_password")
@@ -120,8 +121,15 @@ def session(login: AdminLogin) -> tuple[Any, str]:
         try:
             _sessions[key] = connect(login)
         except ClusterUnreachable as exc:
-            _unreachable[key] = (time.monotonic(), str(exc))
-            raise
+            message = str(exc)
+            if "failed:" in message and "login" in message:
+                # The engine configures a refresh from the last deployment, not the stack's config.
+                message += (
+                    "; if the admin password changed since the last `pulumi up`, refresh with "
+                    "`--run-program` (a plain refresh logs in as the last deployment did)"
+                )
+            _unreachable[key] = (time.monotonic(), message)
+            raise ClusterUnreachable(message) from None
         return _sessions[key]
 
 

@@ -60,9 +60,10 @@ def lay_out_clone(root: Path, pulumi_yaml: str | None = None) -> None:
     (root / "Pulumi.yaml").write_text(pulumi_yaml or (REPO / "Pulumi.yaml").read_text())
     for name in ("__main__.py", "requirements.txt"):
         shutil.copy(REPO / name, root / name)
-    for name, target in ((".venv", Path(sys.prefix)), ("infra", REPO / "infra")):
-        if not (root / name).exists():
-            (root / name).symlink_to(target, target_is_directory=True)
+    if not (root / "infra").exists():
+        shutil.copytree(REPO / "infra", root / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    if not (root / ".venv").exists():
+        (root / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
 
 
 def existing_cluster_settings(broker: Broker, **overrides: Any) -> dict[str, Any]:

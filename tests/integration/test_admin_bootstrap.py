@@ -32,7 +32,7 @@ from confluent_kafka.admin import (
 from infra.live.cluster_admin import EVERY_ACL
 from infra.live.kafka_broker import Broker, BrokerOptions, broker_from_environment, local_kafka, missing_tools
 from infra.program.msk import ADMIN_BOOTSTRAP_GRANT, ADMIN_TOPIC_OPERATIONS
-from tests.eventually import wait_for_topic_config
+from tests.eventually import eventually, wait_for_topic_config
 
 ADMIN = "msk-style-admin"
 DOMAIN = "bootstrap."
@@ -160,18 +160,21 @@ def _admin_can_manage_its_domain(client: AdminClient) -> None:
     )
     for future in client.create_acls([service_acl], request_timeout=15).values():
         future.result()
-    found = client.describe_acls(
-        AclBindingFilter(
-            ResourceType.TOPIC,
-            topic,
-            ResourcePatternType.LITERAL,
-            None,
-            None,
-            AclOperation.ANY,
-            AclPermissionType.ANY,
-        ),
-        request_timeout=15,
-    ).result()
-    assert [binding.principal for binding in found] == ["User:svc"]
+    on_topic = AclBindingFilter(
+        ResourceType.TOPIC,
+        topic,
+        ResourcePatternType.LITERAL,
+        None,
+        None,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+    # Brokers learn of the ACL a moment after the controller commits it.
+    found = eventually(
+        lambda: [b.principal for b in client.describe_acls(on_topic, request_timeout=15).result()],
+        lambda principals: principals != [],
+        what=f"the grant on {topic}",
+    )
+    assert found == ["User:svc"]
     for future in client.delete_topics([topic], request_timeout=15).values():
         future.result()
