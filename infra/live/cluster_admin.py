@@ -427,11 +427,7 @@ def read_scram_users(admin: AdminClient) -> dict[str, set[str]]:
         described = admin.describe_user_scram_credentials(request_timeout=REQUEST_TIMEOUT_S).result()
     except KafkaException as exc:
         code = exc.args[0].code()
-        if code in (
-            KafkaError._UNSUPPORTED_FEATURE,
-            KafkaError.UNSUPPORTED_VERSION,
-            KafkaError.INVALID_REQUEST,
-        ):
+        if code in (KafkaError._UNSUPPORTED_FEATURE, KafkaError.UNSUPPORTED_VERSION):
             raise Unsupported(scram_unsupported(exc.args[0].str())) from None
         raise
     return {

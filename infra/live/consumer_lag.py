@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from infra.live.cluster_admin import connect
 from infra.live.kafka_broker import Broker
-from infra.live.live_cluster import ClusterUnreachable
+from infra.live.live_cluster import ClusterUnreachable, admin_login
 from infra.plan.model import ConsumerWatch
 
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: the group never committed for the partition
@@ -61,7 +62,7 @@ class WatchLag:
 
 def read_lag(broker: Broker, watches: Iterable[ConsumerWatch], timeout: float = 20) -> list[WatchLag]:
     watches = list(watches)
-    admin = AdminClient(broker.client_config() | {"log_level": 0})
+    admin, _ = connect(admin_login(broker), within=timeout)
     try:
         return _read(admin, broker, watches, timeout)
     except KafkaException as error:

@@ -111,7 +111,7 @@ def converge(
     present = {live_grant(acl) for acl in live.acls}
     new = [grant for grant in sorted({planned_grant(acl) for acl in plan.acls}) if grant not in present]
     create_grants(admin, new)
-    changes.lines += [f"granted {grant.text}" for grant in new]
+    changes.lines += [f"granted {grant.text.removeprefix('User:')}" for grant in new]
     _unplanned(admin, plan, live, users, changes, prune=prune)
     return changes
 
