@@ -25,7 +25,8 @@ def test_a_cluster_that_does_not_answer_is_one_error_within_seconds(project: Pro
         (closed,), "SASL_PLAINTEXT", "SCRAM-SHA-512", "platform-admin", "pw"
     )  # pragma: allowlist secret
     started = time.monotonic()
-    problems = existing_cluster_problems(login, project.plan("local"), PreviousDeployment())
+    problems, cluster_id = existing_cluster_problems(login, project.plan("local"), PreviousDeployment())
+    assert cluster_id is None
     assert time.monotonic() - started < CONNECT_WITHIN_S + 5
     assert len(problems) == 1
     assert problems[0].startswith(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import confluent_kafka
@@ -89,7 +89,7 @@ class AdminLogin:
     security_protocol: str  # PLAINTEXT | SASL_PLAINTEXT | SASL_SSL
     sasl_mechanism: str = ""
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     ca_cert: str | None = None  # PEM
     skip_tls_verify: bool = False
 
@@ -282,9 +282,9 @@ def topic_refusals(
     """Why these planned topics must not be applied to the cluster; empty when they may.
 
     A topic on the cluster that the stack does not own (``owned``: it deployed or adopted it) is
-    never changed: it must be adopted first. The one exception is a topic exactly as planned and
-    that never held a record, which is what an interrupted run of this stack leaves behind:
-    taking it over changes nothing and can lose nothing."""
+    never changed or taken over, even one exactly as planned: topic names carry no stack name, so
+    an empty topic that matches may be another stack's on the same cluster. ``with_records``
+    only sharpens the message."""
     owned, with_records = set(owned), set(with_records)
     problems = []
     for name, spec in sorted(planned.items()):
@@ -303,17 +303,20 @@ def topic_refusals(
             )
         if name in owned:
             continue
+        adopt = (
+            "Adopt it on purpose: list it in settings.adopt.topics (`kafka-platform import` writes "
+            "the list; also for a topic an interrupted `pulumi up` of this stack created)"
+        )
         if found != spec:
             problems.append(
                 f"topic {name} already exists on the cluster and differs from the plan "
-                f"({differences(spec, found)}), and it is not this stack's: nothing was changed. "
-                "Adopt it on purpose: list it in settings.adopt.topics (`kafka-platform import` "
-                "writes the list)"
+                f"({differences(spec, found)}), and it is not this stack's: nothing was changed. {adopt}"
             )
-        elif name in with_records:
+        else:
+            held = "holds records" if name in with_records else "holds no record"
             problems.append(
-                f"topic {name} already exists on the cluster with records, and it is not this "
-                "stack's: nothing was changed. Adopt it on purpose: list it in settings.adopt.topics"
+                f"topic {name} already exists on the cluster (exactly as planned; it {held}), and it "
+                f"is not this stack's: nothing was changed. {adopt}"
             )
     return problems
 
@@ -327,13 +330,16 @@ def create_topics(admin: AdminClient, specs: Mapping[str, TopicSpec]) -> list[st
         for name, spec in sorted(specs.items())
     ]
     failures = []
-    for batch in batches(new, lambda t: 1 + t.num_partitions + len(t.config)):
-        for name, future in admin.create_topics(batch, request_timeout=REQUEST_TIMEOUT_S).items():
-            try:
-                future.result()
-                created.append(name)
-            except KafkaException as exc:
-                failures.append(f"topic {name}: {exc.args[0].str()}")
+    try:
+        for batch in batches(new, lambda t: 1 + t.num_partitions + len(t.config)):
+            for name, future in admin.create_topics(batch, request_timeout=REQUEST_TIMEOUT_S).items():
+                try:
+                    future.result()
+                    created.append(name)
+                except KafkaException as exc:
+                    failures.append(f"topic {name}: {exc.args[0].str()}")
+    except Exception as exc:  # a later batch's request failed as a whole
+        raise PartlyApplied(f"could not create topics: {exc}", created=sorted(created)) from exc
     if failures:
         raise PartlyApplied("could not create " + "; ".join(failures), created=sorted(created))
     return sorted(created)
@@ -448,7 +454,7 @@ def scram_unsupported(detail: str) -> str:
 @dataclass(frozen=True)
 class ScramCredential:
     mechanisms: tuple[str, ...]
-    password: str
+    password: str = field(repr=False)
 
 
 def upsert_scram_users(admin: AdminClient, users: Mapping[str, ScramCredential]) -> None:

@@ -125,7 +125,7 @@ def read_cluster(broker: Broker, timeout: float = REQUEST_TIMEOUT_S) -> LiveClus
         acls = admin.describe_acls(EVERY_ACL, request_timeout=timeout).result()
         try:
             users = sorted(read_scram_users(admin))
-        except Unsupported:
+        except (Unsupported, KafkaException):  # not every admin may list users (MSK, read-only)
             users = []
     except KafkaException as error:
         raise ClusterUnreachable(

@@ -173,11 +173,9 @@ def manage_topics(
                 connection,
                 adopt=[topic.name for topic in topics if topic.name in adoptable],
                 protected=plan.protection.protect,
-                allowed_removals=[
-                    topic
-                    for topic in plan.protection.allowed_topic_deletes
-                    if family_of_name(plan, topic) == name
-                ],
+                # All of them: the provider only looks up the topics its state holds, and a topic
+                # with a `name:` of its own has no family to be found by.
+                allowed_removals=list(plan.protection.allowed_topic_deletes),
                 opts=options,
             )
         )
@@ -187,7 +185,11 @@ def manage_topics(
     # empty group. Unregistered at once, it would be a protected resource to delete.
     if plan.protection.protect:
         planned = {family(topic.key) for topic in plan.topics}
-        before = {family_of_name(plan, name) for name in previous.names(TOPIC_NAMES_OUTPUT) or ()}
+        families = previous.topic_families()
+        before = {
+            families.get(name) or family_of_name(plan, name)
+            for name in previous.names(TOPIC_NAMES_OUTPUT) or ()
+        }
         for name in sorted(f for f in before - planned if f is not None):
             groups.append(
                 Topics(
@@ -196,11 +198,7 @@ def manage_topics(
                     connection,
                     adopt=[],
                     protected=True,
-                    allowed_removals=[
-                        topic
-                        for topic in plan.protection.allowed_topic_deletes
-                        if family_of_name(plan, topic) == name
-                    ],
+                    allowed_removals=list(plan.protection.allowed_topic_deletes),
                     opts=retiring(parent, after),
                 )
             )

@@ -35,41 +35,46 @@ from infra.model.settings import ExistingClusterSettings
 from infra.model.stacks import ADMIN_PASSWORD_KEY
 from infra.plan.model import Plan
 from infra.program.kafka_admin import topic_spec
-from infra.program.previous_deployment import TOPIC_NAMES_OUTPUT, PreviousDeployment
+from infra.program.previous_deployment import KAFKA_CLUSTER_ID_OUTPUT, TOPIC_NAMES_OUTPUT, PreviousDeployment
 
-KafkaCheck = Callable[[Plan, PreviousDeployment, Path], None]
+# Returns the cluster's id when it read one (exported, so the next run knows the cluster moved).
+KafkaCheck = Callable[[Plan, PreviousDeployment, Path], str | None]
 
 
-def existing_cluster_problems(login: AdminLogin, plan: Plan, previous: PreviousDeployment) -> list[str]:
-    """Why this deployment must not start on the cluster behind ``login``; empty when it may."""
+def existing_cluster_problems(
+    login: AdminLogin, plan: Plan, previous: PreviousDeployment
+) -> tuple[list[str], str | None]:
+    """Why this deployment must not start on the cluster behind ``login`` (empty when it may),
+    and the cluster's id."""
     try:
-        admin, _ = connect(login)
+        admin, cluster_id = connect(login)
     except ClusterUnreachable as exc:
-        return [str(exc)]
+        return [str(exc)], None
     try:
         read_scram_users(admin)
     except Unsupported as exc:
-        return [str(exc)]
+        return [str(exc)], cluster_id
     planned = {topic.name: topic_spec(topic) for topic in plan.topics}
     live = read_topics(admin, planned)
-    owned = (
-        set(previous.names(TOPIC_NAMES_OUTPUT) or ())
-        | set(plan.adoption.topics)
-        | set(previous.migrated_topics())
-    )
+    owned = set(plan.adoption.topics)
+    # What the last deployment had is the stack's only on the cluster it had it on (the providers
+    # judge by the cluster id in each group's state the same way).
+    if previous.outputs.get(KAFKA_CLUSTER_ID_OUTPUT) in (None, cluster_id):
+        owned |= set(previous.names(TOPIC_NAMES_OUTPUT) or ()) | set(previous.migrated_topics())
     unowned = [name for name in live if name not in owned]
-    return topic_refusals(
+    problems = topic_refusals(
         planned, live, owned=owned, with_records=topics_with_records(admin, unowned) if unowned else ()
     )
+    return problems, cluster_id
 
 
-def check_kafka_cluster(plan: Plan, previous: PreviousDeployment, project_dir: Path) -> None:
+def check_kafka_cluster(plan: Plan, previous: PreviousDeployment, project_dir: Path) -> str | None:
     settings = plan.cluster.provider_settings
     if not isinstance(settings, ExistingClusterSettings):
-        return
+        return None
     password = pulumi.runtime.get_config(ADMIN_PASSWORD_KEY)
     if password is None:
-        return  # validation has refused the stack already
+        return None  # validation has refused the stack already
     ca_cert = None
     if settings.tls.ca_cert_file is not None:
         ca_cert = (project_dir / settings.tls.ca_cert_file).read_text(encoding="utf-8")
@@ -82,6 +87,7 @@ def check_kafka_cluster(plan: Plan, previous: PreviousDeployment, project_dir: P
         ca_cert=ca_cert,
         skip_tls_verify=settings.tls.skip_verify,
     )
-    problems = existing_cluster_problems(login, plan, previous)
+    problems, cluster_id = existing_cluster_problems(login, plan, previous)
     if problems:
         raise pulumi.RunError("refused before any change was made:\n" + "\n".join(problems))
+    return cluster_id

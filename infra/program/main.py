@@ -25,6 +25,7 @@ from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_EN
 from infra.plan.model import Plan
 from infra.plan.resolve import resolve_plan
 from infra.program.cluster_access import ClusterAccess
+from infra.program.kafka_admin import family
 from infra.program.kafka_preflight import KafkaCheck, check_kafka_cluster
 from infra.program.kubernetes_env import ServiceKafkaEnv, kubernetes_provider, namespace_for, service_env
 from infra.program.kubernetes_preflight import check_kubernetes_targets
@@ -33,7 +34,9 @@ from infra.program.preflight import refuse_unsafe_changes
 from infra.program.previous_deployment import (
     CREDENTIAL_GENERATIONS_OUTPUT,
     CREDENTIAL_VERSIONS_OUTPUT,
+    KAFKA_CLUSTER_ID_OUTPUT,
     SERVICES_OUTPUT,
+    TOPIC_FAMILIES_OUTPUT,
     TOPIC_NAMES_OUTPUT,
     TOPIC_PARTITIONS_OUTPUT,
     PreviousDeployment,
@@ -110,7 +113,7 @@ def build(
 ) -> ClusterAccess:
     # Before the first registration: a refusal here leaves every resource untouched.
     refuse_unsafe_changes(plan, previous)
-    kafka_check(plan, previous, project_dir)
+    kafka_cluster_id = kafka_check(plan, previous, project_dir)
     kubernetes_check(plan)
     for warning in plan.warnings:  # the same warnings `validate` prints, in the preview's diagnostics
         pulumi.log.warn(warning)
@@ -152,6 +155,9 @@ def build(
     pulumi.export("cluster_id", access.cluster_id)
     pulumi.export(TOPIC_NAMES_OUTPUT, [topic.name for topic in plan.topics])
     pulumi.export(TOPIC_PARTITIONS_OUTPUT, {topic.name: topic.partitions for topic in plan.topics})
+    pulumi.export(TOPIC_FAMILIES_OUTPUT, {topic.name: family(topic.key) for topic in plan.topics})
+    if kafka_cluster_id is not None:
+        pulumi.export(KAFKA_CLUSTER_ID_OUTPUT, kafka_cluster_id)
     pulumi.export(SERVICES_OUTPUT, [service.name for service in plan.services])
     pulumi.export("principal_ids", {name: cred.principal_id for name, cred in access.credentials.items()})
     pulumi.export(CREDENTIAL_GENERATIONS_OUTPUT, generations.to_output())

@@ -21,6 +21,8 @@ READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 
 TOPIC_NAMES_OUTPUT = "topic_names"
 TOPIC_PARTITIONS_OUTPUT = "topic_partitions"
+TOPIC_FAMILIES_OUTPUT = "topic_families"  # name -> the group (`Topics`) that holds it
+KAFKA_CLUSTER_ID_OUTPUT = "kafka_cluster_id"  # an existing cluster's id, as the preflight read it
 SERVICES_OUTPUT = "services"
 CLUSTER_ID_OUTPUT = "cluster_id"
 CREDENTIAL_VERSIONS_OUTPUT = "credential_versions"
@@ -53,6 +55,10 @@ class PreviousDeployment:
             return {}
         # Numbers come back from the engine as floats.
         return {str(name): int(count) for name, count in value.items()}
+
+    def topic_families(self) -> dict[str, str]:
+        value = self.outputs.get(TOPIC_FAMILIES_OUTPUT)
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
     def credential_versions(self) -> dict[str, str]:
         """Which credential (identity and version, never the secret) each service was deployed with."""

@@ -1,10 +1,11 @@
 """The project's own Pulumi program under the real engine, as close to `pulumi up` in a clone as
 this machine allows: the project's real `Pulumi.yaml` at the workspace root (its `main` and
 runtime options), the plugins `make engine` built, the release's own dynamic-provider script
-(`pulumi-resource-pulumi-python` from the CLI version's `github.com/pulumi/pulumi/sdk/v3`
-module), a file backend, and the Automation API with an inline program, because the official
-Python language host cannot be had here. What that still leaves different from the CLI:
-docs/testing.md, "The real engine"."""
+and program runner (`pulumi-resource-pulumi-python`, `pulumi-language-python-exec`, from the CLI
+version's `github.com/pulumi/pulumi/sdk/v3` module), a file backend, and the Automation API,
+whose language server starts the program as the official language host would
+(`release_program.py`). What that still leaves different from the CLI: docs/testing.md, "The
+real engine"."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-import infra.program.main
 from infra.live.kafka_broker import Broker
 from infra.model.stacks import ADMIN_PASSWORD_KEY, PROJECT, SETTINGS_KEY
+from tests.e2e.release_program import run_programs_with
 from tests.project_files import REPO
 
 ENGINE_ROOT = Path(sys.prefix) / "engine"  # .venv/engine, where `make engine` links them
@@ -53,15 +54,23 @@ def runtime_options_env(pulumi_yaml: Path) -> dict[str, str]:
     return {f"PULUMI_RUNTIME_{key.upper()}": str(value) for key, value in options.items()}
 
 
-def lay_out_clone(root: Path, pulumi_yaml: str | None = None) -> None:
+def lay_out_clone(root: Path, release: str | None = None) -> None:
     """``root`` as a clone after the README's set-up: the project files and `.venv` (the
-    virtualenv `make venv` made, linked). ``pulumi_yaml``: another release's Pulumi.yaml."""
+    virtualenv `make venv` made, linked). ``release``: a commit whose `Pulumi.yaml` and
+    `infra/` to take instead (what a user of that release had)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "Pulumi.yaml").write_text(pulumi_yaml or (REPO / "Pulumi.yaml").read_text())
-    for name in ("__main__.py", "requirements.txt"):
-        shutil.copy(REPO / name, root / name)
-    if not (root / "infra").exists():
-        shutil.copytree(REPO / "infra", root / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    if release is not None:
+        files = subprocess.run(
+            ["git", "-C", str(REPO), "archive", release, "Pulumi.yaml", "infra"],
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(["tar", "-x", "-C", str(root)], input=files.stdout, check=True)
+    else:
+        for name in ("Pulumi.yaml", "__main__.py", "requirements.txt"):
+            shutil.copy(REPO / name, root / name)
+        if not (root / "infra").exists():
+            shutil.copytree(REPO / "infra", root / "infra", ignore=shutil.ignore_patterns("__pycache__"))
     if not (root / ".venv").exists():
         (root / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
 
@@ -98,10 +107,10 @@ class EngineProject:
     passphrase: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     extra_env: dict[str, str] = field(default_factory=dict)
 
-    pulumi_yaml: str | None = None  # another release's Pulumi.yaml (default: the project's own)
+    release: str | None = None  # a commit whose Pulumi.yaml and infra/ to use (default: this checkout's)
 
     def __post_init__(self) -> None:
-        lay_out_clone(self.root, self.pulumi_yaml)
+        lay_out_clone(self.root, self.release)
         (self.root / "state").mkdir(parents=True, exist_ok=True)
         (self.root / "home").mkdir(exist_ok=True)
         shutil.copy(REPO / "topology.yaml", self.root / "topology.yaml")
@@ -169,8 +178,12 @@ class EngineProject:
             env_vars=self.env(),
         )
 
+        # The engine runs the clone's __main__.py through the release's exec script; the inline
+        # program the Automation API asks for is never called in this process.
+        run_programs_with(ENGINE_BIN / "pulumi-language-python-exec")
+
         def program() -> None:
-            infra.program.main.run(self.root)
+            raise AssertionError("the program runs through pulumi-language-python-exec, not in the test")
 
         stack = auto.create_or_select_stack(
             stack_name=name, project_name=PROJECT, program=program, opts=options

@@ -6,6 +6,7 @@ the release's own script, which resolves a relative `virtualenv` against its wor
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,8 +14,14 @@ import pytest
 from pulumi import automation as auto
 
 from infra.live.kafka_broker import Broker
-from tests.e2e.engine import ENGINE_BIN, ENGINE_ROOT, PARALLEL, EngineProject, existing_cluster_settings
-from tests.project_files import REPO
+from tests.e2e.engine import (
+    ENGINE_BIN,
+    ENGINE_ROOT,
+    PARALLEL,
+    EngineProject,
+    existing_cluster_settings,
+    lay_out_clone,
+)
 
 # The last release whose Pulumi.yaml had `main: infra/`.
 PREVIOUS_LAYOUT = "9c53d77"
@@ -36,14 +43,8 @@ def test_the_engines_python_scripts_are_the_releases_own(engine_ready: None) -> 
 def test_the_previous_layout_fails_the_first_preview_as_it_did_for_users(
     engine_ready: None, broker: Broker, tmp_path: Path
 ) -> None:
-    previous = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{PREVIOUS_LAYOUT}:Pulumi.yaml"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "main: infra/" in previous
-    project = EngineProject(tmp_path / "clone", broker, pulumi_yaml=previous)
+    project = EngineProject(tmp_path / "clone", broker, release=PREVIOUS_LAYOUT)
+    assert "main: infra/" in (project.root / "Pulumi.yaml").read_text()
     stack = project.stack("e2e-layout", existing_cluster_settings(broker))
     with pytest.raises(auto.CommandError) as failed:
         stack.preview(parallel=PARALLEL)
@@ -55,6 +56,7 @@ def test_the_previous_layout_fails_the_first_preview_as_it_did_for_users(
     )
 
     # The project's own layout, in the same clone: the plugin finds the .venv at the root.
-    (project.root / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
+    shutil.rmtree(project.root / "infra")
+    lay_out_clone(project.root)
     stack = project.stack("e2e-layout")
     stack.preview(parallel=PARALLEL)
