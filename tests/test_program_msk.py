@@ -242,6 +242,28 @@ def test_prod_msk_is_protected(msk: Run) -> None:
     assert all(r.retain_on_delete and r.inputs["removal"] == "keep" for r in msk.of_type(TOPICS))
 
 
+def test_a_protected_stack_retires_a_service_in_two_runs(repo_dir: Path) -> None:
+    """A service that left the plan with allow_deletes: its secret and access are registered once
+    more, unprotected, the secret out of the association (detached) and the access empty; the
+    next run no longer registers them, so the engine deletes them (a protected one it would not)."""
+    settings = copy.deepcopy(example_settings(repo_dir))
+    settings["protection"] = {"protect": True, "allow_deletes": {"services": ["retired"]}}
+    previous = {
+        "acme/kafka-platform/prod-msk": {
+            "cluster_id": "arn:aws:kafka:us-east-1:123456789012:cluster/x/1",
+            "services": ["api", "retired"],
+        }
+    }
+    run = run_program(repo_dir, "prod-msk", settings=settings, stack_outputs=previous)
+    secret = run.one(SECRET, "scram-secret-retired")
+    access = run.one(ACCESS, "access-retired")
+    assert not secret.protect and not access.protect
+    assert (access.inputs["acls"], access.inputs["users"]) == ({}, {})
+    listed = run.one(ASSOCIATION, "scram-users").inputs["secretArnLists"]
+    assert len(listed) == len(run.plan.services) + 1  # the services and the admin, not `retired`
+    assert run.one(SECRET, "scram-secret-api").protect
+
+
 def test_switching_provider_keeps_topics_acl_semantics_and_env_names(repo_dir: Path) -> None:
     confluent, msk = load_plan(repo_dir, "prod"), load_plan(repo_dir, EXAMPLE)
     assert confluent.topics == msk.topics

@@ -19,7 +19,7 @@ from infra.plan.model import CLUSTER_RESOURCE_NAME, Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.kafka_admin import AdminConnection, manage_service_access, manage_topics
 from infra.program.monitoring import cloudwatch_lag_alarms
-from infra.program.previous_deployment import PreviousDeployment
+from infra.program.previous_deployment import SERVICES_OUTPUT, PreviousDeployment
 from infra.program.protection import kept
 
 SCRAM_SECRET_PREFIX = (
@@ -115,6 +115,13 @@ class MskPlatform(pulumi.ComponentResource):
             if old is not None
         ]
         users = [admin, *services.values(), *overlapping]
+        # A service leaving a protected stack (allow_deletes, checked in the preflight): its secret
+        # is registered once more, unprotected and out of the association (so detached), and the
+        # next run deletes it; at once it would be a protected resource to delete.
+        if plan.protection.protect:
+            for retired in sorted(set(previous.names(SERVICES_OUTPUT) or ()) - set(services)):
+                principal = plan.principal_at(retired, generations.current)
+                self._scram_user(plan, retired, principal, generations.current, current=False)
         # One exclusive association: SCRAM secrets not listed here are detached from the cluster.
         association = aws.msk.ScramSecretAssociation(
             "scram-users",
