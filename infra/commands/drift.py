@@ -43,7 +43,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace, project_dir: Path) -> int:
     plan = load_plan(project_dir, args.stack)
     principal_ids = _principal_ids(args.principal_ids)
-    broker = stack_broker(args, plan)
+    broker = stack_broker(args, plan, project_dir)
     live = read_live_cluster(broker, args.timeout)
     admins = {name for name in (broker.admin_user, plan.cluster.admin_principal) if name}
     scope = Scope(principal_ids=principal_ids, ignore_principals=admins, all_topics=args.all_topics)

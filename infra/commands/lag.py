@@ -31,7 +31,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, project_dir: Path) -> int:
     plan = load_plan(project_dir, args.stack)
-    broker = stack_broker(args, plan)
+    broker = stack_broker(args, plan, project_dir)
     try:
         results = read_lag(broker, plan.consumers, timeout=args.timeout)
     except ClusterUnreachable as error:

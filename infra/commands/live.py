@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_STALE, CommandFailed
 from infra.live.kafka_broker import Broker
 from infra.live.live_cluster import ClusterUnreachable, LiveCluster, connection, read_cluster
+from infra.live.local_cluster import stranger_on
 from infra.model.settings import ExistingClusterSettings
 from infra.plan.model import BOOTSTRAP_TOKEN, Plan
 
@@ -44,10 +46,14 @@ def read_live_cluster(broker: Broker, timeout: float) -> LiveCluster:
         raise CommandFailed(EXIT_STALE, str(error)) from None
 
 
-def stack_broker(args: argparse.Namespace, plan: Plan) -> Broker:
+def stack_broker(args: argparse.Namespace, plan: Plan, project_dir: Path) -> Broker:
     """The admin connection to a stack's cluster (see `_stack_broker`), or exit 2 saying how to
-    give it."""
+    give it. A local stack's listener must answer with this checkout's broker (exit 1 if not)."""
     broker = _stack_broker(args, plan)
+    if broker is not None and plan.cluster.provider == "local":
+        stranger = stranger_on(project_dir, broker.bootstrap)
+        if stranger is not None:
+            raise CommandFailed(EXIT_STALE, stranger)
     if broker is None:
         raise CommandFailed(
             EXIT_CONFIG_ERROR,

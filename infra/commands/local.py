@@ -76,6 +76,9 @@ def _compose_up(project_dir: Path, plan: Plan, prune: bool) -> int:
 
 
 def _java_up(project_dir: Path, plan: Plan, prune: bool) -> int:
+    # The compose mirror stays current on this path too: CI's `compose --check` reads it.
+    for name in write_generated_files(project_dir, plan):
+        print(f"regenerated {name} from the topology (commit it with your change)")
     try:
         cluster = local_cluster.up(project_dir, plan, prune=prune)
     except ConvergeRefused as refused:

@@ -11,11 +11,13 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -123,12 +125,15 @@ def cache_dir() -> Path:
 
 def fetch_kafka_jars() -> Path:
     """Kafka and its dependencies from Maven Central, downloaded once and reused."""
-    return maven_jars(cache_dir(), POM, f"kafka_2.13-{KAFKA_VERSION}.jar")
+    return maven_jars(
+        cache_dir(), POM, f"kafka_2.13-{KAFKA_VERSION}.jar", what=f"Apache Kafka {KAFKA_VERSION}"
+    )
 
 
-def maven_jars(directory: Path, pom: str, marker: str) -> Path:
+def maven_jars(directory: Path, pom: str, marker: str, what: str = "the jars") -> Path:
     """The dependencies ``pom`` declares, copied by Maven into ``directory/lib`` once (``marker``
-    is a jar whose presence says they are there)."""
+    is a jar whose presence says they are there). Says on stderr what it downloads before it
+    starts (a minute or more the first time); a failure is a RuntimeError with Maven's own error."""
     lib = directory / "lib"
     if lib.is_dir() and any(lib.glob(marker)):
         return lib
@@ -136,19 +141,27 @@ def maven_jars(directory: Path, pom: str, marker: str) -> Path:
     (directory / "pom.xml").write_text(pom)
     partial = directory / "lib.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    subprocess.run(
-        [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(directory / "pom.xml"),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={partial}",
-        ],
-        check=True,
-        timeout=900,
+    print(
+        f"downloading {what} and its dependencies with Maven into {lib} (once; about a minute)",
+        file=sys.stderr,
+        flush=True,
     )
+    command = ["mvn", "-q", "-B", "-f", str(directory / "pom.xml"), "dependency:copy-dependencies"]
+    try:
+        result = subprocess.run(
+            [*command, f"-DoutputDirectory={partial}"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"downloading {what} with Maven failed: {exc}") from None
+    if result.returncode != 0:
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+        errors = [line.split("[ERROR]", 1)[1].strip() for line in plain.splitlines() if "[ERROR]" in line]
+        reason = next((error for error in errors if error), _last_error_line(result))
+        raise RuntimeError(f"downloading {what} with Maven failed: {reason}")
     partial.rename(lib)
     return lib
 
@@ -327,10 +340,51 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
         process.wait()
 
 
+class PortInUse(RuntimeError):
+    """A port this broker needs is held by another process (another checkout's broker, say)."""
+
+
+def port_holder(port: int) -> str | None:
+    """What holds a local TCP port; None when it is free. A Kafka broker answering there is
+    named by its cluster id."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+            return None
+        except OSError:
+            pass
+    try:
+        metadata = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}", "log_level": 0}).list_topics(
+            timeout=3
+        )
+        return f"a Kafka broker with cluster id {metadata.cluster_id}"
+    except Exception:
+        return "another process"
+
+
+def saved_cluster_id(work: Path) -> str | None:
+    """The cluster id of the broker whose data is in ``work`` (None before its first start)."""
+    saved = work / IDENTITY_FILE
+    return str(json.loads(saved.read_text())["cluster_id"]) if saved.is_file() else None
+
+
 def start_detached(work: Path, options: BrokerOptions) -> Broker:
-    """Start the broker in the background (it outlives this process); `stop_detached` ends it."""
+    """Start the broker in the background (it outlives this process); `stop_detached` ends it.
+    Refuses (PortInUse) when a port it needs is taken, and waits for the broker that answers to
+    be this one (its cluster id), never for whatever answers on the port."""
     if running_pid(work) is not None:
         raise RuntimeError(f"a broker from {work} is already running; stop it first")
+    identity = _storage_identity(work)
+    ports = [p for p in (options.plaintext_port, options.port, identity.controller_port) if p is not None]
+    for port in ports:
+        holder = port_holder(port)
+        if holder is not None:
+            raise PortInUse(
+                f"port {port} is in use by {holder}, so the broker of {work} cannot start; stop that one "
+                "(`make local-down` in its checkout) or give this stack other ports "
+                "(kafka.local.external_bootstrap, secure_external_bootstrap in Pulumi.local.yaml)"
+            )
     command, broker = _prepare(work, options)
     log_path = work / "broker.log"
     with log_path.open("w") as log:
@@ -344,7 +398,7 @@ def start_detached(work: Path, options: BrokerOptions) -> Broker:
         else broker.client_config()
     )
     try:
-        wait_until_ready(ready_config, process.poll, log_path)
+        wait_until_ready(ready_config, process.poll, log_path, cluster_id=saved_cluster_id(work))
     except Exception:
         stop_detached(work)
         raise
@@ -382,8 +436,14 @@ def stop_detached(work: Path, timeout: float = 30) -> bool:
 
 
 def wait_until_ready(
-    client_config: Mapping[str, str], exit_code: Callable[[], int | None], log: Path, timeout: float = 90
+    client_config: Mapping[str, str],
+    exit_code: Callable[[], int | None],
+    log: Path,
+    timeout: float = 90,
+    cluster_id: str | None = None,
 ) -> None:
+    """Until the broker answers; with ``cluster_id``, only the broker of that cluster counts (a
+    broker of another checkout on the same port is not this one)."""
     deadline = time.monotonic() + timeout
     # Quiet: until the broker listens, every attempt would log "connection refused".
     admin = AdminClient({**client_config, "log_level": 0})
@@ -392,10 +452,12 @@ def wait_until_ready(
         if code is not None:
             raise RuntimeError(f"Kafka exited with {code}: {_last_log_error(log)} (log: {log})")
         try:
-            if admin.list_topics(timeout=2).brokers:
+            metadata = admin.list_topics(timeout=2)
+            if metadata.brokers and cluster_id in (None, metadata.cluster_id):
                 return
         except Exception:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     raise RuntimeError(f"Kafka did not become ready in {timeout}s: {_last_log_error(log)} (log: {log})")
 
 

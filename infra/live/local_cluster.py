@@ -16,12 +16,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.live.cluster_admin import AdminLogin, ClusterUnreachable, connect
 from infra.live.converge import Changes, converge, set_passwords
 from infra.live.kafka_broker import (
     Broker,
     BrokerOptions,
     missing_tools,
     running_pid,
+    saved_cluster_id,
     start_detached,
     stop_detached,
 )
@@ -136,6 +138,9 @@ def up(project_dir: Path, plan: Plan, prune: bool = False) -> LocalCluster:
         admin_password="",
         description="the local broker's open listener",
     )
+    stranger = stranger_on(project_dir, local.external_bootstrap)
+    if stranger is not None:
+        raise RuntimeError(stranger)
     admin_client = broker.admin()
     users = local_users(project_dir, plan)
     set_passwords(admin_client, {users[0].username: users[0].password}, ADMIN_MECHANISMS)
@@ -148,6 +153,25 @@ def up(project_dir: Path, plan: Plan, prune: bool = False) -> LocalCluster:
         prune=prune,
     )
     return LocalCluster(local.external_bootstrap, local.secure_external_bootstrap, started, changes)
+
+
+def stranger_on(project_dir: Path, bootstrap: str) -> str | None:
+    """Why the broker answering at ``bootstrap`` is not this checkout's Java broker (another
+    checkout's, say), or None. Without this checkout's broker data there is nothing to compare."""
+    own = saved_cluster_id(project_dir / STATE_DIR)
+    if own is None:
+        return None
+    try:
+        _, found = connect(AdminLogin((bootstrap,), "PLAINTEXT"), within=5)
+    except ClusterUnreachable:
+        return None
+    if found == own:
+        return None
+    return (
+        f"the Kafka broker at {bootstrap} (cluster id {found}) is not this checkout's "
+        f"({STATE_DIR}, cluster id {own}): nothing was read or changed there. Stop it in its own "
+        "checkout (`make local-down`), or give this stack other ports in Pulumi.local.yaml"
+    )
 
 
 def is_running(project_dir: Path) -> bool:
