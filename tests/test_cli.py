@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -210,3 +212,33 @@ def test_drift_of_the_local_stack_with_sasl_but_no_login_is_bad_input(repo_dir: 
     assert result.returncode == 2
     assert "SASL_PLAINTEXT to localhost:1 needs the admin's --username" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_drift_against_a_broker_that_is_not_there_fails_within_seconds(repo_dir: Path) -> None:
+    """A stopped broker (connection refused) is the same clear error at once, not after the 20 s
+    the command would wait for a slow network."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    started = time.monotonic()
+    result = run_cli(
+        "drift",
+        "--stack",
+        "local",
+        "--bootstrap-servers",
+        closed,
+        "--security-protocol",
+        "PLAINTEXT",
+        cwd=repo_dir,
+    )
+    assert time.monotonic() - started < 8
+    assert result.returncode == 1
+    assert f"drift: the Kafka cluster at {closed} did not answer" in result.stderr
+
+
+def test_plan_without_a_stack_names_the_stacks(repo_dir: Path) -> None:
+    result = run_cli("plan", cwd=repo_dir)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "plan: which stack? --stack dev | local | prod (or pr-<n>, or a Pulumi.<stack>.yaml path)"
+    )

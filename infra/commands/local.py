@@ -103,7 +103,9 @@ def _java_up(project_dir: Path, plan: Plan, prune: bool) -> int:
         print(f"Apache Kafka from {local_cluster.STATE_DIR} is running: applied the plan to it.")
     for line in cluster.changes.lines:
         print(f"  {line}")
-    if not cluster.changes.lines:
+    if not cluster.changes.lines and cluster.changes.left_alone:
+        print("  nothing to create or change; the plan no longer has these, and they stay:")
+    elif not cluster.changes.lines:
         print("  nothing to change: the broker matches the plan")
     for line in cluster.changes.left_alone:
         print(f"  left alone: {line} (`python -m infra local up --prune` deletes it)")
@@ -120,7 +122,10 @@ def _print_users(project_dir: Path, plan: Plan, secure_bootstrap: str) -> None:
     for user in users:
         source = ".env" if user.from_env_file else "default"
         print(f"  {user.service or '(admin)':<22} {user.username}  [{source}]")
-    print("Env for a service on the secure listener: python -m infra env --stack local --host --secure")
+    print(
+        "Env for a service on the secure listener: "
+        "kafka-platform env --stack local --host --secure --service <name>"
+    )
 
 
 def _down(project_dir: Path, runtime: str) -> int:

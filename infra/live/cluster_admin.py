@@ -132,28 +132,36 @@ class AdminLogin:
 
 
 def connect(login: AdminLogin, within: float = CONNECT_WITHIN_S) -> tuple[AdminClient, str]:
-    """An AdminClient that has answered, and the cluster's id. Raises ClusterUnreachable within
-    ``within`` seconds, naming the address and the admin (a failed login says so)."""
+    """An AdminClient that has answered, and the cluster's id. Raises ClusterUnreachable naming
+    the address and the admin: at once when every broker refused the connection or the login
+    failed, after ``within`` seconds when nothing answers at all."""
     failures: list[str] = []
+    down: list[str] = []
 
     def on_error(error: KafkaError) -> None:
         if error.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
             failures.append(error.str())
+        elif error.code() == KafkaError._ALL_BROKERS_DOWN:
+            down.append(error.str())
 
     admin = AdminClient(login.client_config() | {"error_cb": on_error})
-    try:
-        metadata = admin.list_topics(timeout=within)
-    except KafkaException as error:
-        admin.poll(0)  # error_cb is served only by poll()
-        if failures:
-            raise ClusterUnreachable(
-                f"the login to {login.describe()} failed: {failures[-1]}{old_librdkafka_hint()}"
-            ) from None
-        raise ClusterUnreachable(
-            f"the Kafka cluster at {login.describe()} did not answer within {within:g} s: "
-            f"{error.args[0].str()}"
-        ) from None
-    return admin, str(metadata.cluster_id)
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            metadata = admin.list_topics(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+            return admin, str(metadata.cluster_id)
+        except KafkaException as error:
+            admin.poll(0)  # error_cb is served only by poll()
+            if failures:
+                raise ClusterUnreachable(
+                    f"the login to {login.describe()} failed: {failures[-1]}{old_librdkafka_hint()}"
+                ) from None
+            if down or time.monotonic() >= deadline:
+                reason = down[-1] if down else error.args[0].str()
+                waited = "" if down else f" within {within:g} s"
+                raise ClusterUnreachable(
+                    f"the Kafka cluster at {login.describe()} did not answer{waited}: {reason}"
+                ) from None
 
 
 def can_log_in(login: AdminLogin, within: float = CONNECT_WITHIN_S) -> bool:

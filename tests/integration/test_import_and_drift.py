@@ -294,7 +294,7 @@ def test_an_unreachable_cluster_exits_1_with_a_clear_message(tmp_path: Path, com
         check=False,
     )
     assert result.returncode == 1
-    assert f"{command}: the Kafka cluster at 127.0.0.1:1 did not answer within 2 s" in result.stderr
+    assert f"{command}: the Kafka cluster at 127.0.0.1:1 did not answer" in result.stderr
     assert "Traceback" not in result.stderr
 
 

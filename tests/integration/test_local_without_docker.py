@@ -183,7 +183,8 @@ def test_an_edit_converges_the_running_broker_and_deletes_nothing(local_project:
     )
 
     again = local_up(local_project)
-    assert "nothing to change: the broker matches the plan" in again.stdout
+    assert "nothing to create or change; the plan no longer has these, and they stay:" in again.stdout
+    assert "nothing to change: the broker matches the plan" not in again.stdout
 
 
 def test_a_partition_decrease_is_refused_with_nothing_changed(local_project: Project) -> None:
