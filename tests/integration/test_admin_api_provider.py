@@ -120,7 +120,7 @@ def test_create_takes_over_only_what_is_adopted(broker: Broker, prefix: str) -> 
     ):
         provider.create(props)
     assert topic_config(broker, a)["retention.ms"][0] == "3600000"
-    provider.create({**props, "adopt": [a]})
+    provider.create({**props, "adopt": [a, b]})
     assert topic_config(broker, a)["retention.ms"][0] == RETENTION
     provider.delete("t", props)
     assert not snapshot(broker).topics_under(prefix)
@@ -189,7 +189,9 @@ def test_service_access_grants_exactly_its_acls_and_users(broker: Broker, prefix
         "users": {user: [broker.sasl_mechanism]},
         "passwords": {user: "first-password"},  # pragma: allowlist secret
     }
-    provider.create(props)
+    created = provider.create(props).outs
+    assert created is not None
+    props = {**props, "cluster_id": created["cluster_id"]}  # as the state's outputs hold it
     assert can_produce(broker, user, "first-password", topic)
 
     # A grant made by hand to the service's principal is not the stack's: a refresh does not read
@@ -270,7 +272,10 @@ def test_update_never_takes_over_a_topic_with_data_it_does_not_own(broker: Broke
 
     # Exactly as planned but holding records: still not taken over.
     same = topics_props(broker, {ours: spec(1), theirs: spec(2, **{"retention.ms": "999999999"})})
-    with pytest.raises(Refused, match=rf"topic {theirs} already exists on the cluster with records"):
+    with pytest.raises(
+        Refused,
+        match=rf"topic {theirs} already exists on the cluster \(exactly as planned; it holds records\)",
+    ):
         provider.update("t", olds, same)
     # Adopted on purpose: converged to the plan.
     provider.update("t", olds, {**news, "adopt": [theirs]})
