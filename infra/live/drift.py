@@ -34,6 +34,9 @@ class DriftReport:
     missing_acls: list[str] = field(default_factory=list)
     extra_acls: list[str] = field(default_factory=list)  # the plan's principals, granted more
     foreign_acls: list[str] = field(default_factory=list)  # other principals on the plan's topics
+    # Users and grants named as this stack's principals (`<domain>.<stack>.<service>`) for a
+    # service the plan no longer has: a removed service's credential that still works.
+    leftover_principals: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -46,6 +49,7 @@ class DriftReport:
                 self.missing_acls,
                 self.extra_acls,
                 self.foreign_acls,
+                self.leftover_principals,
             )
         )
 
@@ -71,6 +75,11 @@ class DriftReport:
         lines += [f"  missing    {acl}" for acl in self.missing_acls]
         lines += [f"  extra      {acl}" for acl in self.extra_acls]
         lines += [f"  foreign    {acl}" for acl in self.foreign_acls]
+        if self.leftover_principals:
+            lines.append(
+                f"PRINCIPALS  leftover {len(self.leftover_principals)}  (services the plan no longer has)"
+            )
+            lines += [f"  leftover   {what}" for what in self.leftover_principals]
         lines += [f"note: {note}" for note in self.notes]
         lines.append("in sync" if self.in_sync else "drift found")
         return "\n".join(lines) + "\n"
@@ -96,7 +105,30 @@ def compare(plan: Plan, live: LiveCluster, cluster: str, scope: Scope) -> DriftR
             "acls.mode rbac: role bindings live in Confluent Cloud's API and are not compared"
         )
     _compare_acls(plan, live, scope, report)
+    _leftover_principals(plan, live, report)
     return report
+
+
+def _leftover_principals(plan: Plan, live: LiveCluster, report: DriftReport) -> None:
+    """SCRAM users in this stack's principal namespace that no planned service (in any credential
+    generation) owns, and their grants: a removed service's credential that still logs in."""
+    if plan.cluster.provider == "confluent":  # service accounts, not SCRAM users
+        return
+    namespace = f"{plan.domain}.{plan.stack}."
+    # Every planned service's user, in any credential generation (`<principal>[-g<N>]`).
+    bases = "|".join(re.escape(principal.name) for principal in plan.principals) or "(?!)"
+    planned = re.compile(rf"^(?:{bases})(?:-g\d+)?$")
+
+    def leftover(name: str) -> bool:
+        return name.startswith(namespace) and name != plan.cluster.admin_principal and not planned.match(name)
+
+    users = sorted(name for name in live.users if leftover(name))
+    report.leftover_principals = [f"user {name}" for name in users] + [
+        f"grant {acl}" for acl in sorted(live.acls) if acl.principal.removeprefix("User:") in users
+    ]
+    # Reported here once, not again as foreign grants on the plan's topics.
+    leftovers = set(report.leftover_principals)
+    report.foreign_acls = [acl for acl in report.foreign_acls if f"grant {acl}" not in leftovers]
 
 
 def _ours(plan: Plan, name: str, scope: Scope) -> bool:

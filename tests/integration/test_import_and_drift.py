@@ -308,3 +308,23 @@ def test_a_refused_login_is_reported_as_a_login_failure(broker: Broker, tmp_path
         f"drift: the login to {broker.bootstrap} as '{broker.admin_user}' ({broker.sasl_mechanism}) failed"
     ), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_removed_services_working_credential_is_drift(broker: Broker, tmp_path: Path) -> None:
+    """A service dropped from the topology leaves its SCRAM user and grants on the cluster (`make
+    local` lists them as left alone): drift reports them as leftover principals, not in sync."""
+    domain = unique_domain("leftover")
+    project = Project(tmp_path).edit_topology(lambda t: t.update(domain=domain))
+    deploy_plan(broker, project.plan("local"))
+
+    def drop_ingest(topology: dict[str, Any]) -> None:
+        del topology["services"]["vectordb-ingest"]
+
+    project.edit_topology(drop_ingest)
+    code, report = drift(broker, project.root)
+    ingest = f"{domain}.local.vectordb-ingest"
+    assert code == 3
+    assert f"user {ingest}" in report["leftover_principals"]
+    assert f"grant ALLOW User:{ingest} READ TOPIC {domain}.vectordb.ingest" in report["leftover_principals"]
+    assert not [acl for acl in report["foreign_acls"] if ingest in acl], "reported once"
+    assert not [line for line in report["leftover_principals"] if f"{domain}.local.api" in line]
