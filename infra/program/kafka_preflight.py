@@ -62,9 +62,12 @@ def existing_cluster_problems(
     if previous.outputs.get(KAFKA_CLUSTER_ID_OUTPUT) in (None, cluster_id):
         owned |= set(previous.names(TOPIC_NAMES_OUTPUT) or ()) | set(previous.migrated_topics())
     unowned = [name for name in live if name not in owned]
-    problems = topic_refusals(
-        planned, live, owned=owned, with_records=topics_with_records(admin, unowned) if unowned else ()
-    )
+    with_records = topics_with_records(admin, unowned) if unowned else set()
+    # A topic exactly as planned that never held a record is left to the provider, which knows
+    # from its state whether an earlier, part-failed `up` of this stack made it (the stack's
+    # outputs are written only when an `up` succeeds) and refuses it otherwise.
+    owned |= {name for name in unowned if live[name] == planned[name] and name not in with_records}
+    problems = topic_refusals(planned, live, owned=owned, with_records=with_records)
     return problems, cluster_id
 
 

@@ -27,6 +27,7 @@ from pulumi.dynamic import Config, ConfigureRequest, ResourceProvider
 
 from infra.live.cluster_admin import (
     CONNECT_WITHIN_S,
+    AdminLogin,
     ClusterUnreachable,
     Grant,
     ScramCredential,
@@ -38,10 +39,13 @@ from infra.live.kafka_broker import SCRAM_MECHANISMS as MECHANISMS_OF_ADMIN
 from infra.live.kafka_broker import Broker
 from infra.model.stacks import ADMIN_PASSWORD_KEY, PROJECT
 from infra.program.admin_api_provider import Refused, ServiceAccessProvider, TopicsProvider
+from infra.program.kafka_preflight import existing_cluster_problems
+from infra.program.previous_deployment import PreviousDeployment
 from tests.broker_setup import remove_acls, set_topic_config
 from tests.e2e.broker_state import snapshot
-from tests.eventually import eventually, wait_for_acls
+from tests.eventually import eventually, wait_for_acls, wait_for_topic_config
 from tests.integration.access_checks import can_authenticate, can_produce
+from tests.project_files import Project
 
 RETENTION = "86400000"
 
@@ -455,3 +459,35 @@ def test_the_admin_password_comes_from_the_stack_config_after_a_rotation(broker:
         upsert_scram_users(
             with_rotated, {broker.admin_user: ScramCredential(MECHANISMS_OF_ADMIN, broker.admin_password)}
         )
+
+
+def test_the_preflight_leaves_an_empty_topic_as_planned_to_the_provider(
+    broker: Broker, project: Project
+) -> None:
+    """After an `up` that failed part-way, the topics its successful groups made are in their
+    groups' state but not in the stack's outputs (written only on success): the preflight must not
+    refuse them, while a topic that holds records or differs is still refused before any change."""
+    plan = project.edit_topology(lambda t: t.update(domain=f"pre{uuid.uuid4().hex[:6]}")).plan("local")
+    topic = plan.topics[0]
+    admin = broker.admin()
+    admin.create_topics(
+        [NewTopic(topic.name, topic.partitions, topic.replication_factor, config=topic.config)]
+    )[topic.name].result(30)
+    login = AdminLogin(
+        tuple(broker.bootstrap.split(",")),
+        broker.security_protocol,
+        broker.sasl_mechanism,
+        broker.admin_user,
+        broker.admin_password,
+    )
+    wait_for_topic_config(admin, topic.name, topic.config)
+    assert existing_cluster_problems(login, plan, PreviousDeployment())[0] == []
+    produce_one(broker, topic.name)
+    problems, _ = existing_cluster_problems(login, plan, PreviousDeployment())
+    assert problems == [
+        f"topic {topic.name} already exists on the cluster (exactly as planned; it holds records), "
+        "and it is not this stack's: nothing was changed. Adopt it on purpose: list it in "
+        "settings.adopt.topics (`kafka-platform import` writes the list; also for a topic an "
+        "interrupted `pulumi up` of this stack created)"
+    ]
+    admin.delete_topics([topic.name])[topic.name].result(30)
