@@ -27,7 +27,7 @@ from infra.live.cluster_admin import (
     upsert_scram_users,
 )
 from infra.live.drift import TopicDifference, topic_differences
-from infra.live.live_cluster import LiveAcl, LiveCluster
+from infra.live.live_cluster import LiveCluster
 from infra.plan.model import AclBinding, Plan
 
 
@@ -41,26 +41,15 @@ class Changes:
     left_alone: list[str] = field(default_factory=list)  # what only `prune` would delete
 
 
-def planned_grant(acl: AclBinding) -> Grant:
+def planned_grant(acl: AclBinding, principal: str | None = None) -> Grant:
+    """A planned ACL as the core grants it; ``principal``: another generation's user of its service."""
     return Grant(
-        f"User:{acl.principal}",
+        f"User:{principal or acl.principal}",
         acl.operation,
         acl.resource_type,
         acl.resource_name,
         acl.pattern_type,
         acl.host,
-    )
-
-
-def live_grant(acl: LiveAcl) -> Grant:
-    return Grant(
-        acl.principal,
-        acl.operation,
-        acl.resource_type,
-        acl.resource_name,
-        acl.pattern_type,
-        acl.host,
-        acl.permission,
     )
 
 
@@ -108,7 +97,7 @@ def converge(
     changes.lines += [f"created topic {t.name} ({t.partitions} partitions)" for t in missing]
     _grow_and_alter(admin, differences, changes)
     changes.lines += [f"created user {name}" for name in set_passwords(admin, users, mechanisms)]
-    present = {live_grant(acl) for acl in live.acls}
+    present = {acl.grant() for acl in live.acls}
     new = [grant for grant in sorted({planned_grant(acl) for acl in plan.acls}) if grant not in present]
     create_grants(admin, new)
     changes.lines += [f"granted {grant.text.removeprefix('User:')}" for grant in new]
@@ -156,7 +145,7 @@ def _unplanned(
     acls = [
         acl
         for acl in live.acls
-        if acl.principal.startswith(f"User:{user_prefix}") and live_grant(acl) not in planned
+        if acl.principal.startswith(f"User:{user_prefix}") and acl.grant() not in planned
     ]
     stale_users = sorted(
         name for name in read_scram_users(admin) if name.startswith(user_prefix) and name not in users
@@ -170,6 +159,6 @@ def _unplanned(
         changes.left_alone += [f"{what} is not in the plan" for what in found]
         return
     delete_topics(admin, topics)
-    delete_grants(admin, [live_grant(acl) for acl in acls])
+    delete_grants(admin, [acl.grant() for acl in acls])
     delete_scram_users(admin, stale_users)
     changes.lines += [f"deleted {what}" for what in found]

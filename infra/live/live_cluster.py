@@ -11,23 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import (
-    AclBinding,
-    AclOperation,
-    AclPermissionType,
-    AdminClient,
-    ConfigEntry,
-    ConfigResource,
-    ConfigSource,
-    ResourcePatternType,
-    ResourceType,
-)
+from confluent_kafka.admin import AclBinding, AdminClient, ConfigEntry, ConfigResource, ConfigSource
 
 from infra.live.cluster_admin import (
     EVERY_ACL,
-    RESOURCE_TYPES,
     AdminLogin,
     ClusterUnreachable,
+    Grant,
     Unsupported,
     connect,
     read_scram_users,
@@ -38,7 +28,6 @@ from infra.live.kafka_broker import Broker
 INTERNAL_TOPIC_PREFIXES = ("__", "_schemas", "_confluent", "_redpanda", "_internal_connectors")
 REQUEST_TIMEOUT_S = 20
 
-_RESOURCE_NAMES = {value: key for key, value in RESOURCE_TYPES.items()}
 __all__ = ["ClusterUnreachable", "LiveAcl", "LiveCluster", "LiveTopic", "read_cluster"]
 
 
@@ -62,6 +51,18 @@ class LiveAcl:
     operation: str
     permission: str
     host: str
+
+    def grant(self) -> Grant:
+        """The same binding as the Kafka-admin core writes and deletes it."""
+        return Grant(
+            self.principal,
+            self.operation,
+            self.resource_type,
+            self.resource_name,
+            self.pattern_type,
+            self.host,
+            self.permission,
+        )
 
     def __str__(self) -> str:
         star = "*" if self.pattern_type == "PREFIXED" else ""
@@ -167,25 +168,13 @@ def _set_on_topic(entry: ConfigEntry) -> bool:
 
 
 def _live_acl(binding: AclBinding) -> LiveAcl:
+    grant = Grant.from_binding(binding)
     return LiveAcl(
-        principal=str(binding.principal),
-        resource_type=_RESOURCE_NAMES.get(binding.restype, binding.restype.name),
-        resource_name=str(binding.name),
-        pattern_type=binding.resource_pattern_type.name,
-        operation=binding.operation.name,
-        permission=binding.permission_type.name,
-        host=str(binding.host),
-    )
-
-
-def acl_binding(acl: LiveAcl) -> AclBinding:
-    """The binding a live ACL was read from (to delete exactly it)."""
-    return AclBinding(
-        RESOURCE_TYPES.get(acl.resource_type) or ResourceType[acl.resource_type],
-        acl.resource_name,
-        ResourcePatternType[acl.pattern_type],
-        acl.principal,
-        acl.host,
-        AclOperation[acl.operation],
-        AclPermissionType[acl.permission],
+        principal=grant.principal,
+        resource_type=grant.resource_type,
+        resource_name=grant.resource_name,
+        pattern_type=grant.pattern_type,
+        operation=grant.operation,
+        permission=grant.permission,
+        host=grant.host,
     )

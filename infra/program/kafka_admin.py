@@ -15,7 +15,7 @@ from itertools import groupby
 import pulumi
 import pulumi.dynamic
 
-from infra.live.cluster_admin import Grant
+from infra.live.converge import planned_grant
 from infra.plan.credential_rotation import Generations
 from infra.plan.model import AclBinding, Plan, PlannedTopic
 from infra.program.admin_api_provider import ServiceAccessProvider, TopicsProvider
@@ -141,9 +141,7 @@ def family_of_name(plan: Plan, topic_name: str) -> str | None:
 
 
 def plan_acl_text(acl: AclBinding, principal: str) -> str:
-    return Grant(
-        f"User:{principal}", acl.operation, acl.resource_type, acl.resource_name, acl.pattern_type
-    ).text
+    return planned_grant(acl, principal).text
 
 
 def manage_topics(
