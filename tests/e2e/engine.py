@@ -153,15 +153,42 @@ class EngineProject:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    def kafka_platform(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def kafka_platform(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """The project's own CLI (`kafka-platform`), with the engine on PATH."""
         return subprocess.run(
             [sys.executable, "-m", "infra", "--project-dir", str(self.root), *args],
-            env={**os.environ, **self.env()},
+            env={**os.environ, **self.env(), **(env or {})},
             capture_output=True,
             text=True,
             check=False,
         )
+
+    def import_adopt_list(self, stack: str) -> dict[str, list[str]]:
+        """`kafka-platform import --stack` against the broker, as docs/adoption-and-drift.md says:
+        the `adopt` list of what already exists (also written to import.<stack>.yaml)."""
+        imported = self.kafka_platform(
+            "import",
+            "--topology",
+            str(self.root / "topology.yaml"),
+            "--stack",
+            stack,
+            "--bootstrap-servers",
+            self.broker.bootstrap,
+            "--security-protocol",
+            self.broker.security_protocol,
+            "--sasl-mechanism",
+            self.broker.sasl_mechanism,
+            "--username",
+            self.broker.admin_user,
+            env={"KAFKA_ADMIN_PASSWORD": self.broker.admin_password},
+        )
+        assert imported.returncode == 0, imported.stderr
+        adopt: dict[str, list[str]] = yaml.safe_load((self.root / f"import.{stack}.yaml").read_text())[
+            "adopt"
+        ]
+        return adopt
 
     def migrate_state(self, stack: str) -> str:
         migrated = self.kafka_platform("migrate-state", "--stack", stack)

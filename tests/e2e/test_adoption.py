@@ -9,12 +9,7 @@ nothing to do.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
-import yaml
 from pulumi import automation as auto
 
 from infra.live.kafka_broker import Broker
@@ -39,34 +34,7 @@ def test_an_existing_estate_is_adopted_not_recreated(engine_project: EngineProje
     events = "adopted.user.events"
     set_topic_config(broker, events, "retention.ms", "3600000")
 
-    imported = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infra",
-            "--project-dir",
-            str(project.root),
-            "import",
-            "--topology",
-            str(project.root / "topology.yaml"),
-            "--stack",
-            STACK,
-            "--bootstrap-servers",
-            broker.bootstrap,
-            "--security-protocol",
-            broker.security_protocol,
-            "--sasl-mechanism",
-            broker.sasl_mechanism,
-            "--username",
-            broker.admin_user,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KAFKA_ADMIN_PASSWORD": broker.admin_password},
-        check=False,
-    )
-    assert imported.returncode == 0, imported.stderr
-    adopt = yaml.safe_load((project.root / f"import.{STACK}.yaml").read_text())["adopt"]
+    adopt = project.import_adopt_list(STACK)
     assert sorted(adopt["topics"]) == sorted(topic.name for topic in plan.topics)
     assert sorted(adopt["acls"]) == sorted(acl.adoption_id for acl in plan.acls)
 

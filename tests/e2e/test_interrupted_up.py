@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -59,39 +57,6 @@ def kill_the_cli() -> int:
     return len(clis)
 
 
-def import_adopt_list(project: EngineProject, broker: Broker) -> dict[str, list[str]]:
-    """`kafka-platform import --stack` against the broker, as docs/adoption-and-drift.md says."""
-    imported = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infra",
-            "--project-dir",
-            str(project.root),
-            "import",
-            "--topology",
-            str(project.root / "topology.yaml"),
-            "--stack",
-            STACK,
-            "--bootstrap-servers",
-            broker.bootstrap,
-            "--security-protocol",
-            broker.security_protocol,
-            "--sasl-mechanism",
-            broker.sasl_mechanism,
-            "--username",
-            broker.admin_user,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KAFKA_ADMIN_PASSWORD": broker.admin_password},
-        check=False,
-    )
-    assert imported.returncode == 0, imported.stderr
-    adopt: dict[str, list[str]] = yaml.safe_load((project.root / f"import.{STACK}.yaml").read_text())["adopt"]
-    return adopt
-
-
 def test_a_killed_up_re_runs_cleanly(engine_project: EngineProject, broker: Broker) -> None:
     project = engine_project
     topology = large_topology(topics=300, services=30)
@@ -133,7 +98,7 @@ def test_a_killed_up_re_runs_cleanly(engine_project: EngineProject, broker: Brok
     project.cli("cancel", "--yes", "--stack", STACK)
     stack.refresh(clear_pending_creates=True, parallel=PARALLEL)
     settings = existing_cluster_settings(broker)
-    project.write_settings(STACK, {**settings, "adopt": import_adopt_list(project, broker)})
+    project.write_settings(STACK, {**settings, "adopt": project.import_adopt_list(STACK)})
     stack.up(parallel=PARALLEL)
     project.write_settings(STACK, settings)  # adopt has done its job
     assert_broker_holds(broker, plan)

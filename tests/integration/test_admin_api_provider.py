@@ -62,6 +62,20 @@ def connection(broker: Broker) -> dict[str, Any]:
     }
 
 
+def access_props(
+    broker: Broker, user: str, acls: dict[str, str], password: str, mechanism: str | None = None
+) -> dict[str, Any]:
+    """A `ServiceAccess` of service `svc`: one SCRAM user and these grants."""
+    return {
+        **connection(broker),
+        "service": "svc",
+        "principals": [f"User:{user}"],
+        "acls": acls,
+        "users": {user: [mechanism or broker.sasl_mechanism]},
+        "passwords": {user: password},
+    }
+
+
 def spec(partitions: int = 1, **config: str) -> dict[str, Any]:
     return {
         "partitions": partitions,
@@ -185,14 +199,7 @@ def test_service_access_grants_exactly_its_acls_and_users(broker: Broker, prefix
     TopicsProvider().create(topics_props(broker, {topic: spec(1)}))
     user, rotated = f"{prefix}svc", f"{prefix}svc-g2"
     write = f"User:{user} WRITE TOPIC {topic}"
-    props = {
-        **connection(broker),
-        "service": "svc",
-        "principals": [f"User:{user}"],
-        "acls": {write: "ALLOW"},
-        "users": {user: [broker.sasl_mechanism]},
-        "passwords": {user: "first-password"},  # pragma: allowlist secret
-    }
+    props = access_props(broker, user, {write: "ALLOW"}, "first-password")  # pragma: allowlist secret
     created = provider.create(props).outs
     assert created is not None
     props = {**props, "cluster_id": created["cluster_id"]}  # as the state's outputs hold it
@@ -297,14 +304,12 @@ def test_a_failed_create_leaves_nothing_behind(broker: Broker, prefix: str) -> N
     assert snapshot(broker).topics_under(prefix) == {}
 
     user = f"{prefix}svc"
-    access = {
-        **connection(broker),
-        "service": "svc",
-        "principals": [f"User:{user}"],
-        "acls": {f"User:{user} WRITE TOPIC {prefix}events": "ALLOW", f"User:{user} READ GROUP ": "ALLOW"},
-        "users": {user: [broker.sasl_mechanism]},
-        "passwords": {user: "some-password"},  # pragma: allowlist secret
-    }
+    access = access_props(
+        broker,
+        user,
+        {f"User:{user} WRITE TOPIC {prefix}events": "ALLOW", f"User:{user} READ GROUP ": "ALLOW"},
+        "some-password",  # pragma: allowlist secret
+    )
     with pytest.raises(Exception):  # noqa: B017 (the broker's or the client's refusal)
         ServiceAccessProvider().create(access)
     state = snapshot(broker)
@@ -319,14 +324,8 @@ def test_grants_and_mechanisms_added_by_hand_are_neither_read_nor_fatal(broker: 
     provider = ServiceAccessProvider()
     user = f"{prefix}svc"
     write = f"User:{user} WRITE TOPIC {prefix}events"
-    props = {
-        **connection(broker),
-        "service": "svc",
-        "principals": [f"User:{user}"],
-        "acls": {write: "ALLOW"},
-        "users": {user: ["SCRAM-SHA-512"]},
-        "passwords": {user: "first-password"},  # pragma: allowlist secret
-    }
+    password = "first-password"  # pragma: allowlist secret
+    props = access_props(broker, user, {write: "ALLOW"}, password, mechanism="SCRAM-SHA-512")
     provider.create(props)
     by_hand = [
         AclBinding(
@@ -378,14 +377,7 @@ def test_a_user_that_exists_and_is_not_the_stacks_is_refused_until_adopted(
     user = f"{prefix}svc"
     admin = broker.admin()
     upsert_scram_users(admin, {user: ScramCredential((broker.sasl_mechanism,), "their-password")})
-    props = {
-        **connection(broker),
-        "service": "svc",
-        "principals": [f"User:{user}"],
-        "acls": {},
-        "users": {user: [broker.sasl_mechanism]},
-        "passwords": {user: "stack-password"},  # pragma: allowlist secret
-    }
+    props = access_props(broker, user, {}, "stack-password")  # pragma: allowlist secret
     with pytest.raises(
         Refused, match=rf"SCRAM user {user} already exists on the cluster and is not this stack's"
     ):
@@ -403,14 +395,7 @@ def test_a_stack_moved_to_another_cluster_is_deployed_there_in_full(broker: Brok
     user = f"{prefix}svc"
     write = f"User:{user} WRITE TOPIC {topic}"
     topics = topics_props(broker, {topic: spec(1)})
-    props = {
-        **connection(broker),
-        "service": "svc",
-        "principals": [f"User:{user}"],
-        "acls": {write: "ALLOW"},
-        "users": {user: [broker.sasl_mechanism]},
-        "passwords": {user: "the-password"},  # pragma: allowlist secret
-    }
+    props = access_props(broker, user, {write: "ALLOW"}, "the-password")  # pragma: allowlist secret
     elsewhere = {"cluster_id": "another-cluster"}
     TopicsProvider().update("t", {**topics, **elsewhere}, topics)
     ServiceAccessProvider().update("svc", {**props, **elsewhere}, props)

@@ -4,15 +4,12 @@ silence. The download is made to fail for real: Maven offline with an empty loca
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from infra.live.kafka_broker import KAFKA_VERSION, missing_tools
-from tests.integration.test_local_without_docker import free_port
+from tests.integration.test_local_without_docker import cli, free_port, on_local_ports
 from tests.project_files import Project
 
 OFFLINE = "<settings><offline>true</offline></settings>\n"
@@ -25,36 +22,10 @@ def test_a_failed_jar_download_is_one_clear_line(tmp_path: Path) -> None:
     (home / ".m2").mkdir(parents=True)
     (home / ".m2" / "settings.xml").write_text(OFFLINE)
     (tmp_path / "project").mkdir()
-    open_port, secure_port = free_port(), free_port()
-    project = Project(tmp_path / "project").edit_settings(
-        "local",
-        lambda s: s["kafka"]["local"].update(
-            external_bootstrap=f"localhost:{open_port}", secure_external_bootstrap=f"localhost:{secure_port}"
-        ),
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infra",
-            "--project-dir",
-            str(project.root),
-            "local",
-            "up",
-            "--runtime",
-            "java",
-        ],
-        capture_output=True,
-        text=True,
-        # Java's user.home (where Maven reads ~/.m2) comes from the password database, not $HOME.
-        env={
-            **os.environ,
-            "MAVEN_OPTS": f"-Duser.home={home}",
-            "KAFKA_PLATFORM_CACHE": str(tmp_path / "cache"),
-        },
-        timeout=300,
-        check=False,
-    )
+    project = on_local_ports(Project(tmp_path / "project"), free_port(), free_port())
+    # Java's user.home (where Maven reads ~/.m2) comes from the password database, not $HOME.
+    offline = {"MAVEN_OPTS": f"-Duser.home={home}", "KAFKA_PLATFORM_CACHE": str(tmp_path / "cache")}
+    result = cli(project, "local", "up", "--runtime", "java", env=offline)
     assert result.returncode == 1, result.stdout
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"downloading Apache Kafka {KAFKA_VERSION} and its dependencies with Maven")

@@ -10,20 +10,14 @@ from pathlib import Path
 import pytest
 
 from infra.live.kafka_broker import missing_tools
-from tests.integration.test_local_without_docker import cli, free_port, local_up
+from tests.integration.test_local_without_docker import cli, free_port, local_up, on_local_ports
 from tests.project_files import Project
 
 
 def checkout(root: Path, domain: str, open_port: int, secure_port: int) -> Project:
     root.mkdir()
     project = Project(root).edit_topology(lambda topology: topology.update(domain=domain))
-    project.edit_settings(
-        "local",
-        lambda s: s["kafka"]["local"].update(
-            external_bootstrap=f"localhost:{open_port}", secure_external_bootstrap=f"localhost:{secure_port}"
-        ),
-    )
-    return project
+    return on_local_ports(project, open_port, secure_port)
 
 
 def topics_on(project: Project) -> str:

@@ -4,6 +4,7 @@ running broker to the plan; a restart keeps the data; `down` and `reset` stop it
 
 from __future__ import annotations
 
+import os
 import shlex
 import socket
 import subprocess
@@ -34,13 +35,25 @@ def free_port() -> int:
         return port
 
 
-def cli(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(project: Project, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "infra", "--project-dir", str(project.root), *args],
         capture_output=True,
         text=True,
         check=False,
         timeout=600,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def on_local_ports(project: Project, open_port: int, secure_port: int) -> Project:
+    """The local stack's two listeners on these ports (free ones, not the defaults a developer's
+    own broker may hold)."""
+    return project.edit_settings(
+        "local",
+        lambda s: s["kafka"]["local"].update(
+            external_bootstrap=f"localhost:{open_port}", secure_external_bootstrap=f"localhost:{secure_port}"
+        ),
     )
 
 
@@ -54,14 +67,7 @@ def local_up(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
 def local_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     if missing_tools():
         pytest.skip("needs Java and Maven")
-    project = Project(tmp_path_factory.mktemp("local"))
-    open_port, secure_port = free_port(), free_port()
-    project.edit_settings(
-        "local",
-        lambda s: s["kafka"]["local"].update(
-            external_bootstrap=f"localhost:{open_port}", secure_external_bootstrap=f"localhost:{secure_port}"
-        ),
-    )
+    project = on_local_ports(Project(tmp_path_factory.mktemp("local")), free_port(), free_port())
     started = local_up(project)
     assert started.returncode == 0, started.stderr
     assert "started Apache Kafka from its jars" in started.stdout
