@@ -176,6 +176,7 @@ def test_env_flags_of_a_service(prod: Plan) -> None:
     assert env["KAFKA_BROKER_URL"] == BOOTSTRAP_TOKEN
     assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert env["KAFKA_SASL_MECHANISM"] == "PLAIN"
+    assert env["KAFKA_PARTITIONER"] == "murmur2_random", "keys land where the Java clients put them"
     assert env["KAFKA_CONSUMER_GROUP"] == "aura360.api"
     assert env["KAFKA_TOPIC_USER_EVENTS"] == "aura360.user.events"
     assert env["KAFKA_TOPIC_GUARDIAN_RESPONSES"] == "aura360.guardian.responses"

@@ -53,6 +53,7 @@ from infra.plan.service_access import LiteralGrants, budget_problems, grant_acce
 STREAMS_INTERNAL_TOPIC_OPERATIONS: tuple[Operation, ...] = ("CREATE", "READ", "WRITE", "DELETE")
 # Kafka Connect names a sink connector's consumer group "connect-<connector name>".
 CONNECT_SINK_GROUP_PREFIX = "connect-"
+KAFKA_PARTITIONER = "murmur2_random"
 
 
 _SECURITY: dict[str, tuple[str, str | None]] = {
@@ -561,6 +562,9 @@ def _service_env(
         "KAFKA_BROKER_URL": cluster.bootstrap,
         "KAFKA_SECURITY_PROTOCOL": cluster.security_protocol,
         "KAFKA_CLIENT_ID": names.client_id,
+        # The Java clients' partitioner for keyed records; librdkafka's default (consistent_random,
+        # CRC32) would put the same key on another partition than a Java service does.
+        "KAFKA_PARTITIONER": KAFKA_PARTITIONER,
     }
     if cluster.sasl_mechanism:
         env["KAFKA_SASL_MECHANISM"] = cluster.sasl_mechanism
