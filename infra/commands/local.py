@@ -101,6 +101,8 @@ def _java_up(project_dir: Path, plan: Plan, prune: bool) -> int:
         )
     else:
         print(f"Apache Kafka from {local_cluster.STATE_DIR} is running: applied the plan to it.")
+    if cluster.redis is not None:
+        print(cluster.redis)
     for line in cluster.changes.lines:
         print(f"  {line}")
     if not cluster.changes.lines and cluster.changes.left_alone:
@@ -131,7 +133,8 @@ def _print_users(project_dir: Path, plan: Plan, secure_bootstrap: str) -> None:
 def _down(project_dir: Path, runtime: str) -> int:
     if local_cluster.stop(project_dir):
         print(
-            f"stopped Apache Kafka ({local_cluster.STATE_DIR}; its data stays: `make local-reset` deletes it)"
+            f"stopped the local Kafka ({local_cluster.STATE_DIR}; "
+            "its data stays: `make local-reset` deletes it)"
         )
         return EXIT_OK
     if runtime == "compose":

@@ -9,6 +9,7 @@ local password takes effect on the next run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from confluent_kafka.admin import AdminClient
@@ -61,9 +62,12 @@ def converge(
     mechanisms: tuple[str, ...],
     *,
     prune: bool = False,
+    former_owners: Sequence[tuple[str, str]] = (),
 ) -> Changes:
     """``users``: every SCRAM user the broker must have (name -> password); ``live``: what the
-    broker held just before. Returns what was changed, in the order it was done."""
+    broker held just before; ``former_owners``: other (domain, stack) pairs whose topics, users
+    and grants this broker holds for the caller (the domain before a rename). Returns what was
+    changed, in the order it was done."""
     changes = Changes()
     differences = [
         difference
@@ -101,7 +105,7 @@ def converge(
     new = [grant for grant in sorted({planned_grant(acl) for acl in plan.acls}) if grant not in present]
     create_grants(admin, new)
     changes.lines += [f"granted {grant.text.removeprefix('User:')}" for grant in new]
-    _unplanned(admin, plan, live, users, changes, prune=prune)
+    _unplanned(admin, plan, live, users, changes, prune=prune, former_owners=former_owners)
     return changes
 
 
@@ -131,34 +135,61 @@ def set_passwords(admin: AdminClient, users: dict[str, str], mechanisms: tuple[s
 
 
 def _unplanned(
-    admin: AdminClient, plan: Plan, live: LiveCluster, users: dict[str, str], changes: Changes, *, prune: bool
+    admin: AdminClient,
+    plan: Plan,
+    live: LiveCluster,
+    users: dict[str, str],
+    changes: Changes,
+    *,
+    prune: bool,
+    former_owners: Sequence[tuple[str, str]],
 ) -> None:
     """Topics under the stack's domain, ACLs of its principals and its users that the plan no
-    longer has: deleted with ``prune``, otherwise listed as left alone."""
-    planned_topics = {topic.name for topic in plan.topics}
-    topics = sorted(
-        name for name in live.topics if name.startswith(f"{plan.domain}.") and name not in planned_topics
-    )
-    # The stack's principals are named "<domain>.<stack>.<service>": also those of dropped services.
-    user_prefix = f"{plan.domain}.{plan.stack}."
-    planned = {planned_grant(acl) for acl in plan.acls}
-    acls = [
-        acl
-        for acl in live.acls
-        if acl.principal.startswith(f"User:{user_prefix}") and acl.grant() not in planned
+    longer has (and all of a former domain's): deleted with ``prune``, otherwise listed as left
+    alone."""
+    owners = [(plan.domain, plan.stack)] + [
+        owner for owner in former_owners if owner != (plan.domain, plan.stack)
     ]
-    stale_users = sorted(
-        name for name in read_scram_users(admin) if name.startswith(user_prefix) and name not in users
-    )
-    found = (
-        [f"topic {name}" for name in topics]
-        + [f"ACL {acl}" for acl in acls]
-        + [f"user {name}" for name in stale_users]
-    )
+    planned_topics = {topic.name for topic in plan.topics}
+    planned = {planned_grant(acl) for acl in plan.acls}
+    scram_users = read_scram_users(admin)
+    found: list[tuple[str, str]] = []  # (what, why it is not the plan's)
+    topics: list[str] = []
+    grants: list[Grant] = []
+    stale_users: list[str] = []
+    for domain, stack in owners:
+        why = (
+            "is not in the plan"
+            if domain == plan.domain
+            else f"belongs to domain '{domain}', which topology.yaml no longer names"
+        )
+        # The stack's principals are named "<domain>.<stack>.<service>": also those of dropped services.
+        user_prefix = f"{domain}.{stack}."
+        owned_topics = sorted(
+            name
+            for name in live.topics
+            if name.startswith(f"{domain}.") and name not in planned_topics and name not in topics
+        )
+        owned_acls = [
+            acl
+            for acl in live.acls
+            if acl.principal.startswith(f"User:{user_prefix}") and acl.grant() not in planned
+        ]
+        owned_users = sorted(
+            name for name in scram_users if name.startswith(user_prefix) and name not in users
+        )
+        found += (
+            [(f"topic {name}", why) for name in owned_topics]
+            + [(f"ACL {acl}", why) for acl in owned_acls]
+            + [(f"user {name}", why) for name in owned_users]
+        )
+        topics += owned_topics
+        grants += [acl.grant() for acl in owned_acls]
+        stale_users += owned_users
     if not prune:
-        changes.left_alone += [f"{what} is not in the plan" for what in found]
+        changes.left_alone += [f"{what} {why}" for what, why in found]
         return
     delete_topics(admin, topics)
-    delete_grants(admin, [acl.grant() for acl in acls])
+    delete_grants(admin, grants)
     delete_scram_users(admin, stale_users)
-    changes.lines += [f"deleted {what}" for what in found]
+    changes.lines += [f"deleted {what}" for what, _ in found]

@@ -405,8 +405,10 @@ def start_detached(work: Path, options: BrokerOptions) -> Broker:
     return broker
 
 
-def running_pid(work: Path) -> int | None:
-    pid_file = work / PID_FILE
+def running_pid(work: Path, pid_name: str = PID_FILE) -> int | None:
+    """The pid of the process `start_detached` (or another starter, by ``pid_name``) recorded
+    in ``work``, if it still runs."""
+    pid_file = work / pid_name
     if not pid_file.is_file():
         return None
     pid = int(pid_file.read_text().strip())
@@ -418,20 +420,21 @@ def running_pid(work: Path) -> int | None:
     return pid
 
 
-def stop_detached(work: Path, timeout: float = 30) -> bool:
-    """Stop a broker `start_detached` started; False when none was running."""
-    pid = running_pid(work)
+def stop_detached(work: Path, timeout: float = 30, pid_name: str = PID_FILE) -> bool:
+    """Stop a broker `start_detached` started (or another detached process, by ``pid_name``):
+    SIGTERM, SIGKILL after ``timeout``; False when none was running."""
+    pid = running_pid(work, pid_name)
     if pid is None:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and running_pid(work) is not None:
+    while time.monotonic() < deadline and running_pid(work, pid_name) is not None:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         time.sleep(0.2)
-    if running_pid(work) is not None:
+    if running_pid(work, pid_name) is not None:
         os.kill(pid, signal.SIGKILL)
-    (work / PID_FILE).unlink(missing_ok=True)
+    (work / pid_name).unlink(missing_ok=True)
     return True
 
 

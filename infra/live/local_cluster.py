@@ -11,11 +11,13 @@ A restart reuses the broker's data; every `up` converges the running broker to t
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.live import local_redis
 from infra.live.cluster_admin import AdminLogin, ClusterUnreachable, connect
 from infra.live.converge import Changes, converge, set_passwords
 from infra.live.kafka_broker import (
@@ -41,6 +43,8 @@ from infra.render.compose import (
 )
 
 STATE_DIR = Path("build") / "local-kafka"
+REDIS_DIR = STATE_DIR / "redis"
+OWNERS_FILE = "owners.json"
 ENV_FILE = ".env"
 LOCAL_ADMIN_PASSWORD = f"{LOCAL_PASSWORD_DEFAULT}-admin"  # pragma: allowlist secret - the compose default
 # What the compose `secure` profile's users use (Redpanda's); the Java path's admin also has 512.
@@ -62,6 +66,7 @@ class LocalCluster:
     secure_bootstrap: str
     started: bool  # False: it was running already
     changes: Changes
+    redis: str | None = None  # what became of the local Redis, when the plan needs one
 
 
 def read_env_file(project_dir: Path) -> dict[str, str]:
@@ -115,20 +120,13 @@ def up(project_dir: Path, plan: Plan, prune: bool = False) -> LocalCluster:
     """Start the broker (reusing its data) unless it runs, then converge it to the plan.
     Raises RuntimeError with the reason, ConvergeRefused for a change Kafka cannot make."""
     local = plan.cluster.local_settings()
-    started = False
-    if running_pid(project_dir / STATE_DIR) is None:
-        missing = missing_tools()
-        if missing:
-            raise RuntimeError(f"neither a Docker engine nor {' and '.join(missing)} to start Apache Kafka")
-        admin = local_users(project_dir, plan)[0]
-        options = BrokerOptions(
-            port=_port(local.secure_external_bootstrap),
-            plaintext_port=_port(local.external_bootstrap),
-            admin_user=admin.username,
-            admin_password=admin.password,
-        )
-        start_detached(project_dir / STATE_DIR, options)
-        started = True
+    redis = _redis_up(project_dir, plan)
+    try:
+        started = _broker_up(project_dir, plan)
+    except Exception:
+        if redis is not None and redis.startswith("started"):
+            local_redis.stop(project_dir / REDIS_DIR)  # a refused start leaves nothing running
+        raise
     # The open listener's principal (ANONYMOUS) is a super user: it can set the admin's password too.
     broker = Broker(
         bootstrap=local.external_bootstrap,
@@ -144,6 +142,7 @@ def up(project_dir: Path, plan: Plan, prune: bool = False) -> LocalCluster:
     admin_client = broker.admin()
     users = local_users(project_dir, plan)
     set_passwords(admin_client, {users[0].username: users[0].password}, ADMIN_MECHANISMS)
+    former = _owners(project_dir)
     changes = converge(
         admin_client,
         plan,
@@ -151,8 +150,58 @@ def up(project_dir: Path, plan: Plan, prune: bool = False) -> LocalCluster:
         {user.username: user.password for user in users[1:]},
         (SECURE_MECHANISM,),
         prune=prune,
+        former_owners=former,
     )
-    return LocalCluster(local.external_bootstrap, local.secure_external_bootstrap, started, changes)
+    current = (plan.domain, plan.stack)
+    _save_owners(project_dir, [current] if prune else sorted({*former, current}))
+    return LocalCluster(local.external_bootstrap, local.secure_external_bootstrap, started, changes, redis)
+
+
+def _broker_up(project_dir: Path, plan: Plan) -> bool:
+    """Start this checkout's broker unless it runs; True when it was started now."""
+    if running_pid(project_dir / STATE_DIR) is not None:
+        return False
+    missing = missing_tools()
+    if missing:
+        raise RuntimeError(f"neither a Docker engine nor {' and '.join(missing)} to start Apache Kafka")
+    local = plan.cluster.local_settings()
+    admin = local_users(project_dir, plan)[0]
+    options = BrokerOptions(
+        port=_port(local.secure_external_bootstrap),
+        plaintext_port=_port(local.external_bootstrap),
+        admin_user=admin.username,
+        admin_password=admin.password,
+    )
+    start_detached(project_dir / STATE_DIR, options)
+    return True
+
+
+def _owners(project_dir: Path) -> list[tuple[str, str]]:
+    """Every (domain, stack) whose topics, users and grants `up` has put on this checkout's
+    broker: a renamed domain's stay listed (and `--prune` deletes them) instead of vanishing
+    from view."""
+    path = project_dir / STATE_DIR / OWNERS_FILE
+    if not path.is_file():
+        return []
+    return [(str(domain), str(stack)) for domain, stack in json.loads(path.read_text())]
+
+
+def _save_owners(project_dir: Path, owners: list[tuple[str, str]]) -> None:
+    (project_dir / STATE_DIR / OWNERS_FILE).write_text(json.dumps([list(o) for o in owners]) + "\n")
+
+
+def _redis_up(project_dir: Path, plan: Plan) -> str | None:
+    """Start the plan's Redis (before the broker, so a port clash changes nothing); a missing
+    redis-server is said, not fatal: Kafka works without it."""
+    port = local_redis.redis_port(plan)
+    if port is None:
+        return None
+    try:
+        started = local_redis.start(project_dir / REDIS_DIR, port)
+    except local_redis.RedisMissing as missing:
+        return f"warning: {missing}"
+    verb = "started" if started else "running:"
+    return f"{verb} Redis on localhost:{port} (the services' REDIS_URL, CELERY_BROKER_URL)"
 
 
 def stranger_on(project_dir: Path, bootstrap: str) -> str | None:
@@ -179,7 +228,9 @@ def is_running(project_dir: Path) -> bool:
 
 
 def stop(project_dir: Path) -> bool:
-    return stop_detached(project_dir / STATE_DIR)
+    """Stop the broker and the local Redis; False when neither was running."""
+    redis_stopped = local_redis.stop(project_dir / REDIS_DIR)
+    return stop_detached(project_dir / STATE_DIR) or redis_stopped
 
 
 def reset(project_dir: Path) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from infra.live import local_redis
 from infra.live.kafka_broker import Broker, missing_tools
 from infra.plan.model import Plan
 from infra.render.compose import local_password_default
@@ -230,6 +233,32 @@ def consume_one(plan: Plan, topic: str, value: bytes) -> bool:
         consumer.close()
 
 
+def celery_broker(project: Project) -> redis.Redis:
+    printed = cli(project, "env", "--stack", "local", "--host", "--service", "api")
+    assert printed.returncode == 0, printed.stderr
+    return redis.Redis.from_url(exported(printed.stdout)["CELERY_BROKER_URL"], socket_timeout=5)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+def test_the_celery_fallback_gets_a_real_redis_beside_the_broker(local_project: Project) -> None:
+    """`backend: celery` points every service at the local Redis: without Docker, `local up`
+    starts one there (it used to print the URL with nothing listening)."""
+    port = free_port()
+    local_project.edit_settings(
+        "local",
+        lambda s: (s["messaging"].update(backend="celery"), s["kafka"]["local"].update(redis_host_port=port)),
+    )
+    applied = local_up(local_project)
+    assert applied.returncode == 0, applied.stderr
+    assert f"started Redis on localhost:{port}" in applied.stdout
+
+    broker = celery_broker(local_project)
+    assert broker.connection_pool.connection_kwargs["port"] == port
+    broker.lpush("celery", "a task queued before the restart")
+    again = local_up(local_project)
+    assert f"running: Redis on localhost:{port}" in again.stdout, "a second up reuses it"
+
+
 def test_a_restart_keeps_the_data(local_project: Project) -> None:
     plan = local_project.plan("local")
     marker = f"before-restart-{uuid.uuid4().hex[:6]}".encode()
@@ -239,9 +268,13 @@ def test_a_restart_keeps_the_data(local_project: Project) -> None:
 
     stopped = cli(local_project, "local", "down", "--runtime", "java")
     assert stopped.returncode == 0 and "its data stays" in stopped.stdout
-    port = int(plan.cluster.local_settings().external_bootstrap.rsplit(":", 1)[1])
-    with socket.socket() as sock:
-        assert sock.connect_ex(("127.0.0.1", port)) != 0, "nothing listens any more"
+    local = plan.cluster.local_settings()
+    addresses = [local.external_bootstrap]
+    if plan.celery_broker is not None:
+        addresses.append(f"localhost:{local.redis_host_port}")
+    for address in addresses:
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", int(address.rsplit(":", 1)[1]))) != 0, f"{address} stopped"
 
     restarted = local_up(local_project)
     assert restarted.returncode == 0, restarted.stderr
@@ -249,6 +282,8 @@ def test_a_restart_keeps_the_data(local_project: Project) -> None:
     # The data is back, so nothing is created (what the earlier edit dropped is still left alone).
     assert "nothing to create or change" in restarted.stdout
     assert consume_one(plan, "aura360.audit.log", marker)
+    if plan.celery_broker is not None:
+        assert celery_broker(local_project).lrange("celery", 0, -1) == [b"a task queued before the restart"]
 
 
 def test_prune_deletes_what_the_plan_no_longer_has(local_project: Project) -> None:
@@ -262,6 +297,31 @@ def test_prune_deletes_what_the_plan_no_longer_has(local_project: Project) -> No
     assert not check.can_authenticate(
         secure_broker(plan), "aura360.local.guardian", local_password_default("guardian")
     )
+    assert "left alone" not in local_up(local_project).stdout
+
+
+def test_a_renamed_domain_leaves_nothing_unseen_and_prune_cleans_it(local_project: Project) -> None:
+    """The old domain's topics, users and grants were invisible after a rename (out of the new
+    domain's scope): now they are listed, and `--prune` deletes them."""
+    before = local_project.plan("local")
+    local_project.edit_topology(lambda topology: topology.update(domain="shop"))
+    renamed = local_up(local_project)
+    assert renamed.returncode == 0, renamed.stderr
+    assert "created topic shop.audit.log (2 partitions)" in renamed.stdout
+    old_domain = "belongs to domain 'aura360', which topology.yaml no longer names"
+    assert f"left alone: topic aura360.audit.log {old_domain}" in renamed.stdout
+    assert f"left alone: user aura360.local.api {old_domain}" in renamed.stdout
+    assert f"left alone: ACL ALLOW User:aura360.local.api WRITE TOPIC aura360.audit.log {old_domain}" in (
+        renamed.stdout
+    )
+
+    pruned = local_up(local_project, "--prune")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "deleted topic aura360.audit.log" in pruned.stdout
+    assert not any(name.startswith("aura360.") for name in partitions(before)), (
+        "the old domain's topics are gone"
+    )
+    assert not check.can_authenticate(secure_broker(before), "aura360.local.api", "changed-in-dot-env")
     assert "left alone" not in local_up(local_project).stdout
 
 
@@ -292,3 +352,14 @@ def test_a_broker_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None
     assert len(lines) == 1 and lines[0].startswith(
         f"local: cannot start the local Kafka: port {port} is in use by another process"
     ), lines
+
+
+def test_without_redis_server_the_missing_redis_is_said_plainly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server on it
+    with pytest.raises(local_redis.RedisMissing) as missing:
+        local_redis.start(tmp_path / "redis", 16379)
+    assert "needs Redis on localhost:16379" in str(missing.value)
+    assert "redis-server is not installed" in str(missing.value)
+    assert not (tmp_path / "redis").exists(), "nothing was started or written"
