@@ -244,10 +244,12 @@ def test_the_celery_fallback_gets_a_real_redis_beside_the_broker(local_project: 
     """`backend: celery` points every service at the local Redis: without Docker, `local up`
     starts one there (it used to print the URL with nothing listening)."""
     port = free_port()
-    local_project.edit_settings(
-        "local",
-        lambda s: (s["messaging"].update(backend="celery"), s["kafka"]["local"].update(redis_host_port=port)),
-    )
+
+    def celery_backend(settings: dict[str, Any]) -> None:
+        settings["messaging"]["backend"] = "celery"
+        settings["kafka"]["local"]["redis_host_port"] = port
+
+    local_project.edit_settings("local", celery_backend)
     applied = local_up(local_project)
     assert applied.returncode == 0, applied.stderr
     assert f"started Redis on localhost:{port}" in applied.stdout
