@@ -18,12 +18,14 @@ from infra.commands.common import (
     stacks_in,
 )
 from infra.model.errors import ConfigError
+from infra.model.event_schemas import load_event_schemas
 from infra.model.stacks import TOPOLOGY_FILE, checked_stack, settings_from_config
 from infra.model.topology import topology_from_data
 from infra.model.yaml_files import parse_yaml
 from infra.plan.change_review import Review, Severity, review
 from infra.plan.model import Plan
 from infra.plan.resolve import load_plan, resolve_plan
+from infra.plan.schema_review import review_subjects
 
 EXIT_CODES = {Severity.SAFE: EXIT_OK, Severity.WARNING: EXIT_NEEDS_REVIEW, Severity.ERROR: EXIT_REFUSED}
 
@@ -49,6 +51,12 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
             continue
         base = _base_plan(project_dir, args.base, stack, result)
         result.findings += review(base, head)
+        history = {
+            subject.subject: _earlier_versions(project_dir, args.base, subject.schema_file)
+            for subject in head.subjects
+            if subject.compatibility.endswith("_TRANSITIVE")
+        }
+        result.findings += review_subjects(base, head, args.base, history)
     sys.stdout.write(result.to_json() if args.format == "json" else result.to_markdown(args.base))
     if result.problems:
         return EXIT_CONFIG_ERROR
@@ -76,6 +84,23 @@ def _git_show(project_dir: Path, ref: str, name: str) -> str | None:
     return None
 
 
+def _earlier_versions(project_dir: Path, ref: str, path: str) -> list[tuple[str, str]]:
+    """The versions of a schema file before the one at ``ref``, latest first, each labelled by
+    its commit: what a transitive compatibility level must still read."""
+    log = subprocess.run(
+        ["git", "-C", str(project_dir), "log", "--format=%h", ref, "--", path],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    versions = []
+    for commit in log.stdout.split()[1:]:  # the first is the one at ``ref``
+        text = _git_show(project_dir, commit, path)
+        if text is not None:
+            versions.append((commit, text))
+    return versions
+
+
 def _base_plan(project_dir: Path, ref: str, stack: str, result: Review) -> Plan | None:
     """The stack's plan at ``ref``; None for a stack (or project) that did not exist there."""
     topology_text = _git_show(project_dir, ref, TOPOLOGY_FILE)
@@ -89,7 +114,12 @@ def _base_plan(project_dir: Path, ref: str, stack: str, result: Review) -> Plan 
         )
         config = (parse_yaml(stack_text, label) or {}).get("config", {})
         settings = settings_from_config(config, label)
-        return resolve_plan(topology, checked_stack(stack, label, settings, topology, config_keys=config))
+        schemas = load_event_schemas(
+            topology, lambda path: _git_show(project_dir, ref, path), f"{ref}:{TOPOLOGY_FILE}"
+        )
+        return resolve_plan(
+            topology, checked_stack(stack, label, settings, topology, config_keys=config), schemas
+        )
     except ConfigError as error:
         # Not this change's fault: review against nothing, and say so.
         result.problems.append(

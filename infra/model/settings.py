@@ -377,6 +377,19 @@ class MonitoringSettings(StrictModel):
     cloudwatch: CloudWatchSettings = Field(default_factory=CloudWatchSettings)
 
 
+# A Schema Registry's compatibility levels (Confluent's names; Apicurio's ccompat, Karapace and
+# Redpanda take the same).
+CompatibilityLevel = Literal[
+    "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE", "NONE"
+]
+
+
+class SchemaSettings(StrictModel):
+    # What every subject of the stack must keep; `subjects` overrides it per subject name.
+    compatibility: CompatibilityLevel = "BACKWARD"
+    subjects: dict[str, CompatibilityLevel] = Field(default_factory=dict)
+
+
 class StackSettings(StrictModel):
     environment: str
     production: bool = False
@@ -391,6 +404,7 @@ class StackSettings(StrictModel):
     adopt: AdoptSettings = Field(default_factory=AdoptSettings)
     credentials: CredentialSettings = Field(default_factory=CredentialSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    schemas: SchemaSettings = Field(default_factory=SchemaSettings)
 
     @property
     def protected(self) -> bool:

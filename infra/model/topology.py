@@ -24,6 +24,9 @@ from infra.model.yaml_files import load_yaml_file
 Transport = Literal["kafka", "redis", "both", "direct"]
 CleanupPolicy = Literal["delete", "compact", "compact,delete"]
 ServiceKind = Literal["app", "streams", "connect"]
+# How an event's schema is named in a Schema Registry: Confluent's TopicNameStrategy
+# (`<topic>-value`), RecordNameStrategy (`<record full name>`), TopicRecordNameStrategy.
+SubjectNameStrategy = Literal["topic", "record", "topic_record"]
 # A Connect worker's own topics, made by the platform (compacted) so the worker never creates topics.
 CONNECT_TOPICS = {"config": "connect-configs", "offset": "connect-offsets", "status": "connect-status"}
 TOPIC_TRANSPORTS: frozenset[str] = frozenset({"kafka", "both"})
@@ -140,6 +143,9 @@ class EventSpec(StrictModel):
     channel: str | None = None
     key: str | None = None
     category: str | None = None
+    # An Avro file (.avsc) in the project: registered under the event's subject, and each change
+    # judged by `diff` against the version its consumers read.
+    schema_file: str | None = Field(default=None, alias="schema")
 
 
 class Topology(StrictModel):
@@ -148,6 +154,7 @@ class Topology(StrictModel):
     # May be empty: a cluster's topics can be managed before any service is declared.
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     events: dict[str, EventSpec] = Field(default_factory=dict)
+    subject_name_strategy: SubjectNameStrategy = "topic"
     monitoring: MonitoringDefaults = Field(default_factory=MonitoringDefaults)
 
     def topic_name(self, key: str, prefix: str = "") -> str:
@@ -328,6 +335,10 @@ def _check_event(
                 f"topic '{event.topic}' is compacted, and a compacted topic refuses every record "
                 f'without a key: give the event one, e.g. key: "{{{field}}}"',
             )
+    if event.schema_file is not None and event.topic is None:
+        problems.add(
+            (*path, "schema"), "a schema is registered for a topic's records; this event has no topic"
+        )
     if event.key is not None:
         if event.topic is None:
             problems.add((*path, "key"), "a partition key needs a topic")
@@ -335,10 +346,14 @@ def _check_event(
             problems.add((*path, "key"), problem)
 
 
+def key_template_fields(template: str) -> list[str]:
+    return [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+
+
 def key_template_problem(template: str) -> str | None:
     """Partition key templates are ``user:{user_id}``: named fields only."""
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+        fields = key_template_fields(template)
     except ValueError as exc:
         return f"malformed key template '{template}': {exc}"
     for field in fields:

@@ -55,6 +55,15 @@ RULES: dict[str, tuple[Severity, str]] = {
         Severity.WARNING,
         "the consumer still reads the topic, but no alert watches its lag",
     ),
+    # Event schemas (infra/plan/schema_review.py).
+    "schema-added": (Severity.SAFE, "a new subject: compatible by definition"),
+    "schema-compatible": (Severity.SAFE, "every version in use stays readable as its level demands"),
+    "schema-incompatible": (Severity.ERROR, "readers fail, and the registry refuses the new version"),
+    "schema-unchecked": (
+        Severity.WARNING,
+        "compatibility NONE: the registry takes anything, readers may fail",
+    ),
+    "schema-compatibility-changed": (Severity.WARNING, "what later versions of the schema must keep changes"),
 }
 BACKEND_FLAGS = ("MESSAGING_BACKEND", "MESSAGING_DUAL_WRITE")
 

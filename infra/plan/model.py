@@ -10,7 +10,7 @@ import json
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from infra.model.names import generation_principal, principal_name
 from infra.model.settings import (
@@ -235,6 +235,21 @@ class AdoptionPlan(PlanModel):
     service_accounts: dict[str, str] = {}
 
 
+class SubjectPlan(PlanModel):
+    """One Schema Registry subject: the schema its events' producers write and consumers read."""
+
+    subject: str
+    format: str  # AVRO
+    definition: str  # the schema, JSON with sorted keys
+    schema_file: str
+    record_name: str
+    topic: str
+    events: list[str]
+    compatibility: str
+    producers: list[str]
+    consumers: list[str]
+
+
 class Plan(PlanModel):
     stack: str
     environment: str
@@ -259,6 +274,7 @@ class Plan(PlanModel):
     credentials: CredentialPlan
     consumers: list[ConsumerWatch]
     monitoring: MonitoringPlan
+    subjects: list[SubjectPlan] = Field(default_factory=list)
     # What validate reports without failing, as "<file>: <key path>: <message>".
     warnings: list[str]
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from infra.model.errors import ConfigError, Problem, ProblemCollector
+from infra.model.event_schemas import EventSchema, files_in, load_event_schemas
 from infra.model.kafka_topic_configs import CONFLUENT_EDITABLE_TOPIC_CONFIGS
 from infra.model.names import (
     LONGEST_PR_STACK,
@@ -48,6 +49,7 @@ from infra.plan.model import (
     ResourceType,
     ServicePlan,
 )
+from infra.plan.schema_subjects import plan_subjects
 from infra.plan.service_access import LiteralGrants, budget_problems, grant_access
 
 STREAMS_INTERNAL_TOPIC_OPERATIONS: tuple[Operation, ...] = ("CREATE", "READ", "WRITE", "DELETE")
@@ -66,11 +68,16 @@ _SECURITY: dict[str, tuple[str, str | None]] = {
 def load_plan(project_dir: Path, stack: str) -> Plan:
     """The plan of one stack, from topology.yaml and its Pulumi.<stack>.yaml (or a path to one)."""
     topology, context = load_project(project_dir, stack)
-    return resolve_plan(topology, context)
+    return resolve_plan(topology, context, load_event_schemas(topology, files_in(project_dir)))
 
 
-def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
-    """The plan for one stack. Raises ConfigError for problems only visible per stack."""
+def resolve_plan(
+    topology: Topology, stack: StackContext, event_schemas: Mapping[str, EventSchema] | None = None
+) -> Plan:
+    """The plan for one stack. Raises ConfigError for problems only visible per stack.
+    ``event_schemas``: the parsed files the topology's events name (`load_event_schemas`)."""
+    if event_schemas is None and any(event.schema_file for event in topology.events.values()):
+        raise ValueError("the topology names event schemas: resolve_plan needs them loaded")
     settings = stack.settings
     prefix = stack.name_prefix
     environment = stack.name if stack.is_preview else settings.environment
@@ -119,6 +126,10 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         )
     literal = sorted(set(acls), key=lambda acl: acl.sort_key)
     prefix_problems = _prefix_reach_problems(literal, topics.values())
+    subjects, subject_problems = plan_subjects(
+        topology, settings, event_schemas or {}, topics, stack_file=stack.file, name_prefix=prefix
+    )
+    topology_problems += [problem for found in subject_problems for problem in found.problems]
     if collector.problems or prefix_problems.problems or topology_problems:
         raise ConfigError([*topology_problems, *prefix_problems.problems, *collector.problems])
 
@@ -174,6 +185,7 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         monitoring=monitoring_plan(
             settings, any(REDIS_URL_ENV in s.env or REDIS_URL_ENV in s.secret_env for s in services)
         ),
+        subjects=subjects,
         warnings=[
             str(warning)
             for warning in [*access.warnings, *budget_warnings, *_shadowed_defaults(topology, stack)]

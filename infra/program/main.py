@@ -9,6 +9,7 @@ from pathlib import Path
 import pulumi
 
 from infra.model.errors import ConfigError
+from infra.model.event_schemas import files_in, load_event_schemas
 from infra.model.stacks import (
     ADMIN_PASSWORD_KEY,
     ADMIN_PASSWORD_NAME,
@@ -60,7 +61,11 @@ def plan_from_pulumi_config(project_dir: Path = PROJECT_DIR) -> Plan:
         key: key.split(":", 1)[1] for key in SECRET_URL_KEYS.values()
     }
     keys = [SETTINGS_KEY] + [key for key, name in secrets.items() if config.get_secret(name) is not None]
-    return resolve_plan(topology, checked_stack(stack, file, settings, topology, config_keys=keys))
+    return resolve_plan(
+        topology,
+        checked_stack(stack, file, settings, topology, config_keys=keys),
+        load_event_schemas(topology, files_in(project_dir)),
+    )
 
 
 def rotation_clock() -> datetime:

@@ -55,6 +55,21 @@ def render_table(plan: Plan) -> str:
             ["principal", "operation", "resource", "pattern", "name"],
             [[a.principal, a.operation, a.resource_type, a.pattern_type, a.resource_name] for a in plan.acls],
         )
+    if plan.subjects:
+        out += ["", f"SCHEMA SUBJECTS ({len(plan.subjects)})"]
+        out += _table(
+            ["subject", "schema", "compatibility", "producers", "consumers"],
+            [
+                [
+                    s.subject,
+                    s.schema_file,
+                    s.compatibility,
+                    ",".join(s.producers) or "-",
+                    ",".join(s.consumers) or "-",
+                ]
+                for s in plan.subjects
+            ],
+        )
     for service in plan.services:
         rollout = (
             f"rolls deployment {service.rollout_deployment}" if service.rollout_deployment else "no rollout"

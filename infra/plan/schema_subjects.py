@@ -1,0 +1,82 @@
+"""Schema Registry subjects of a stack: each event's schema under the subject its naming
+strategy gives on this stack's topic, with the compatibility level the stack keeps and the
+services that write and read it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from infra.model.errors import ProblemCollector
+from infra.model.event_schemas import EventSchema
+from infra.model.settings import StackSettings
+from infra.model.stacks import TOPOLOGY_FILE
+from infra.model.topology import Topology
+from infra.plan.model import PlannedTopic, SubjectPlan
+
+
+def subject_name(strategy: str, topic: str, record_name: str) -> str:
+    """Confluent's TopicNameStrategy, RecordNameStrategy and TopicRecordNameStrategy (values)."""
+    if strategy == "topic":
+        return f"{topic}-value"
+    if strategy == "record":
+        return record_name
+    return f"{topic}-{record_name}"
+
+
+def plan_subjects(
+    topology: Topology,
+    settings: StackSettings,
+    schemas: Mapping[str, EventSchema],
+    topics: Mapping[str, PlannedTopic],
+    *,
+    stack_file: str,
+    name_prefix: str,
+) -> tuple[list[SubjectPlan], list[ProblemCollector]]:
+    """The stack's subjects, sorted; problems: events whose schemas would share a subject, and
+    per-subject levels for subjects the stack does not have."""
+    in_topology = ProblemCollector(TOPOLOGY_FILE)
+    in_stack = ProblemCollector(stack_file, prefix=("settings",))
+    grouped: dict[str, list[EventSchema]] = {}
+    for name, schema in sorted(schemas.items()):
+        topic_key = topology.events[name].topic
+        if topic_key is None or topic_key not in topics:
+            continue  # refused by the topology's own checks
+        subject = subject_name(topology.subject_name_strategy, topics[topic_key].name, schema.record_name)
+        grouped.setdefault(subject, []).append(schema)
+    overrides = settings.schemas.subjects
+    known = set(grouped)
+    for subject in overrides:
+        if subject not in known and f"{name_prefix}{subject}" not in known:
+            shown = ", ".join(sorted(known)) or "none"
+            in_stack.add(
+                ("schemas", "subjects", subject), f"not a subject of this stack (its subjects: {shown})"
+            )
+    subjects: list[SubjectPlan] = []
+    for subject, members in sorted(grouped.items()):
+        first = members[0]
+        for other in members[1:]:
+            if other.text != first.text:
+                in_topology.add(
+                    ("events", other.event, "schema"),
+                    f"subject '{subject}' already holds event '{first.event}''s schema ({first.path}); "
+                    "one subject keeps one schema: give both events one schema, or set "
+                    "subject_name_strategy: record (or topic_record)",
+                )
+        topic_key = topology.events[first.event].topic
+        assert topic_key is not None
+        level = overrides.get(subject) or overrides.get(subject.removeprefix(name_prefix))
+        subjects.append(
+            SubjectPlan(
+                subject=subject,
+                format=first.format,
+                definition=first.text,
+                schema_file=first.path,
+                record_name=first.record_name,
+                topic=topics[topic_key].name,
+                events=[member.event for member in members],
+                compatibility=level or settings.schemas.compatibility,
+                producers=sorted(n for n, s in topology.services.items() if topic_key in s.produces),
+                consumers=sorted(n for n, s in topology.services.items() if topic_key in s.consumes),
+            )
+        )
+    return subjects, [in_topology, in_stack]
