@@ -4,7 +4,6 @@ never over existing files without --force, bad flags named, the same flags givin
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from infra.cli import main
 from infra.model.errors import ConfigError
 from infra.model.settings import ConfluentSettings
 from infra.plan.resolve import load_plan
-from tests.project_files import ENCRYPTED, REPO, Project
+from tests.project_files import REPO, Project, with_admin_password
 
 SHOP = (
     "--domain",
@@ -44,11 +43,9 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(root.iterdir()) if path.is_file()}
 
 
-def with_admin_password(project: Project, stack: str) -> None:
-    """What `pulumi config set --secret kafka-platform:kafkaAdminPassword` adds to the file."""
+def set_admin_password(project: Project, stack: str) -> None:
     path = project.root / f"Pulumi.{stack}.yaml"
-    secret = f"config:\n  kafka-platform:kafkaAdminPassword:\n    secure: {ENCRYPTED}\n"
-    path.write_text(re.sub(r"^config:\n", secret, path.read_text(), count=1, flags=re.MULTILINE))
+    path.write_text(with_admin_password(path.read_text()))
 
 
 @pytest.mark.parametrize(
@@ -78,7 +75,7 @@ def test_every_provider_choice_gives_files_that_validate_and_render(
                 ("config", "kafka-platform:kafkaAdminPassword")
             ]
             assert f"pulumi config set --stack {stack} --secret kafka-platform:kafkaAdminPassword" in out
-            with_admin_password(project, stack)
+            set_admin_password(project, stack)
 
     code, out, err = kafka_platform(project.root, capsys, "validate")
     assert code == 0, err
@@ -253,3 +250,65 @@ def test_a_stack_of_its_own_takes_a_value_for_it_alone(
     assert isinstance(dev, ConfluentSettings) and isinstance(prod, ConfluentSettings)
     assert (dev.cloud, dev.region) == ("AWS", "us-west-2")
     assert (prod.cloud, prod.region) == ("GCP", "eu-west-1")
+
+
+def test_without_topics_it_keeps_the_topology_and_writes_stack_files_for_it(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The path from a running cluster: `import` wrote topology.yaml (here: the example's)."""
+    topology = (project.root / "topology.yaml").read_bytes()
+    code, out, err = kafka_platform(
+        project.root, capsys, "init", "--dev", "kafka", "--prod", "kafka", *EXISTING, "--force"
+    )
+    assert code == 0, err
+    assert out.splitlines()[0] == "init: kept topology.yaml (domain aura360: 6 topics, 5 services, 8 events)"
+    assert (project.root / "topology.yaml").read_bytes() == topology
+    for stack in ("dev", "prod"):
+        set_admin_password(project, stack)
+    code, out, err = kafka_platform(project.root, capsys, "validate")
+    assert code == 0, err
+    assert "ok  prod: 6 topics, 5 principals" in out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--dev", "confluent", "--prod", "confluent"), "--topic: give at least one (no topology.yaml in "),
+        (
+            ("--topic", "o=a:b", "--dev", "confluent", "--prod", "confluent"),
+            "--domain: required with --topic",
+        ),
+        (
+            ("--event", "e=o:id", "--dev", "confluent", "--prod", "confluent"),
+            "--event 'e=o:id': needs the --topic",
+        ),
+    ],
+)
+def test_without_a_topology_or_a_domain_it_says_which_flag_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: tuple[str, ...], message: str
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_bytes((REPO / "Pulumi.yaml").read_bytes())
+    code, _, err = kafka_platform(tmp_path, capsys, "init", *flags)
+    assert code == 2 and message in err, err
+    assert [path.name for path in tmp_path.iterdir()] == ["Pulumi.yaml"]
+
+
+def test_a_domain_other_than_the_kept_topologys_is_refused(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(project.root)
+    code, _, err = kafka_platform(
+        project.root,
+        capsys,
+        "init",
+        "--domain",
+        "shop",
+        "--dev",
+        "confluent",
+        "--prod",
+        "confluent",
+        "--force",
+    )
+    assert code == 2
+    assert "--domain 'shop': topology.yaml is domain 'aura360' (give --topic to replace it)" in err
+    assert snapshot(project.root) == before

@@ -23,7 +23,7 @@ from infra.model.stacks import (
     checked_stack,
     settings_from_config,
 )
-from infra.model.topology import key_template_problem, topology_from_data
+from infra.model.topology import Topology, key_template_problem, load_topology, topology_from_data
 from infra.plan.resolve import resolve_plan
 
 DEPLOYED_STACKS = ("dev", "prod")
@@ -264,15 +264,19 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Provider flags apply to every stack on that provider, "
         "or to one stack: --region prod=eu-west-1.",
     )
-    parser.add_argument("--domain", required=True, help="your domain: topic names are '<domain>.<topic>'")
+    parser.add_argument(
+        "--domain",
+        help="your domain: topic names are '<domain>.<topic>' (default without --topic: topology.yaml's)",
+    )
     parser.add_argument(
         "--topic",
         action="append",
-        required=True,
+        default=[],
         type=topic_flow,
         metavar="TOPIC=PRODUCERS:CONSUMERS",
         help="a topic and the services writing and reading it, e.g. orders=checkout:billing,mailer "
-        "(repeatable; the services are those named here)",
+        "(repeatable; the services are those named here). None: keep topology.yaml (e.g. from "
+        "`import`) and write only the stack files for it",
     )
     parser.add_argument(
         "--event",
@@ -304,16 +308,28 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, project_dir: Path) -> int:
-    if problem := dns_label_problem(args.domain, max_length=40):
-        raise CommandFailed(EXIT_CONFIG_ERROR, f"--domain '{args.domain}': {problem}")
     providers = {stack: getattr(args, stack) for stack in DEPLOYED_STACKS}
     options = _provider_options(args, providers)
-    topology = _topology(args.domain, args.topic, args.event)
-    configs = {"local": _local_config(args.domain, args.no_kubernetes)}
+    files: dict[str, str] = {}
+    if args.topic:
+        if args.domain is None:
+            raise CommandFailed(EXIT_CONFIG_ERROR, "--domain: required with --topic")
+        if problem := dns_label_problem(args.domain, max_length=40):
+            raise CommandFailed(EXIT_CONFIG_ERROR, f"--domain '{args.domain}': {problem}")
+        data = _topology(args.domain, args.topic, args.event)
+        try:
+            topology = topology_from_data(data, TOPOLOGY_FILE)
+        except ConfigError as exc:
+            raise CommandFailed(EXIT_CONFIG_ERROR, "\n".join(map(_as_flag, exc.problems))) from exc
+        files[TOPOLOGY_FILE] = _topology_text(data)
+    else:
+        topology = _kept_topology(args, project_dir)
+    configs = {"local": _local_config(topology.domain, args.no_kubernetes)}
     for stack, provider in providers.items():
-        configs[stack] = _deployed_config(stack, provider, args.domain, options[stack], args.no_kubernetes)
+        configs[stack] = _deployed_config(
+            stack, provider, topology.domain, options[stack], args.no_kubernetes
+        )
     warnings = _check(topology, configs)
-    files = {TOPOLOGY_FILE: _topology_text(topology)}
     for stack, config in configs.items():
         files[stack_file(stack)] = _stack_text(stack, providers.get(stack, "local"), config)
 
@@ -321,15 +337,36 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
     if existing and not args.force:
         raise CommandFailed(
             EXIT_CONFIG_ERROR,
-            f"{', '.join(existing)} already exist in {project_dir}: pass --force to replace them "
-            "(or see `kafka-platform import` to start from a running cluster)",
+            f"{', '.join(existing)} already exist in {project_dir}: pass --force to replace them",
         )
     for name, text in files.items():
         (project_dir / name).write_text(text, encoding="utf-8")
-    _report(project_dir, topology, configs, providers)
+    _report(project_dir, topology, TOPOLOGY_FILE in files, configs, providers)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def _kept_topology(args: argparse.Namespace, project_dir: Path) -> Topology:
+    """Without --topic: the project's own topology.yaml (e.g. what `import` wrote) stays, and
+    only the stack files are written for it."""
+    if args.event:
+        raise CommandFailed(
+            EXIT_CONFIG_ERROR, f"--event '{args.event[0].text}': needs the --topic it goes to"
+        )
+    if not (project_dir / TOPOLOGY_FILE).exists():
+        raise CommandFailed(
+            EXIT_CONFIG_ERROR,
+            f"--topic: give at least one (no {TOPOLOGY_FILE} in {project_dir} to write the stack files for)",
+        )
+    topology = load_topology(project_dir / TOPOLOGY_FILE)
+    if args.domain is not None and args.domain != topology.domain:
+        raise CommandFailed(
+            EXIT_CONFIG_ERROR,
+            f"--domain '{args.domain}': {TOPOLOGY_FILE} is domain '{topology.domain}' "
+            "(give --topic to replace it)",
+        )
+    return topology
 
 
 def _provider_options(args: argparse.Namespace, providers: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -486,13 +523,9 @@ def _cluster_section(stack: str, provider: str, options: dict[str, Any]) -> dict
     }
 
 
-def _check(topology_data: dict[str, Any], configs: dict[str, dict[str, Any]]) -> list[str]:
-    """What `validate` will say of the files, before any is written: flags that would make an
-    invalid file stop here, with nothing changed. Returns its warnings."""
-    try:
-        topology = topology_from_data(topology_data, TOPOLOGY_FILE)
-    except ConfigError as exc:
-        raise CommandFailed(EXIT_CONFIG_ERROR, "\n".join(map(_as_flag, exc.problems))) from exc
+def _check(topology: Topology, configs: dict[str, dict[str, Any]]) -> list[str]:
+    """What `validate` will say of the stack files, before any is written: flags that would
+    make an invalid file stop here, with nothing changed. Returns its warnings."""
     problems: list[Problem] = []
     warnings: list[str] = []
     for stack, config in configs.items():
@@ -588,17 +621,19 @@ def _count(number: int, noun: str) -> str:
 
 def _report(
     project_dir: Path,
-    topology: dict[str, Any],
+    topology: Topology,
+    wrote_topology: bool,
     configs: dict[str, dict[str, Any]],
     providers: dict[str, str],
 ) -> None:
-    services = list(topology["services"])
+    services = list(topology.services)
     counts = [
-        _count(len(topology["topics"]), "topic"),
+        _count(len(topology.topics), "topic"),
         _count(len(services), "service"),
-        _count(len(topology.get("events", {})), "event"),
+        _count(len(topology.events), "event"),
     ]
-    print(f"init: wrote {TOPOLOGY_FILE} (domain {topology['domain']}: {', '.join(counts)})")
+    done = "wrote" if wrote_topology else "kept"
+    print(f"init: {done} {TOPOLOGY_FILE} (domain {topology.domain}: {', '.join(counts)})")
     print(f"init: wrote {stack_file('local')} (the local Kafka)")
     for stack, provider in providers.items():
         print(f"init: wrote {stack_file(stack)} ({_describe(provider, configs[stack][SETTINGS_KEY])})")
@@ -611,4 +646,5 @@ def _report(
             print(f"  pulumi config set --stack {stack} --secret {ADMIN_PASSWORD_KEY} <admin password>")
     print("  kafka-platform validate")
     print("  make local")
-    print(f'  eval "$(kafka-platform env --stack local --host --secure --service {services[0]})"')
+    service = f" --service {services[0]}" if services else ""
+    print(f'  eval "$(kafka-platform env --stack local --host --secure{service})"')
