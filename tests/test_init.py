@@ -66,6 +66,7 @@ def test_every_provider_choice_gives_files_that_validate_and_render(
     )
     assert code == 0, err
     assert err == "", "no warnings: the files are exactly what validate accepts"
+    assert ("pr-<n> previews need a Confluent dev stack" in out) == (dev == "msk")
     for stack in ("dev", "prod"):
         if {"dev": dev, "prod": prod}[stack] == "kafka":
             # The admin's password is the one value init cannot write; validate names it.

@@ -640,6 +640,11 @@ def _report(
     others = [stack_file(stack) for stack in stacks_in(project_dir) if stack not in STACKS]
     if others:
         print(f"init: left alone {', '.join(others)}: still the old topology's; edit or delete it")
+    if providers["dev"] == "msk":
+        print(
+            "init: pr-<n> previews need a Confluent dev stack; on MSK `validate` refuses them "
+            "(docs/pr-previews.md)"
+        )
     print("next:")
     for stack, provider in providers.items():
         if provider == "kafka":
