@@ -16,6 +16,7 @@ from infra.commands import (
     drift,
     env,
     import_cluster,
+    init_project,
     lag,
     local,
     migrate_state,
@@ -28,6 +29,7 @@ from infra.model.stacks import find_project_dir
 
 # The command table: each module adds its parser and runs it.
 COMMANDS: dict[str, ModuleType] = {
+    "init": init_project,
     "validate": validate,
     "plan": plan,
     "env": env,

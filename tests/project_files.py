@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -20,12 +21,15 @@ ENCRYPTED = "v1:c2FsdHNhbHRzYWx0:Y2lwaGVydGV4dGNpcGhlcnRleHQ="  # pragma: allowl
 EXISTING_CLUSTER_EXAMPLE = REPO / "examples" / "Pulumi.existing-cluster.yaml"
 
 
+def with_admin_password(stack_file_text: str) -> str:
+    """A stack file as `pulumi config set --secret kafka-platform:kafkaAdminPassword` leaves it."""
+    secret = f"config:\n  kafka-platform:kafkaAdminPassword:\n    secure: {ENCRYPTED}\n"
+    return re.sub(r"^config:\n", secret, stack_file_text, count=1, flags=re.MULTILINE)
+
+
 def existing_cluster_stack_file() -> str:
     """The existing-cluster example as a user has it once they set the admin password."""
-    text = EXISTING_CLUSTER_EXAMPLE.read_text()
-    return text.replace(
-        "config:\n", f"config:\n  kafka-platform:kafkaAdminPassword:\n    secure: {ENCRYPTED}\n", 1
-    )
+    return with_admin_password(EXISTING_CLUSTER_EXAMPLE.read_text())
 
 
 STACK_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.local.yaml")
