@@ -119,9 +119,6 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         )
     literal = sorted(set(acls), key=lambda acl: acl.sort_key)
     prefix_problems = _prefix_reach_problems(literal, topics.values())
-    if collector.problems or prefix_problems.problems or topology_problems:
-        raise ConfigError([*topology_problems, *prefix_problems.problems, *collector.problems])
-
     grants = LiteralGrants(
         acls=literal,
         topic_names=sorted(topic.name for topic in topics.values()),
@@ -140,8 +137,16 @@ def resolve_plan(topology: Topology, stack: StackContext) -> Plan:
         settings, access, grants, shares_cluster=shares_cluster, file=stack.file
     )
     adoption = _plan_adoption(settings, stack, topics.values(), access.acls)
-    if errors or adoption.problems:
-        raise ConfigError([*errors, *adoption.problems])
+    # Each check above reads only what the model already vouches for, so all report together.
+    problems = [
+        *topology_problems,
+        *prefix_problems.problems,
+        *collector.problems,
+        *errors,
+        *adoption.problems,
+    ]
+    if problems:
+        raise ConfigError(problems)
 
     protected = settings.protected and not stack.is_preview
     return Plan(
