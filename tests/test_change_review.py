@@ -138,6 +138,30 @@ def test_a_backend_flip_warns_and_other_env_changes_are_safe(project: Project) -
     assert rules == {("backend-changed", "MESSAGING_BACKEND"), ("env-changed", "CELERY_BROKER_URL")}
 
 
+def test_a_service_backend_switch_names_exactly_the_services_that_switch(project: Project) -> None:
+    broker = {"url": "redis://redis.internal:6379/1"}
+
+    def guardian_falls_back(s: dict[str, Any]) -> None:
+        s["messaging"].update(celery_broker=broker, services={"guardian": {"backend": "celery"}})
+
+    def switched(found: list[tuple[str, str, tuple[str, ...]]]) -> list[tuple[str, tuple[str, ...]]]:
+        return [(subject, services) for rule, subject, services in found if rule == "backend-changed"]
+
+    assert switched(changed(project, settings=guardian_falls_back)) == [
+        ("guardian MESSAGING_BACKEND", ("guardian",))
+    ]
+
+    # The stack's dual write turns on; api keeps its own setting: every other service is named.
+    def dual_write_but_api(s: dict[str, Any]) -> None:
+        s["messaging"].update(dual_write=True)
+        s["messaging"]["services"]["api"] = {"dual_write": False}
+
+    assert switched(changed(project, settings=dual_write_but_api)) == [
+        (f"{service} MESSAGING_DUAL_WRITE", (service,))
+        for service in ("context-aggregator", "context-vectorizer", "guardian", "vectordb-ingest")
+    ]
+
+
 def test_services_added_and_removed_create_and_revoke_credentials(project: Project) -> None:
     def swap(t: dict[str, Any]) -> None:
         t["services"]["auditor"] = {"consumes": ["user.events"]}

@@ -523,6 +523,46 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
         "this stack",
     ),
     (
+        "backend of an unknown service",
+        DEV,
+        _set("messaging|services", {"mailer": {"backend": "celery"}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.messaging.services.mailer: unknown service 'mailer'; known: api, "
+        "context-aggregator, context-vectorizer, guardian, vectordb-ingest",
+    ),
+    (
+        "a service's celery backend without a broker",
+        PROD,
+        _set("messaging|services", {"guardian": {"backend": "celery"}}),
+        "prod",
+        "Pulumi.prod.yaml: settings.messaging.celery_broker: required: "
+        "messaging.services.guardian.backend is 'celery'",
+    ),
+    (
+        "a service's dual write with a disabled backend",
+        DEV,
+        _set("messaging", {"backend": "disabled", "services": {"guardian": {"dual_write": True}}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.messaging.services.guardian.dual_write: dual write needs a backend; "
+        "service 'guardian' has 'disabled'",
+    ),
+    (
+        "a service's disabled backend under the stack's dual write",
+        DEV,
+        _set("messaging|services", {"guardian": {"backend": "disabled"}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.messaging.services.guardian.backend: 'disabled' leaves dual write "
+        "(messaging.dual_write: true) nothing to write to",
+    ),
+    (
+        "a typo in a service's messaging",
+        DEV,
+        _set("messaging|services", {"guardian": {"bakend": "celery"}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.messaging.services.guardian.bakend: unknown key (did you mean "
+        "'backend'?); allowed keys: backend, dual_write",
+    ),
+    (
         "celery backend without a broker",
         PROD,
         _set("messaging|backend", "celery"),
@@ -783,7 +823,7 @@ def test_after_a_problem_other_than_an_unknown_key_the_rules_do_not_run(project:
     assert [str(problem) for problem in caught.value.problems] == [
         "topology.yaml: services.guardian.produces: must be a list (got str)",
         "Pulumi.dev.yaml: settings.messaging.bakend: unknown key (did you mean 'backend'?); "
-        "allowed keys: backend, celery_broker, dual_write, redis, routing",
+        "allowed keys: backend, celery_broker, dual_write, redis, routing, services",
     ]
 
 

@@ -557,8 +557,8 @@ def _service_env(
     spec = topology.services[names.service]
     messaging = settings.messaging
     env = {
-        "MESSAGING_BACKEND": messaging.backend,
-        "MESSAGING_DUAL_WRITE": "true" if messaging.dual_write else "false",
+        "MESSAGING_BACKEND": messaging.backend_of(names.service),
+        "MESSAGING_DUAL_WRITE": "true" if messaging.dual_write_of(names.service) else "false",
         "MESSAGING_ROUTING": json.dumps(
             _routing_for(topology, settings, spec.produces, topics),
             sort_keys=True,
