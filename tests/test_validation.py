@@ -812,6 +812,20 @@ def test_what_could_follow_from_a_key_set_aside_is_not_reported(project: Project
     ]
 
 
+def test_a_stack_check_that_read_a_mapping_with_a_key_set_aside_is_held_back(project: Project) -> None:
+    """`min_insync_replica: 1` is set aside, so the default's 2 would "exceed" the override's
+    replication 1: not reported. A stack check that read nothing set aside still is."""
+    project.edit_settings("local", _rename("topics|defaults|min_insync_replicas", "min_insync_replica"))
+    project.edit_settings("local", _set("topics|overrides", {"user.events": {"replication": 1}}))
+    project.edit_settings("local", _set("kubernetes|deployments|billing", "billing"))
+    with pytest.raises(ConfigError) as caught:
+        project.plan("local")
+    assert [problem.path for problem in caught.value.problems] == [
+        ("settings", "topics", "defaults", "min_insync_replica"),
+        ("settings", "kubernetes", "deployments", "billing"),
+    ]
+
+
 def test_after_a_problem_other_than_an_unknown_key_the_rules_do_not_run(project: Project) -> None:
     """A value of the wrong type leaves no topology to check: what it would say is not known."""
     project.edit_topology(_set("services|guardian|produces", "guardian.responses"))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from typing import Annotated, Literal
+from collections.abc import Iterable
+from typing import Annotated, Literal, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, field_validator
@@ -32,7 +32,12 @@ LOCAL_MAX_REPLICATION = 1  # the compose file runs a single Redpanda node
 PROD_MIN_REPLICATION = 3
 PROD_MIN_INSYNC_REPLICAS = 2
 
-AddProblem = Callable[[KeyPath, str], None]
+
+class AddProblem(Protocol):
+    """`ProblemCollector.add`: a problem at a key path, and the other keys its check read."""
+
+    def __call__(self, path: KeyPath, message: str, reads: Iterable[KeyPath] = ()) -> None: ...
+
 
 _MSK_VERSION = re.compile(r"^\d+\.\d+\.(\d+|x)(\.tiered|\.kraft)?$")
 _MSK_INSTANCE = re.compile(r"^(kafka|express)\.[a-z0-9]+\.[a-z0-9]+$")
@@ -554,6 +559,7 @@ def _check_topics(settings: StackSettings, topology: Topology, add: AddProblem) 
                     (*path, "min_insync_replicas"),
                     f"{effective_isr} exceeds replication {effective_replication}; "
                     "producers with acks=all would always fail",
+                    reads=[("topics", "defaults")],
                 )
             if settings.production and min_isr is not None and min_isr < PROD_MIN_INSYNC_REPLICAS:
                 add((*path, "min_insync_replicas"), f"must be >= {PROD_MIN_INSYNC_REPLICAS} in production")
