@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from infra.model.names import principal_name
 from infra.plan.model import BOOTSTRAP_TOKEN, Plan
 from infra.plan.resolve import load_plan
+from infra.render.compose import render_compose
 from infra.render.plan_table import render_table
 from tests.project_files import REPO, Project
 
@@ -279,6 +281,7 @@ def test_a_service_can_have_its_own_backend_and_dual_write(project: Project) -> 
     # One service on Celery is enough for the local stack to run Redis as its broker.
     assert plan.celery_broker is not None and plan.celery_broker.host_url == "redis://localhost:16379/1"
     assert plan.service("guardian").env["CELERY_BROKER_URL"] == "redis://redis:6379/1"
+    assert "redis" in yaml.safe_load(render_compose(plan))["services"]
     table = render_table(plan).splitlines()
     assert table[2] == (
         "services with their own messaging: api (backend kafka, dual_write true), "
@@ -290,6 +293,7 @@ def test_a_local_stack_without_celery_or_channels_runs_no_redis(repo_dir: Path) 
     plan = load_plan(repo_dir, "local")
     assert (plan.redis, plan.celery_broker) == (None, None)
     assert "services with their own messaging" not in render_table(plan)
+    assert "redis" not in yaml.safe_load(render_compose(plan))["services"]
 
 
 def test_plan_json_is_deterministic_and_sorted(repo_dir: Path) -> None:
