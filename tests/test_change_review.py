@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from infra.plan.change_review import RULES, Severity, review
+from infra.plan.model import Plan
 from tests.project_files import Project, existing_cluster_stack_file
 
 Edit = Callable[[dict[str, Any]], None]
@@ -56,6 +57,60 @@ def retire_guardian_responses(t: dict[str, Any]) -> None:
 def test_removing_a_topic_deployed_services_still_use_is_an_error(project: Project) -> None:
     found = changed(project, topology=retire_guardian_responses)
     assert ("topic-removed-in-use", "aura360.guardian.responses", ("api", "guardian")) in found
+
+
+def test_a_service_removed_with_the_topic_it_used_is_still_named(project: Project) -> None:
+    """In the base guardian consumes guardian.requests (api produces it): guardian's pods run
+    until its Deployment goes, and may not have read the topic to its end."""
+
+    def retire_guardian_with_its_topic(t: dict[str, Any]) -> None:
+        retire_guardian_responses(t)
+        del t["topics"]["guardian.requests"]
+        del t["services"]["guardian"]
+        t["services"]["api"]["produces"].remove("guardian.requests")
+        t["events"] = {k: v for k, v in t["events"].items() if v.get("topic") != "guardian.requests"}
+
+    base = project.plan("prod")
+    project.edit_topology(retire_guardian_with_its_topic)
+    project.edit_settings("prod", lambda s: s["kubernetes"]["deployments"].pop("guardian"))
+    removed = {f.subject: f for f in review(base, project.plan("prod")) if f.rule.startswith("topic-removed")}
+    requests, responses = removed["aura360.guardian.requests"], removed["aura360.guardian.responses"]
+    assert (requests.rule, requests.services) == ("topic-removed-in-use", ("api", "guardian"))
+    assert requests.detail == "removed from the topology; guardian removed in the same change"
+    assert (responses.rule, responses.services) == ("topic-removed-in-use", ("api", "guardian"))
+
+
+def test_a_topic_removed_with_every_service_that_used_it_is_still_in_use(project: Project) -> None:
+    def retire_vectordb(t: dict[str, Any]) -> None:
+        del t["topics"]["context.vectorized"]
+        del t["services"]["context-vectorizer"]
+        t["services"]["vectordb-ingest"]["consumes"] = ["vectordb.ingest"]
+        t["events"].pop("context.vectorized")
+
+    found = changed(project, topology=retire_vectordb)
+    assert (
+        "topic-removed-in-use",
+        "aura360.context.vectorized",
+        ("context-vectorizer", "vectordb-ingest"),
+    ) in found
+
+
+def test_an_env_var_added_or_removed_says_so(project: Project) -> None:
+    def route_to_redis(s: dict[str, Any]) -> None:
+        s["messaging"].update(
+            routing={"user.mood.created": "both"}, redis={"url": "redis://redis.internal:6379/0"}
+        )
+
+    project.edit_topology(lambda t: t["events"]["user.mood.created"].update(channel="aura360:user"))
+    without = project.plan("prod")
+    project.edit_settings("prod", route_to_redis)
+    with_redis = project.plan("prod")
+
+    def redis_url(base: Plan, head: Plan) -> list[str]:
+        return [f.detail for f in review(base, head) if f.subject == "api REDIS_URL"]
+
+    assert redis_url(without, with_redis) == ["added: redis://redis.internal:6379/0"]
+    assert redis_url(with_redis, without) == ["removed (was redis://redis.internal:6379/0)"]
 
 
 def test_removing_a_topic_nobody_uses_any_more_warns_of_its_data(project: Project) -> None:
@@ -136,6 +191,30 @@ def test_a_backend_flip_warns_and_other_env_changes_are_safe(project: Project) -
     found = changed(project, settings=flip)
     rules = {(rule, subject.split()[1]) for rule, subject, _ in found}
     assert rules == {("backend-changed", "MESSAGING_BACKEND"), ("env-changed", "CELERY_BROKER_URL")}
+
+
+def test_a_service_backend_switch_names_exactly_the_services_that_switch(project: Project) -> None:
+    broker = {"url": "redis://redis.internal:6379/1"}
+
+    def guardian_falls_back(s: dict[str, Any]) -> None:
+        s["messaging"].update(celery_broker=broker, services={"guardian": {"backend": "celery"}})
+
+    def switched(found: list[tuple[str, str, tuple[str, ...]]]) -> list[tuple[str, tuple[str, ...]]]:
+        return [(subject, services) for rule, subject, services in found if rule == "backend-changed"]
+
+    assert switched(changed(project, settings=guardian_falls_back)) == [
+        ("guardian MESSAGING_BACKEND", ("guardian",))
+    ]
+
+    # The stack's dual write turns on; api keeps its own setting: every other service is named.
+    def dual_write_but_api(s: dict[str, Any]) -> None:
+        s["messaging"].update(dual_write=True)
+        s["messaging"]["services"]["api"] = {"dual_write": False}
+
+    assert switched(changed(project, settings=dual_write_but_api)) == [
+        (f"{service} MESSAGING_DUAL_WRITE", (service,))
+        for service in ("context-aggregator", "context-vectorizer", "guardian", "vectordb-ingest")
+    ]
 
 
 def test_services_added_and_removed_create_and_revoke_credentials(project: Project) -> None:
@@ -250,6 +329,30 @@ def test_bad_input_exits_2(repository: Project) -> None:
     broken = diff(repository.root, "--base", "HEAD", "--stack", "dev", "--format", "json")
     assert broken.returncode == 2
     assert any('topics."user.events".partitions' in p for p in json.loads(broken.stdout)["problems"])
+
+
+def test_a_topology_problem_is_reported_once_not_once_per_stack(repository: Project) -> None:
+    repository.edit_topology(lambda t: t["topics"]["user.events"].update(partitions=0))
+    repository.edit_settings("prod", lambda s: s["messaging"].update(bakend="celery"))
+    result = diff(repository.root, "--base", "HEAD", "--format", "json")
+    assert result.returncode == 2
+    assert json.loads(result.stdout)["problems"] == [
+        'topology.yaml: topics."user.events".partitions: must be >= 1 (got 0)',
+        "prod: Pulumi.prod.yaml: settings.messaging.bakend: unknown key (did you mean 'backend'?); "
+        "allowed keys: backend, celery_broker, dual_write, redis, routing, services",
+    ]
+
+
+def test_a_base_whose_topology_does_not_resolve_is_said_once(repository: Project) -> None:
+    text = (repository.root / "topology.yaml").read_text()
+    repository.edit_topology(lambda t: t["topics"]["user.events"].update(partitions=0))
+    git(repository.root, "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qam", "broken")
+    repository.write("topology.yaml", text)
+    result = diff(repository.root, "--base", "HEAD", "--format", "json")
+    assert json.loads(result.stdout)["problems"] == [
+        'the base HEAD does not resolve (HEAD:topology.yaml: topics."user.events".partitions: must be '
+        ">= 1 (got 0)); not reviewed"
+    ]
 
 
 def test_plans_are_compared_not_files(repository: Project) -> None:

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from infra.model.names import principal_name
 from infra.plan.model import BOOTSTRAP_TOKEN, Plan
 from infra.plan.resolve import load_plan
+from infra.render.compose import render_compose
+from infra.render.plan_table import render_table
 from tests.project_files import REPO, Project
 
 SEVEN_DAYS_MS = str(7 * 24 * 3600 * 1000)
@@ -252,6 +255,45 @@ def test_settings_routing_override_changes_only_routing(project: Project) -> Non
     # Only the service that publishes the event to a channel gets Redis.
     assert after.service("api").env["REDIS_URL"] == "redis://redis.dev.internal:6379/0"
     assert "REDIS_URL" not in after.service("guardian").env
+
+
+def test_a_service_can_have_its_own_backend_and_dual_write(project: Project) -> None:
+    """guardian alone falls back to Celery and api alone dual-writes; the others keep the stack's."""
+    project.edit_settings(
+        "local",
+        lambda s: s["messaging"].update(
+            services={"guardian": {"backend": "celery"}, "api": {"dual_write": True}}
+        ),
+    )
+    plan = project.plan("local")
+    flags = {
+        service.name: (service.env["MESSAGING_BACKEND"], service.env["MESSAGING_DUAL_WRITE"])
+        for service in plan.services
+    }
+    assert flags == {
+        "api": ("kafka", "true"),
+        "context-aggregator": ("kafka", "false"),
+        "context-vectorizer": ("kafka", "false"),
+        "guardian": ("celery", "false"),
+        "vectordb-ingest": ("kafka", "false"),
+    }
+    assert (plan.messaging_backend, plan.dual_write) == ("kafka", False), "the stack's default stays"
+    # One service on Celery is enough for the local stack to run Redis as its broker.
+    assert plan.celery_broker is not None and plan.celery_broker.host_url == "redis://localhost:16379/1"
+    assert plan.service("guardian").env["CELERY_BROKER_URL"] == "redis://redis:6379/1"
+    assert "redis" in yaml.safe_load(render_compose(plan))["services"]
+    table = render_table(plan).splitlines()
+    assert table[2] == (
+        "services with their own messaging: api (backend kafka, dual_write true), "
+        "guardian (backend celery, dual_write false)"
+    )
+
+
+def test_a_local_stack_without_celery_or_channels_runs_no_redis(repo_dir: Path) -> None:
+    plan = load_plan(repo_dir, "local")
+    assert (plan.redis, plan.celery_broker) == (None, None)
+    assert "services with their own messaging" not in render_table(plan)
+    assert "redis" not in yaml.safe_load(render_compose(plan))["services"]
 
 
 def test_plan_json_is_deterministic_and_sorted(repo_dir: Path) -> None:

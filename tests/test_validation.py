@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from infra import cli
 from infra.model.errors import ConfigError
 from tests.project_files import ENCRYPTED, Edit, Project
 
@@ -43,9 +44,15 @@ def _both(*edits: Edit) -> Edit:
     return edit
 
 
-def _rename_service_key(old: str, new: str) -> Edit:
+def _rename(path: str, new: str) -> Edit:
+    """An edit that renames the last key of a path (as in `_set`), keeping its value."""
+    keys = path.split("|")
+
     def edit(data: dict[str, Any]) -> None:
-        data["services"]["api"][new] = data["services"]["api"].pop(old)
+        node = data
+        for key in keys[:-1]:
+            node = node[key]
+        node[new] = node.pop(keys[-1])
 
     return edit
 
@@ -162,7 +169,7 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
     (
         "typo in service key",
         T,
-        _rename_service_key("produces", "produce"),
+        _rename("services|api|produces", "produce"),
         "dev",
         "topology.yaml: services.api.produce: unknown key (did you mean 'produces'?)",
     ),
@@ -516,6 +523,46 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
         "this stack",
     ),
     (
+        "backend of an unknown service",
+        DEV,
+        _set("messaging|services", {"mailer": {"backend": "celery"}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.messaging.services.mailer: unknown service 'mailer'; known: api, "
+        "context-aggregator, context-vectorizer, guardian, vectordb-ingest",
+    ),
+    (
+        "a service's celery backend without a broker",
+        PROD,
+        _set("messaging|services", {"guardian": {"backend": "celery"}}),
+        "prod",
+        "Pulumi.prod.yaml: settings.messaging.celery_broker: required: "
+        "messaging.services.guardian.backend is 'celery'",
+    ),
+    (
+        "a service's dual write with a disabled backend",
+        DEV,
+        _set("messaging", {"backend": "disabled", "services": {"guardian": {"dual_write": True}}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.messaging.services.guardian.dual_write: dual write needs a backend; "
+        "service 'guardian' has 'disabled'",
+    ),
+    (
+        "a service's disabled backend under the stack's dual write",
+        DEV,
+        _set("messaging|services", {"guardian": {"backend": "disabled"}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.messaging.services.guardian.backend: 'disabled' leaves dual write "
+        "(messaging.dual_write: true) nothing to write to",
+    ),
+    (
+        "a typo in a service's messaging",
+        DEV,
+        _set("messaging|services", {"guardian": {"bakend": "celery"}}),
+        "dev",
+        "Pulumi.dev.yaml: settings.messaging.services.guardian.bakend: unknown key (did you mean "
+        "'backend'?); allowed keys: backend, dual_write",
+    ),
+    (
         "celery backend without a broker",
         PROD,
         _set("messaging|backend", "celery"),
@@ -716,6 +763,98 @@ def test_all_problems_are_reported_at_once(project: Project) -> None:
     text = str(caught.value)
     assert "partitions: must be >= 1" in text
     assert "Pulumi.dev.yaml: settings.messaging.backend" in text
+
+
+def test_validate_reports_a_typo_and_the_rules_it_does_not_touch_in_one_run(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown key is set aside so the rules across keys still run: the typo, an event on
+    an unknown topic and a typo in the stack file come out together (one run, exit 2)."""
+    project.edit_topology(_rename("topics|vectordb.ingest|partitions", "partitons"))
+    project.edit_topology(_set("events|user.mood.created|topic", "user.evnts"))
+    project.edit_settings("dev", _set("messaging|bakend", "celery"))
+    assert cli.main(["--project-dir", str(project.root), "validate", "--stack", "dev"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[:2] for line in lines] == [
+        [T, 'topics."vectordb.ingest".partitons'],
+        [T, 'events."user.mood.created".topic'],
+        [DEV, "settings.messaging.bakend"],
+    ]
+    assert "unknown key (did you mean 'partitions'?)" in lines[0]
+    assert "unknown topic 'user.evnts' (did you mean 'user.events'?)" in lines[1]
+
+
+def test_a_broken_rule_in_the_topology_still_lets_the_stack_be_checked_against_it(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.edit_topology(_set("events|user.mood.created|topic", "user.evnts"))
+    project.edit_settings("dev", _set("kubernetes|deployments|billing", "billing"))
+    assert cli.main(["--project-dir", str(project.root), "validate", "--stack", "dev"]) == 2
+    assert [line.split(": ")[:2] for line in capsys.readouterr().err.splitlines()] == [
+        [T, 'events."user.mood.created".topic'],
+        [DEV, "settings.kubernetes.deployments.billing"],
+    ]
+
+
+def test_what_could_follow_from_a_key_set_aside_is_not_reported(project: Project) -> None:
+    """guardian's `produce:` typo is set aside; that guardian then produces nothing is not the
+    user's mistake: no "declares neither" for it, no "no service produces" for the event on the
+    topic it meant to produce, and no stack check against a topology missing a key."""
+    project.edit_topology(_rename("services|guardian|produces", "produce"))
+    project.edit_topology(_set("services|guardian|consumes", []))
+    project.edit_topology(_set("services|vectordb-ingest|consumes", ["context.vectorized", "nope"]))
+    project.edit_settings("dev", _set("kubernetes|deployments|billing", "billing"))
+    with pytest.raises(ConfigError) as caught:
+        project.plan("dev")
+    assert [(problem.file, problem.path) for problem in caught.value.problems] == [
+        (T, ("services", "guardian", "produce")),
+        (T, ("services", "vectordb-ingest", "consumes", 1)),
+    ]
+
+
+def test_a_stack_check_that_read_a_mapping_with_a_key_set_aside_is_held_back(project: Project) -> None:
+    """`min_insync_replica: 1` is set aside, so the default's 2 would "exceed" the override's
+    replication 1: not reported. A stack check that read nothing set aside still is."""
+    project.edit_settings("local", _rename("topics|defaults|min_insync_replicas", "min_insync_replica"))
+    project.edit_settings("local", _set("topics|overrides", {"user.events": {"replication": 1}}))
+    project.edit_settings("local", _set("kubernetes|deployments|billing", "billing"))
+    with pytest.raises(ConfigError) as caught:
+        project.plan("local")
+    assert [problem.path for problem in caught.value.problems] == [
+        ("settings", "topics", "defaults", "min_insync_replica"),
+        ("settings", "kubernetes", "deployments", "billing"),
+    ]
+
+
+def test_after_a_problem_other_than_an_unknown_key_the_rules_do_not_run(project: Project) -> None:
+    """A value of the wrong type leaves no topology to check: what it would say is not known."""
+    project.edit_topology(_set("services|guardian|produces", "guardian.responses"))
+    project.edit_topology(_set("events|user.mood.created|topic", "user.evnts"))
+    project.edit_settings("dev", _set("kubernetes|deployments|billing", "billing"))
+    project.edit_settings("dev", _set("messaging|bakend", "celery"))
+    with pytest.raises(ConfigError) as caught:
+        project.plan("dev")
+    assert [str(problem) for problem in caught.value.problems] == [
+        "topology.yaml: services.guardian.produces: must be a list (got str)",
+        "Pulumi.dev.yaml: settings.messaging.bakend: unknown key (did you mean 'backend'?); "
+        "allowed keys: backend, celery_broker, dual_write, redis, routing, services",
+    ]
+
+
+def test_the_plan_checks_of_a_stack_report_together(project: Project) -> None:
+    """A topic config Confluent refuses and an adopt list that cannot hold: one run."""
+    project.edit_settings(
+        "dev",
+        _set("topics|overrides", {"user.events": {"config": {"preallocate": "true"}}}),
+    )
+    project.edit_settings("dev", _set("adopt", {"topics": ["aura360.nope"]}))
+    with pytest.raises(ConfigError) as caught:
+        project.plan("dev")
+    assert [problem.path for problem in caught.value.problems] == [
+        ("settings", "topics", "overrides", "user.events", "config", "preallocate"),
+        ("settings", "adopt"),
+        ("settings", "adopt", "topics", 0),
+    ]
 
 
 def test_cross_reference_problems_are_all_reported(project: Project) -> None:

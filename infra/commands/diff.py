@@ -47,7 +47,9 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
         try:
             head = load_plan(project_dir, stack)
         except ConfigError as error:
-            result.problems += [f"{stack}: {problem}" for problem in error.problems]
+            for problem in error.problems:
+                # The topology's problems are the same in every stack: each is named once.
+                _add_once(result, str(problem) if problem.file == TOPOLOGY_FILE else f"{stack}: {problem}")
             continue
         base = _base_plan(project_dir, args.base, stack, result)
         result.findings += review(base, head)
@@ -61,6 +63,11 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
     if result.problems:
         return EXIT_CONFIG_ERROR
     return EXIT_CODES[result.severity]
+
+
+def _add_once(result: Review, problem: str) -> None:
+    if problem not in result.problems:
+        result.problems.append(problem)
 
 
 def _git_show(project_dir: Path, ref: str, name: str) -> str | None:
@@ -108,10 +115,9 @@ def _base_plan(project_dir: Path, ref: str, stack: str, result: Review) -> Plan 
     if topology_text is None or stack_text is None:
         return None
     label = f"{ref}:Pulumi.{stack}.yaml"
+    topology_label = f"{ref}:{TOPOLOGY_FILE}"
     try:
-        topology = topology_from_data(
-            parse_yaml(topology_text, f"{ref}:{TOPOLOGY_FILE}"), f"{ref}:{TOPOLOGY_FILE}"
-        )
+        topology = topology_from_data(parse_yaml(topology_text, topology_label), topology_label)
         config = (parse_yaml(stack_text, label) or {}).get("config", {})
         settings = settings_from_config(config, label)
         schemas = load_event_schemas(
@@ -121,8 +127,8 @@ def _base_plan(project_dir: Path, ref: str, stack: str, result: Review) -> Plan 
             topology, checked_stack(stack, label, settings, topology, config_keys=config), schemas
         )
     except ConfigError as error:
-        # Not this change's fault: review against nothing, and say so.
-        result.problems.append(
-            f"{stack}: the base {ref} does not resolve ({error.problems[0]}); not reviewed"
-        )
+        # Not this change's fault: review against nothing, and say so (once for the topology).
+        first = error.problems[0]
+        which = "" if first.file == topology_label else f"{stack}: "
+        _add_once(result, f"{which}the base {ref} does not resolve ({first}); not reviewed")
         return None

@@ -15,6 +15,7 @@ import yaml
 
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, CommandFailed, stacks_in
 from infra.model.errors import ConfigError, Problem
+from infra.model.event_schemas import files_in, load_event_schemas
 from infra.model.names import RESERVED_SERVICE_NAMES, dns_label_problem, topic_name_problem
 from infra.model.stacks import (
     ADMIN_PASSWORD_KEY,
@@ -329,7 +330,7 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
         configs[stack] = _deployed_config(
             stack, provider, topology.domain, options[stack], args.no_kubernetes
         )
-    warnings = _check(topology, configs)
+    warnings = _check(topology, configs, project_dir)
     for stack, config in configs.items():
         files[stack_file(stack)] = _stack_text(stack, providers.get(stack, "local"), config)
 
@@ -523,18 +524,23 @@ def _cluster_section(stack: str, provider: str, options: dict[str, Any]) -> dict
     }
 
 
-def _check(topology: Topology, configs: dict[str, dict[str, Any]]) -> list[str]:
+def _check(topology: Topology, configs: dict[str, dict[str, Any]], project_dir: Path) -> list[str]:
     """What `validate` will say of the stack files, before any is written: flags that would
     make an invalid file stop here, with nothing changed. Returns its warnings."""
     problems: list[Problem] = []
     warnings: list[str] = []
+    schemas = load_event_schemas(topology, files_in(project_dir))  # a kept topology may name some
     for stack, config in configs.items():
         label = stack_file(stack)
         try:
             settings = settings_from_config(config, label)
             # The admin password is the one thing init cannot write: it is set as encrypted config.
             keys = [*config, ADMIN_PASSWORD_KEY]
-            plan = resolve_plan(topology, checked_stack(stack, label, settings, topology, config_keys=keys))
+            plan = resolve_plan(
+                topology,
+                checked_stack(stack, label, settings, topology, config_keys=keys),
+                schemas,
+            )
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue

@@ -6,7 +6,7 @@ import difflib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 KeyPath = tuple[str | int, ...]
 
@@ -35,6 +35,9 @@ class Problem:
     file: str
     path: KeyPath
     message: str
+    # Other keys of the same file the check read besides its own path (e.g. another topic a
+    # name collides with): a problem there may make this one a mere consequence.
+    reads: tuple[KeyPath, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.file}: {format_key_path(self.path)}: {self.message}"
@@ -56,8 +59,15 @@ class ProblemCollector:
         self.prefix = prefix
         self.problems: list[Problem] = []
 
-    def add(self, path: Sequence[str | int], message: str) -> None:
-        self.problems.append(Problem(self.file, (*self.prefix, *path), message))
+    def add(self, path: Sequence[str | int], message: str, reads: Iterable[KeyPath] = ()) -> None:
+        self.problems.append(
+            Problem(
+                self.file,
+                (*self.prefix, *path),
+                message,
+                reads=tuple((*self.prefix, *other) for other in reads),
+            )
+        )
 
     def extend(self, problems: Iterable[Problem]) -> None:
         self.problems.extend(problems)
@@ -65,6 +75,27 @@ class ProblemCollector:
     def raise_if_any(self) -> None:
         if self.problems:
             raise ConfigError(self.problems)
+
+
+def _overlaps(one: KeyPath, other: KeyPath) -> bool:
+    shorter = min(len(one), len(other))
+    return one[:shorter] == other[:shorter]
+
+
+def without_follow_ons(problems: Iterable[Problem], set_aside: Iterable[Problem]) -> list[Problem]:
+    """The problems that cannot be consequences of keys set aside (``set_aside``: the unknown
+    keys left out so the rest could be checked). A key set aside may have been meant as any
+    field of the mapping it is in, so a problem in that mapping, or one that read it, is held
+    back until the key is fixed."""
+    incomplete = [(aside.file, aside.path[:-1]) for aside in set_aside]
+    return [
+        problem
+        for problem in problems
+        if not any(
+            file == problem.file and any(_overlaps(scope, path) for path in (problem.path, *problem.reads))
+            for file, scope in incomplete
+        )
+    ]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import types
 import typing
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,6 +25,54 @@ def validate_model(model: type[ModelT], data: Any, file: str, prefix: KeyPath = 
             Problem(file, (*prefix, *error["loc"]), _message(model, error))
             for error in exc.errors(include_url=False)
         ) from None
+
+
+@dataclass(frozen=True)
+class Checked(Generic[ModelT]):
+    """A model validated as far as its input allows."""
+
+    value: ModelT | None  # None: invalid even with its unknown keys set aside
+    problems: list[Problem]
+    # The unknown-key problems whose keys were left out so the rest could be validated (and
+    # checked further, see errors.without_follow_ons).
+    set_aside: list[Problem]
+
+
+def validate_setting_aside(
+    model: type[ModelT], data: Any, file: str, prefix: KeyPath = ()
+) -> Checked[ModelT]:
+    """Validate ``data``; when unknown keys are its only problems, validate it again without
+    them, so the checks that need the model can still report theirs in the same run. Any other
+    problem (a wrong type, a missing key) leaves no model: what it would hold is not known."""
+    try:
+        return Checked(model.model_validate(data), [], [])
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+    problems = [Problem(file, (*prefix, *error["loc"]), _message(model, error)) for error in errors]
+    if any(error["type"] != "extra_forbidden" for error in errors):
+        return Checked(None, problems, [])
+    trimmed = copy.deepcopy(data)
+    if not all(_remove(trimmed, tuple(error["loc"])) for error in errors):
+        return Checked(None, problems, [])
+    try:
+        return Checked(model.model_validate(trimmed), problems, problems)
+    except ValidationError:
+        return Checked(None, problems, [])
+
+
+def _remove(data: Any, loc: tuple[Any, ...]) -> bool:
+    """Delete the key at ``loc``; False when ``loc`` does not lead to one."""
+    node = data
+    for part in loc[:-1]:
+        in_mapping = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_mapping or in_list):
+            return False
+        node = node[part]
+    if isinstance(node, dict) and loc and loc[-1] in node:
+        del node[loc[-1]]
+        return True
+    return False
 
 
 def _message(model: type[BaseModel], error: Any) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from typing import Annotated, Literal
+from collections.abc import Iterable
+from typing import Annotated, Literal, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, field_validator
@@ -32,7 +32,12 @@ LOCAL_MAX_REPLICATION = 1  # the compose file runs a single Redpanda node
 PROD_MIN_REPLICATION = 3
 PROD_MIN_INSYNC_REPLICAS = 2
 
-AddProblem = Callable[[KeyPath, str], None]
+
+class AddProblem(Protocol):
+    """`ProblemCollector.add`: a problem at a key path, and the other keys its check read."""
+
+    def __call__(self, path: KeyPath, message: str, reads: Iterable[KeyPath] = ()) -> None: ...
+
 
 _MSK_VERSION = re.compile(r"^\d+\.\d+\.(\d+|x)(\.tiered|\.kraft)?$")
 _MSK_INSTANCE = re.compile(r"^(kafka|express)\.[a-z0-9]+\.[a-z0-9]+$")
@@ -256,12 +261,30 @@ class ConnectionSettings(StrictModel):
     secret: bool = False
 
 
+class ServiceMessaging(StrictModel):
+    """One service's own backend and dual write; what it leaves unset follows the stack's."""
+
+    backend: Backend | None = None
+    dual_write: bool | None = None
+
+
 class MessagingSettings(StrictModel):
+    # Every service's, unless `services.<name>` says otherwise (services migrate, and fall
+    # back, one at a time).
     backend: Backend = "kafka"
     dual_write: bool = False
+    services: dict[str, ServiceMessaging] = Field(default_factory=dict)
     routing: dict[str, Transport] = Field(default_factory=dict)
     redis: ConnectionSettings | None = None  # for events routed to `redis` or `both`
     celery_broker: ConnectionSettings | None = None  # for `backend: celery`; set it ahead of a flip
+
+    def backend_of(self, service: str) -> Backend:
+        own = self.services.get(service)
+        return own.backend if own is not None and own.backend is not None else self.backend
+
+    def dual_write_of(self, service: str) -> bool:
+        own = self.services.get(service)
+        return own.dual_write if own is not None and own.dual_write is not None else self.dual_write
 
 
 class KubernetesSettings(StrictModel):
@@ -550,6 +573,7 @@ def _check_topics(settings: StackSettings, topology: Topology, add: AddProblem) 
                     (*path, "min_insync_replicas"),
                     f"{effective_isr} exceeds replication {effective_replication}; "
                     "producers with acks=all would always fail",
+                    reads=[("topics", "defaults")],
                 )
             if settings.production and min_isr is not None and min_isr < PROD_MIN_INSYNC_REPLICAS:
                 add((*path, "min_insync_replicas"), f"must be >= {PROD_MIN_INSYNC_REPLICAS} in production")
@@ -564,6 +588,11 @@ def redis_events(messaging: MessagingSettings, topology: Topology) -> list[str]:
     )
 
 
+def celery_services(messaging: MessagingSettings, topology: Topology) -> list[str]:
+    """The services whose backend is Celery in this stack (their own, or the stack's)."""
+    return sorted(service for service in topology.services if messaging.backend_of(service) == "celery")
+
+
 def _check_messaging(
     messaging: MessagingSettings, topology: Topology, add: AddProblem, *, local: bool = False
 ) -> None:
@@ -576,10 +605,18 @@ def _check_messaging(
         if routed and messaging.redis is None:
             shown = ", ".join(routed[:5]) + (f" and {len(routed) - 5} more" if len(routed) > 5 else "")
             add(("messaging", "redis"), f"required: events {shown} go to Redis in this stack")
-        if messaging.backend == "celery" and messaging.celery_broker is None:
-            add(("messaging", "celery_broker"), "required: messaging.backend is 'celery'")
+        on_celery = ["messaging.backend"] if messaging.backend == "celery" else []
+        on_celery += [
+            f"messaging.services.{service}.backend"
+            for service, own in sorted(messaging.services.items())
+            if own.backend == "celery" and service in topology.services
+        ]
+        if on_celery and messaging.celery_broker is None:
+            verb = "is" if len(on_celery) == 1 else "are"
+            add(("messaging", "celery_broker"), f"required: {', '.join(on_celery)} {verb} 'celery'")
     if messaging.dual_write and messaging.backend == "disabled":
         add(("messaging", "dual_write"), "dual write needs a backend; it is 'disabled'")
+    _check_service_messaging(messaging, topology, add)
     for event_name, transport in messaging.routing.items():
         path = ("messaging", "routing", event_name)
         event = topology.events.get(event_name)
@@ -590,6 +627,24 @@ def _check_messaging(
             add(path, f"'{transport}' needs a topic, and event '{event_name}' declares none")
         if transport in CHANNEL_TRANSPORTS and event.channel is None:
             add(path, f"'{transport}' needs a redis channel, and event '{event_name}' declares none")
+
+
+def _check_service_messaging(messaging: MessagingSettings, topology: Topology, add: AddProblem) -> None:
+    for service, own in sorted(messaging.services.items()):
+        path: KeyPath = ("messaging", "services", service)
+        if service not in topology.services:
+            add(path, _unknown("service", service, topology.services))
+            continue
+        if messaging.backend_of(service) != "disabled" or not messaging.dual_write_of(service):
+            continue
+        if own.dual_write:
+            add((*path, "dual_write"), f"dual write needs a backend; service '{service}' has 'disabled'")
+        elif own.backend == "disabled":
+            add(
+                (*path, "backend"),
+                "'disabled' leaves dual write (messaging.dual_write: true) nothing to write to; "
+                "set dual_write: false here too",
+            )
 
 
 def _check_connection(setting: str, connection: ConnectionSettings, add: AddProblem) -> None:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.model.errors import ConfigError, Problem, ProblemCollector, did_you_mean
+from infra.model.errors import ConfigError, Problem, ProblemCollector, did_you_mean, without_follow_ons
 from infra.model.names import looks_like_pr_stack, pr_number
-from infra.model.pydantic_problems import validate_model
+from infra.model.pydantic_problems import Checked, validate_setting_aside
 from infra.model.settings import SECRET_URL_CONFIG, StackSettings, check_settings
-from infra.model.topology import Topology, load_topology
+from infra.model.topology import Topology, read_topology
 from infra.model.yaml_files import load_yaml_file
 
 PROJECT = "kafka-platform"
@@ -84,10 +84,19 @@ def locate_stack(project_dir: Path, stack: str) -> tuple[str, Path, str]:
 
 def settings_from_config(config: Any, file: str) -> StackSettings:
     """Validate the `config:` mapping of a stack file (or Pulumi's config) into settings."""
+    checked = checked_settings(config, file)
+    if checked.value is None or checked.problems:
+        raise ConfigError(checked.problems)
+    return checked.value
+
+
+def checked_settings(config: Any, file: str) -> Checked[StackSettings]:
+    """The config keys and the settings' schema, all problems at once; the settings with
+    unknown keys set aside when those are their only schema problems."""
     collector = ProblemCollector(file)
     if not isinstance(config, dict):
         collector.add(("config",), "must be a mapping of config keys")
-        collector.raise_if_any()
+        return Checked(None, collector.problems, [])
     for key, value in config.items():
         namespace, _, name = str(key).partition(":")
         known = {SETTINGS_KEY, ADMIN_PASSWORD_KEY, *SECRET_URL_KEYS.values()}
@@ -108,8 +117,9 @@ def settings_from_config(config: Any, file: str) -> StackSettings:
             )
     if SETTINGS_KEY not in config:
         collector.add(("config", SETTINGS_KEY), "required key is missing")
-    collector.raise_if_any()
-    return validate_model(StackSettings, config[SETTINGS_KEY], file, prefix=("settings",))
+        return Checked(None, collector.problems, [])
+    schema = validate_setting_aside(StackSettings, config[SETTINGS_KEY], file, prefix=("settings",))
+    return Checked(schema.value, [*collector.problems, *schema.problems], schema.set_aside)
 
 
 def stack_document(project_dir: Path, stack: str) -> tuple[str, str, dict[str, Any]]:
@@ -149,6 +159,16 @@ def checked_stack(
 ) -> StackContext:
     """Cross-check settings against the topology and the stack's other config keys (all
     problems at once)."""
+    problems = stack_problems(stack, file, settings, topology, config_keys)
+    if problems:
+        raise ConfigError(problems)
+    return StackContext(name=stack, file=file, settings=settings, pr=pr_number(stack))
+
+
+def stack_problems(
+    stack: str, file: str, settings: StackSettings, topology: Topology, config_keys: Iterable[str] = ()
+) -> list[Problem]:
+    """What `checked_stack` refuses."""
     collector = ProblemCollector(file, prefix=("settings",))
     check_settings(settings, topology, collector)
     if settings.kafka.provider == "kafka" and ADMIN_PASSWORD_KEY not in set(config_keys):
@@ -180,24 +200,25 @@ def checked_stack(
             "pr-<n> previews share dev's cluster, which MSK's single exclusive SCRAM "
             "association does not allow; previews need a Confluent dev stack",
         )
-    collector.raise_if_any()
-    return StackContext(name=stack, file=file, settings=settings, pr=pr)
+    return collector.problems
 
 
 def load_project(project_dir: Path, stack: str) -> tuple[Topology, StackContext]:
-    """Load topology and one stack, reporting problems from both files together."""
-    problems: list[Problem] = []
-    topology: Topology | None = None
+    """Load topology and one stack, reporting every problem of both files the input allows
+    in one run: each file's schema (unknown keys set aside, see `validate_setting_aside`),
+    the topology's own rules, and the stack's checks against the topology where the topology
+    holds all its keys (a stack check could otherwise follow from a key set aside there)."""
+    topology = read_topology(project_dir / TOPOLOGY_FILE)
     try:
-        topology = load_topology(project_dir / TOPOLOGY_FILE)
+        name, label, document = stack_document(project_dir, stack)
     except ConfigError as exc:
-        problems.extend(exc.problems)
-    if topology is None:
-        # Still report structural problems of the stack file in the same run.
-        try:
-            _, label, document = stack_document(project_dir, stack)
-            settings_from_config(document.get("config", {}), label)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
+        raise ConfigError([*topology.problems, *exc.problems]) from None
+    config = document.get("config", {})
+    settings = checked_settings(config, label)
+    problems = [*topology.problems, *settings.problems]
+    if topology.value is not None and not topology.set_aside and settings.value is not None:
+        cross = stack_problems(name, label, settings.value, topology.value, config_keys=config)
+        problems += without_follow_ons(cross, settings.set_aside)
+    if problems or topology.value is None or settings.value is None:
         raise ConfigError(problems)
-    return topology, load_stack(project_dir, stack, topology)
+    return topology.value, StackContext(name=name, file=label, settings=settings.value, pr=pr_number(name))

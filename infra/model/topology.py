@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from infra.model.durations import parse_retention_ms
-from infra.model.errors import ProblemCollector, did_you_mean
+from infra.model.errors import ConfigError, ProblemCollector, did_you_mean, without_follow_ons
 from infra.model.kafka_topic_configs import topic_config_problem
 from infra.model.names import (
     RESERVED_SERVICE_NAMES,
@@ -18,7 +18,7 @@ from infra.model.names import (
     env_var_suffix,
     topic_name_problem,
 )
-from infra.model.pydantic_problems import validate_model
+from infra.model.pydantic_problems import Checked, validate_setting_aside
 from infra.model.yaml_files import load_yaml_file
 
 Transport = Literal["kafka", "redis", "both", "direct"]
@@ -200,6 +200,25 @@ def load_topology(path: Path) -> Topology:
     return topology_from_data(load_yaml_file(path), path.name)
 
 
+def read_topology(path: Path) -> Checked[Topology]:
+    """topology.yaml checked as far as it allows (see `checked_topology`)."""
+    try:
+        data = load_yaml_file(path)
+    except ConfigError as exc:
+        return Checked(None, exc.problems, [])
+    return checked_topology(data, path.name)
+
+
+def checked_topology(data: Any, file: str = "topology.yaml") -> Checked[Topology]:
+    """The schema, then the rules across keys, in one run: with unknown keys set aside when
+    they are the schema's only problems, less what could follow from setting them aside."""
+    schema = validate_setting_aside(Topology, data, file)
+    if schema.value is None:
+        return schema
+    rules = without_follow_ons(check_topology(schema.value, file).problems, schema.set_aside)
+    return Checked(schema.value, [*schema.problems, *rules], schema.set_aside)
+
+
 def check_topology(topology: Topology, file: str) -> ProblemCollector:
     """Rules that span several keys; pydantic has already checked each key's shape."""
     problems = ProblemCollector(file)
@@ -220,6 +239,7 @@ def check_topology(topology: Topology, file: str) -> ProblemCollector:
                 f"names '{name}', which topic '{clash}' already has"
                 if same
                 else f"collides with topic '{clash}': Kafka treats '.' and '_' as the same",
+                reads=[("topics", clash)],
             )
         env_clash = seen_env_vars.setdefault(env_var_suffix(key), key)
         if env_clash != key and clash == key:
@@ -264,6 +284,7 @@ def check_topology(topology: Topology, file: str) -> ProblemCollector:
                     (*path, "consumer_group"),
                     f"group '{group}' is already used by service '{owner}'; "
                     "shared groups split messages between services",
+                    reads=[("services", owner)],
                 )
 
     for name, event in topology.events.items():
@@ -300,6 +321,7 @@ def _check_kind(topology: Topology, name: str, problems: ProblemCollector) -> No
                 problems.add(
                     ("topics", f"{name}.{suffix}"),
                     f"is the topic the platform makes for Connect service '{name}'; choose another key",
+                    reads=[path],
                 )
     if service.transactional_id_prefix is not None:
         if service.kind != "app" or not service.transactional:
@@ -327,13 +349,16 @@ def _check_event(
         if event.topic not in topology.topics:
             problems.add((*path, "topic"), _unknown_topic(event.topic, topology))
         elif event.topic not in producers:
-            problems.add((*path, "topic"), f"no service produces topic '{event.topic}'")
+            problems.add(
+                (*path, "topic"), f"no service produces topic '{event.topic}'", reads=[("services",)]
+            )
         elif event.key is None and "compact" in topology.topics[event.topic].cleanup:
             field = topology.topics[event.topic].key or "id"
             problems.add(
                 (*path, "key"),
                 f"topic '{event.topic}' is compacted, and a compacted topic refuses every record "
                 f'without a key: give the event one, e.g. key: "{{{field}}}"',
+                reads=[("topics", event.topic)],
             )
     if event.schema_file is not None and event.topic is None:
         problems.add(
@@ -368,7 +393,8 @@ def _unknown_topic(topic: str, topology: Topology) -> str:
 
 
 def topology_from_data(data: Any, file: str = "topology.yaml") -> Topology:
-    """Validate already-parsed data (tests, generated benchmarks)."""
-    topology = validate_model(Topology, data, file)
-    check_topology(topology, file).raise_if_any()
-    return topology
+    """Validate already-parsed data (tests, generated benchmarks, a base ref's file)."""
+    checked = checked_topology(data, file)
+    if checked.value is None or checked.problems:
+        raise ConfigError(checked.problems)
+    return checked.value

@@ -188,12 +188,21 @@ def _topics(base: Plan, head: Plan) -> list[Finding]:
         Finding(stack, "topic-added", name, f"{new[name].partitions} partitions")
         for name in sorted(new.keys() - old.keys())
     ]
+    remaining = {service.name for service in head.services}
     for name in sorted(old.keys() - new.keys()):
-        # Services that used it and are still deployed: their running code uses it until their
-        # new version ships, so a topic is retired in two changes (stop using it, then remove it).
-        users = tuple(s for s in _users(base, name) if s in {service.name for service in head.services})
-        rule = "topic-removed-in-use" if users else "topic-removed"
-        found.append(Finding(stack, rule, name, "removed from the topology", users))
+        # Every service that used it in the base: its running code uses it until its new version
+        # ships, or until it is stopped. A service removed in the same change is no exception:
+        # its pods run until their Deployment goes, a consumer may not have read the topic to the
+        # end, a producer's writes start failing. So a topic is retired in two changes (stop
+        # using it, or remove the service, and ship; then remove the topic).
+        users = _users(base, name)
+        gone = [service for service in users if service not in remaining]
+        detail = "removed from the topology"
+        if gone:
+            detail += f"; {', '.join(gone)} removed in the same change"
+        found.append(
+            Finding(stack, "topic-removed-in-use" if users else "topic-removed", name, detail, users)
+        )
     for name in sorted(old.keys() & new.keys()):
         found += _topic_changes(stack, old[name], new[name], head)
     return found
@@ -267,6 +276,14 @@ def _retention(value: str) -> float:
     return float("inf") if int(value) < 0 else float(value)
 
 
+def _env_change(was: str | None, now: str | None) -> str:
+    if was is None:
+        return f"added: {now}"
+    if now is None:
+        return f"removed (was {was})"
+    return f"{was} -> {now}"
+
+
 def _services(base: Plan, head: Plan) -> list[Finding]:
     stack = head.stack
     found: list[Finding] = []
@@ -304,7 +321,7 @@ def _services(base: Plan, head: Plan) -> list[Finding]:
             was, now = before.env.get(key), after.env.get(key)
             if was != now:
                 rule = "backend-changed" if key in BACKEND_FLAGS else "env-changed"
-                found.append(Finding(stack, rule, f"{name} {key}", f"{was} -> {now}", (name,)))
+                found.append(Finding(stack, rule, f"{name} {key}", _env_change(was, now), (name,)))
     old_acls = {(a.service, a.adoption_id) for a in base.acls if a.service in new}
     new_acls = {(a.service, a.adoption_id) for a in head.acls}
     found += [

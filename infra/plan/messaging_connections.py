@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from infra.model.settings import ConnectionSettings, StackSettings, redis_events
+from infra.model.settings import ConnectionSettings, StackSettings, celery_services, redis_events
 from infra.model.stacks import SECRET_URL_KEYS
 from infra.model.topology import CHANNEL_TRANSPORTS, Topology
 from infra.plan.model import ConnectionPlan
@@ -29,8 +29,11 @@ def plan_connections(
 
 
 def needs_local_redis(settings: StackSettings, topology: Topology) -> bool:
-    """A local stack runs Redis when events go to a channel or the backend is Celery."""
-    return bool(redis_events(settings.messaging, topology)) or settings.messaging.backend == "celery"
+    """A local stack runs Redis when events go to a channel or a service's backend is Celery."""
+    messaging = settings.messaging
+    return bool(redis_events(messaging, topology) or celery_services(messaging, topology)) or (
+        messaging.backend == "celery"
+    )
 
 
 def _connection(setting: str, connection: ConnectionSettings | None) -> ConnectionPlan | None:

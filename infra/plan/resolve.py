@@ -68,7 +68,18 @@ _SECURITY: dict[str, tuple[str, str | None]] = {
 def load_plan(project_dir: Path, stack: str) -> Plan:
     """The plan of one stack, from topology.yaml and its Pulumi.<stack>.yaml (or a path to one)."""
     topology, context = load_project(project_dir, stack)
-    return resolve_plan(topology, context, load_event_schemas(topology, files_in(project_dir)))
+    schema_problems: list[Problem] = []
+    try:
+        schemas = load_event_schemas(topology, files_in(project_dir))
+    except ConfigError as error:  # reported with the plan's own problems, in one run
+        schema_problems, schemas = error.problems, {}
+    try:
+        plan = resolve_plan(topology, context, schemas)
+    except ConfigError as error:
+        raise ConfigError([*schema_problems, *error.problems]) from None
+    if schema_problems:
+        raise ConfigError(schema_problems)
+    return plan
 
 
 def resolve_plan(
@@ -130,9 +141,6 @@ def resolve_plan(
         topology, settings, event_schemas or {}, topics, stack_file=stack.file, name_prefix=prefix
     )
     topology_problems += [problem for found in subject_problems for problem in found.problems]
-    if collector.problems or prefix_problems.problems or topology_problems:
-        raise ConfigError([*topology_problems, *prefix_problems.problems, *collector.problems])
-
     grants = LiteralGrants(
         acls=literal,
         topic_names=sorted(topic.name for topic in topics.values()),
@@ -151,8 +159,16 @@ def resolve_plan(
         settings, access, grants, shares_cluster=shares_cluster, file=stack.file
     )
     adoption = _plan_adoption(settings, stack, topics.values(), access.acls)
-    if errors or adoption.problems:
-        raise ConfigError([*errors, *adoption.problems])
+    # Each check above reads only what the model already vouches for, so all report together.
+    problems = [
+        *topology_problems,
+        *prefix_problems.problems,
+        *collector.problems,
+        *errors,
+        *adoption.problems,
+    ]
+    if problems:
+        raise ConfigError(problems)
 
     protected = settings.protected and not stack.is_preview
     return Plan(
@@ -564,8 +580,8 @@ def _service_env(
     spec = topology.services[names.service]
     messaging = settings.messaging
     env = {
-        "MESSAGING_BACKEND": messaging.backend,
-        "MESSAGING_DUAL_WRITE": "true" if messaging.dual_write else "false",
+        "MESSAGING_BACKEND": messaging.backend_of(names.service),
+        "MESSAGING_DUAL_WRITE": "true" if messaging.dual_write_of(names.service) else "false",
         "MESSAGING_ROUTING": json.dumps(
             _routing_for(topology, settings, spec.produces, topics),
             sort_keys=True,

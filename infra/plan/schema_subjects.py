@@ -45,7 +45,8 @@ def plan_subjects(
         grouped.setdefault(subject, []).append(schema)
     overrides = settings.schemas.subjects
     known = set(grouped)
-    for subject in overrides:
+    unreadable = any(e.schema_file and name not in schemas for name, e in topology.events.items())
+    for subject in overrides if not unreadable else ():  # a schema that failed names no subject yet
         if subject not in known and f"{name_prefix}{subject}" not in known:
             shown = ", ".join(sorted(known)) or "none"
             in_stack.add(

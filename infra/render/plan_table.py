@@ -16,6 +16,17 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(headers), line(["-" * width for width in widths]), *(line(row) for row in rows)]
 
 
+def _own_messaging(plan: Plan) -> list[str]:
+    """The services whose backend or dual write is not the stack's (settings.messaging.services)."""
+    stack = (plan.messaging_backend, str(plan.dual_write).lower())
+    own = []
+    for service in plan.services:
+        backend, dual_write = service.env["MESSAGING_BACKEND"], service.env["MESSAGING_DUAL_WRITE"]
+        if (backend, dual_write) != stack:
+            own.append(f"{service.name} (backend {backend}, dual_write {dual_write})")
+    return own
+
+
 def render_table(plan: Plan) -> str:
     cluster = plan.cluster
     where = {"kafka": "existing cluster", "local": "local broker"}.get(cluster.provider, "own cluster")
@@ -26,9 +37,10 @@ def render_table(plan: Plan) -> str:
         f"stack {plan.stack}  environment {plan.environment}  provider {cluster.provider} ({where})",
         f"namespace {namespace}  backend {plan.messaging_backend}  "
         f"dual_write {str(plan.dual_write).lower()}  protected {str(plan.protection.protect).lower()}",
-        "",
-        f"TOPICS ({len(plan.topics)})",
     ]
+    if own_messaging := _own_messaging(plan):
+        out.append(f"services with their own messaging: {', '.join(own_messaging)}")
+    out += ["", f"TOPICS ({len(plan.topics)})"]
     out += _table(
         ["name", "partitions", "replication", "config"],
         [
