@@ -8,7 +8,7 @@ import hypothesis.internal.observability  # noqa: F401
 import pytest
 
 from infra.live.kafka_broker import Broker, broker_from_environment, local_kafka, missing_tools
-from tests.project_files import REPO, Project
+from tests.project_files import EXAMPLE, REPO, Project
 
 # Imported here, before any Pulumi mock runs: the hypothesis plugin otherwise imports it at the
 # end of a session that never used hypothesis, and CPython 3.11's AST constructor can then fail
@@ -24,6 +24,13 @@ def project(tmp_path: Path) -> Project:
 @pytest.fixture(scope="session")
 def repo_dir() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def example_dir() -> Path:
+    """The AURA360 example project (examples/aura360), which the tests exercise: the root's
+    topology and stack files are the team's own once it ran `kafka-platform init`."""
+    return EXAMPLE
 
 
 # .ci/run sets this where Java and Maven exist, so the suite can never skip silently there.

@@ -16,6 +16,9 @@ from infra.plan.model import Plan
 from infra.plan.resolve import load_plan
 
 REPO = Path(__file__).resolve().parent.parent
+# The AURA360 example the platform's own tests exercise. The root's topology.yaml and stack files
+# start as a copy of it and become a team's own (`kafka-platform init`), so no test reads those.
+EXAMPLE = REPO / "examples" / "aura360"
 # Shaped like what `pulumi config set --secret` writes with a passphrase (base64 of plain words).
 ENCRYPTED = "v1:c2FsdHNhbHRzYWx0:Y2lwaGVydGV4dGNpcGhlcnRleHQ="  # pragma: allowlist secret
 EXISTING_CLUSTER_EXAMPLE = REPO / "examples" / "Pulumi.existing-cluster.yaml"
@@ -57,23 +60,26 @@ def add_streams_and_connect(topology: dict[str, Any]) -> None:
 
 
 def repo_topology() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((REPO / "topology.yaml").read_text())
+    data: dict[str, Any] = yaml.safe_load((EXAMPLE / "topology.yaml").read_text())
     return data
 
 
 def repo_settings(stack: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    data: dict[str, Any] = yaml.safe_load((EXAMPLE / f"Pulumi.{stack}.yaml").read_text())
     settings: dict[str, Any] = data["config"][SETTINGS_KEY]
     return settings
 
 
 class Project:
-    """A copy of the repository's topology and stack files in a temporary directory."""
+    """A copy of the example's topology and stack files, with the repository's Pulumi.yaml, in
+    a temporary directory."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
         for name in (*STACK_FILES, "topology.yaml"):
-            shutil.copy(REPO / name, root / name)
+            if name != "Pulumi.yaml":
+                shutil.copy(EXAMPLE / name, root / name)
 
     def edit_topology(self, edit: Edit) -> Project:
         data = (

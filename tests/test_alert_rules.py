@@ -18,7 +18,7 @@ from infra.plan.model import Plan
 from infra.plan.resolve import load_plan
 from infra.render.alert_rules import dashboard, rule_groups
 from tests.conftest import skip_unless_required
-from tests.project_files import REPO, Project
+from tests.project_files import EXAMPLE, REPO, Project
 
 REQUIRED = os.environ.get("KAFKA_PLATFORM_REQUIRE_PROMTOOL") == "1"
 EXPORTER_ALERTS = {"KafkaConsumerLagMessages", "KafkaConsumerLagSeconds", "KafkaConsumerGroupEmpty"}
@@ -34,7 +34,7 @@ def planned_consumers(plan: Plan) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize("stack", ["local", "dev", "prod"])
 def test_every_planned_consumer_has_a_lag_alert(stack: str) -> None:
-    plan = load_plan(REPO, stack)
+    plan = load_plan(EXAMPLE, stack)
     covered = {
         (rule["labels"]["service"], rule["labels"]["topic"])
         for rule in alerts(plan)
@@ -45,7 +45,7 @@ def test_every_planned_consumer_has_a_lag_alert(stack: str) -> None:
 
 
 def test_confluent_stacks_alert_on_confluents_own_metric_names() -> None:
-    rules = alerts(load_plan(REPO, "prod"))
+    rules = alerts(load_plan(EXAMPLE, "prod"))
     assert {rule["alert"] for rule in rules} == {"KafkaConsumerLagMessages"}
     assert all("confluent_kafka_server_consumer_lag_offsets{consumer_group_id=~" in r["expr"] for r in rules)
 
@@ -89,7 +89,7 @@ def test_bad_thresholds_name_their_key_path(
 
 
 def test_the_dashboard_has_a_row_per_service_and_a_panel_per_consumed_topic() -> None:
-    plan = load_plan(REPO, "local")
+    plan = load_plan(EXAMPLE, "local")
     panels = dashboard(plan)["panels"]
     rows = [panel["title"] for panel in panels if panel["type"] == "row"]
     assert rows == sorted({service for service, _ in planned_consumers(plan)})
@@ -117,7 +117,7 @@ def run_promtool(promtool: str, *args: str, cwd: Path) -> subprocess.CompletedPr
 def test_promtool_accepts_the_rendered_rules(promtool: str, tmp_path: Path) -> None:
     for stack in ("local", "dev"):
         path = tmp_path / f"{stack}.rules.yml"
-        path.write_text(yaml.safe_dump({"groups": rule_groups(load_plan(REPO, stack))}, sort_keys=True))
+        path.write_text(yaml.safe_dump({"groups": rule_groups(load_plan(EXAMPLE, stack))}, sort_keys=True))
         checked = run_promtool(promtool, "check", "rules", path.name, cwd=tmp_path)
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -161,7 +161,7 @@ def expected(rules: list[dict[str, Any]], alert: str, *services: str) -> dict[st
 
 
 def test_promtool_fires_for_exactly_the_lagging_service_and_clears(promtool: str, tmp_path: Path) -> None:
-    plan = load_plan(REPO, "local")
+    plan = load_plan(EXAMPLE, "local")
     groups = rule_groups(plan)
     for group in groups:  # annotations hold templates of $value; promtool compares them verbatim
         for rule in group["rules"]:

@@ -22,21 +22,21 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])
-def test_validate_each_shipped_stack_exits_zero(repo_dir: Path, stack: str) -> None:
-    result = run_cli("validate", "--stack", stack, cwd=repo_dir)
+def test_validate_each_shipped_stack_exits_zero(example_dir: Path, stack: str) -> None:
+    result = run_cli("validate", "--stack", stack, cwd=example_dir)
     assert result.returncode == 0, result.stderr
     assert f"ok  {stack}: 6 topics, 5 principals" in result.stdout
 
 
-def test_validate_without_stack_checks_every_stack_file(repo_dir: Path) -> None:
-    result = run_cli("validate", cwd=repo_dir)
+def test_validate_without_stack_checks_every_stack_file(example_dir: Path) -> None:
+    result = run_cli("validate", cwd=example_dir)
     assert result.returncode == 0, result.stderr
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["ok  dev", "ok  local", "ok  prod"]
 
 
-def test_plan_json_for_prod_is_byte_identical_across_runs(repo_dir: Path) -> None:
-    first = run_cli("plan", "--stack", "prod", "--format", "json", cwd=repo_dir)
-    second = run_cli("plan", "--stack", "prod", "--format", "json", cwd=repo_dir)
+def test_plan_json_for_prod_is_byte_identical_across_runs(example_dir: Path) -> None:
+    first = run_cli("plan", "--stack", "prod", "--format", "json", cwd=example_dir)
+    second = run_cli("plan", "--stack", "prod", "--format", "json", cwd=example_dir)
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     plan = json.loads(first.stdout)
@@ -45,15 +45,15 @@ def test_plan_json_for_prod_is_byte_identical_across_runs(repo_dir: Path) -> Non
     assert plan["topics"][0]["config"]["retention.ms"] == "604800000"
 
 
-def test_plan_works_for_any_pr_stack_without_pulumi(repo_dir: Path) -> None:
-    result = run_cli("plan", "--stack", "pr-42", "--format", "json", cwd=repo_dir)
+def test_plan_works_for_any_pr_stack_without_pulumi(example_dir: Path) -> None:
+    result = run_cli("plan", "--stack", "pr-42", "--format", "json", cwd=example_dir)
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert all(topic["name"].startswith("pr-42.") for topic in plan["topics"])
 
 
-def test_plan_table_lists_topics_acls_and_env(repo_dir: Path) -> None:
-    result = run_cli("plan", "--stack", "dev", cwd=repo_dir)
+def test_plan_table_lists_topics_acls_and_env(example_dir: Path) -> None:
+    result = run_cli("plan", "--stack", "dev", cwd=example_dir)
     assert result.returncode == 0, result.stderr
     assert "TOPICS (6)" in result.stdout
     assert re.search(r"^aura360.dev.api +WRITE +TOPIC +LITERAL +aura360.user.events$", result.stdout, re.M)
@@ -107,10 +107,10 @@ def test_console_script_is_installed() -> None:
     assert "validate" in result.stdout and "plan" in result.stdout
 
 
-def test_version_and_the_programs_own_name(repo_dir: Path) -> None:
-    version = run_cli("--version", cwd=repo_dir)
+def test_version_and_the_programs_own_name(example_dir: Path) -> None:
+    version = run_cli("--version", cwd=example_dir)
     assert (version.returncode, version.stdout.strip()) == (0, "kafka-platform 0.1.0")
-    assert run_cli("--help", cwd=repo_dir).stdout.startswith("usage: kafka-platform")
+    assert run_cli("--help", cwd=example_dir).stdout.startswith("usage: kafka-platform")
 
 
 def test_outside_a_project_it_says_so_instead_of_validating_another(tmp_path: Path) -> None:
@@ -137,14 +137,14 @@ def test_without_the_virtualenv_it_says_to_activate_it(repo_dir: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_an_unknown_stack_suggests_the_closest(repo_dir: Path) -> None:
-    result = run_cli("plan", "--stack", "prdo", cwd=repo_dir)
+def test_an_unknown_stack_suggests_the_closest(example_dir: Path) -> None:
+    result = run_cli("plan", "--stack", "prdo", cwd=example_dir)
     assert result.returncode == 2
     assert "no settings for stack 'prdo' (did you mean 'prod'?)" in result.stderr
 
 
-def test_env_says_when_the_address_is_known_only_after_deployment(repo_dir: Path) -> None:
-    result = run_cli("env", "--stack", "dev", "--service", "api", cwd=repo_dir)
+def test_env_says_when_the_address_is_known_only_after_deployment(example_dir: Path) -> None:
+    result = run_cli("env", "--stack", "dev", "--service", "api", cwd=example_dir)
     assert result.returncode == 0, result.stderr
     assert "${cluster.bootstrap}" not in result.stdout
     assert (
@@ -154,8 +154,8 @@ def test_env_says_when_the_address_is_known_only_after_deployment(repo_dir: Path
 
 
 @pytest.mark.parametrize("flag", ["--host", "--secure"])
-def test_local_only_env_flags_are_refused_on_a_deployed_stack(repo_dir: Path, flag: str) -> None:
-    result = run_cli("env", "--stack", "prod", flag, cwd=repo_dir)
+def test_local_only_env_flags_are_refused_on_a_deployed_stack(example_dir: Path, flag: str) -> None:
+    result = run_cli("env", "--stack", "prod", flag, cwd=example_dir)
     assert (result.returncode, result.stderr.strip()) == (
         2,
         f"env: {flag} is for a local stack; stack 'prod' runs on confluent",
@@ -198,7 +198,7 @@ def test_import_notices_the_shell_emptied_the_topology(project: Project) -> None
     assert "standard output is topology.yaml, which the shell emptied" in result.stderr
 
 
-def test_drift_of_the_local_stack_with_sasl_but_no_login_is_bad_input(repo_dir: Path) -> None:
+def test_drift_of_the_local_stack_with_sasl_but_no_login_is_bad_input(example_dir: Path) -> None:
     result = run_cli(
         "drift",
         "--stack",
@@ -207,14 +207,14 @@ def test_drift_of_the_local_stack_with_sasl_but_no_login_is_bad_input(repo_dir: 
         "localhost:1",
         "--security-protocol",
         "SASL_PLAINTEXT",
-        cwd=repo_dir,
+        cwd=example_dir,
     )
     assert result.returncode == 2
     assert "SASL_PLAINTEXT to localhost:1 needs the admin's --username" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_drift_against_a_broker_that_is_not_there_fails_within_seconds(repo_dir: Path) -> None:
+def test_drift_against_a_broker_that_is_not_there_fails_within_seconds(example_dir: Path) -> None:
     """A stopped broker (connection refused) is the same clear error at once, not after the 20 s
     the command would wait for a slow network."""
     with socket.socket() as probe:
@@ -229,15 +229,15 @@ def test_drift_against_a_broker_that_is_not_there_fails_within_seconds(repo_dir:
         closed,
         "--security-protocol",
         "PLAINTEXT",
-        cwd=repo_dir,
+        cwd=example_dir,
     )
     assert time.monotonic() - started < 8
     assert result.returncode == 1
     assert f"drift: the Kafka cluster at {closed} did not answer" in result.stderr
 
 
-def test_plan_without_a_stack_names_the_stacks(repo_dir: Path) -> None:
-    result = run_cli("plan", cwd=repo_dir)
+def test_plan_without_a_stack_names_the_stacks(example_dir: Path) -> None:
+    result = run_cli("plan", cwd=example_dir)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "plan: which stack? --stack dev | local | prod (or pr-<n>, or a Pulumi.<stack>.yaml path)"

@@ -36,14 +36,14 @@ def script_of(document: dict[str, Any], service: str) -> str:
     return unescape_compose(document["services"][service]["command"][0])
 
 
-def test_committed_compose_file_is_up_to_date(repo_dir: Path) -> None:
-    result = run_cli("compose", "--check", cwd=repo_dir)
+def test_committed_compose_file_is_up_to_date(example_dir: Path) -> None:
+    result = run_cli("compose", "--check", cwd=example_dir)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_stale_compose_file_fails_the_check_with_a_diff(project: Project, repo_dir: Path) -> None:
+def test_stale_compose_file_fails_the_check_with_a_diff(project: Project, example_dir: Path) -> None:
     for name in ("docker-compose.kafka.yml", ".env.example"):
-        (project.root / name).write_text((repo_dir / name).read_text())
+        (project.root / name).write_text((example_dir / name).read_text())
     project.edit_topology(lambda t: t["topics"]["user.events"].update(partitions=9))
     result = run_cli("compose", "--check", cwd=project.root)
     assert result.returncode == 1
@@ -81,8 +81,8 @@ def test_compose_follows_topology_changes(project: Project) -> None:
     assert "LOCAL_KAFKA_PASSWORD_AUDITOR" in document["services"]["acl-init"]["environment"]
 
 
-def test_compose_has_the_documented_listeners_console_and_profile(repo_dir: Path) -> None:
-    document = compose_document((repo_dir / "docker-compose.kafka.yml").read_text())
+def test_compose_has_the_documented_listeners_console_and_profile(example_dir: Path) -> None:
+    document = compose_document((example_dir / "docker-compose.kafka.yml").read_text())
     services = document["services"]
     broker = services["redpanda"]
     assert "--mode=dev-container" in broker["command"]
@@ -96,15 +96,15 @@ def test_compose_has_the_documented_listeners_console_and_profile(repo_dir: Path
     assert "enable_sasl: true" in document["configs"]["redpanda-secure-bootstrap"]["content"]
 
 
-def test_every_acl_of_the_plan_is_in_the_secure_profile(repo_dir: Path) -> None:
-    plan = load_plan(repo_dir, "local")
+def test_every_acl_of_the_plan_is_in_the_secure_profile(example_dir: Path) -> None:
+    plan = load_plan(example_dir, "local")
     secure = script_of(compose_document(render_compose(plan)), "acl-init")
     acl_lines = [line for line in secure.splitlines() if line.startswith("rpk security acl create")]
     assert len(acl_lines) == len(plan.acls)
 
 
-def test_local_passwords_are_marked_and_overridable(repo_dir: Path) -> None:
-    text = (repo_dir / "docker-compose.kafka.yml").read_text()
+def test_local_passwords_are_marked_and_overridable(example_dir: Path) -> None:
+    text = (example_dir / "docker-compose.kafka.yml").read_text()
     assert "LOCAL-DEV-ONLY" in text
     environment = compose_document(text)["services"]["acl-init"]["environment"]
     for key, value in environment.items():
@@ -112,12 +112,12 @@ def test_local_passwords_are_marked_and_overridable(repo_dir: Path) -> None:
             assert value.startswith(f"${{{key}:-local-dev-only-")
 
 
-def test_render_is_byte_identical(repo_dir: Path) -> None:
-    assert render_compose(load_plan(repo_dir, "local")) == render_compose(load_plan(repo_dir, "local"))
+def test_render_is_byte_identical(example_dir: Path) -> None:
+    assert render_compose(load_plan(example_dir, "local")) == render_compose(load_plan(example_dir, "local"))
 
 
-def test_compose_refuses_a_cloud_stack(repo_dir: Path) -> None:
-    result = run_cli("compose", "--stack", "prod", "--check", cwd=repo_dir)
+def test_compose_refuses_a_cloud_stack(example_dir: Path) -> None:
+    result = run_cli("compose", "--stack", "prod", "--check", cwd=example_dir)
     assert result.returncode == 2
     assert "mirrors a local stack" in result.stderr
 
@@ -153,10 +153,10 @@ def run_init_script(document: dict[str, Any], service: str, fake_rpk: dict[str, 
 
 @pytest.mark.parametrize("service", ["topics-init", "acl-init"])
 def test_init_scripts_leave_the_plans_topics_and_no_auto_creation(
-    repo_dir: Path, fake_rpk: dict[str, str], service: str
+    example_dir: Path, fake_rpk: dict[str, str], service: str
 ) -> None:
-    plan = load_plan(repo_dir, "local")
-    document = compose_document((repo_dir / "docker-compose.kafka.yml").read_text())
+    plan = load_plan(example_dir, "local")
+    document = compose_document((example_dir / "docker-compose.kafka.yml").read_text())
     state = run_init_script(document, service, fake_rpk)
     assert state["topics"] == {
         t.name: {"partitions": t.partitions, "replicas": t.replication_factor, "config": t.config}
@@ -172,10 +172,10 @@ def test_init_scripts_leave_the_plans_topics_and_no_auto_creation(
 
 
 def test_secure_init_creates_exactly_the_plans_users_and_acls(
-    repo_dir: Path, fake_rpk: dict[str, str]
+    example_dir: Path, fake_rpk: dict[str, str]
 ) -> None:
-    plan = load_plan(repo_dir, "local")
-    document = compose_document((repo_dir / "docker-compose.kafka.yml").read_text())
+    plan = load_plan(example_dir, "local")
+    document = compose_document((example_dir / "docker-compose.kafka.yml").read_text())
     state = run_init_script(document, "acl-init", fake_rpk)
     assert state["users"] == {s.principal: "SCRAM-SHA-256" for s in plan.services}
     kinds = {"TOPIC": "topic", "GROUP": "group", "TRANSACTIONAL_ID": "transactional-id", "CLUSTER": "cluster"}

@@ -48,9 +48,9 @@ def load(loader: Path, file: Path, *profiles: str, env: dict[str, str] | None = 
 
 
 @pytest.fixture
-def compose_copy(repo_dir: Path, tmp_path: Path) -> Path:
+def compose_copy(example_dir: Path, tmp_path: Path) -> Path:
     """The committed file alone in a directory, so no stray .env changes what it resolves to."""
-    return Path(shutil.copy(repo_dir / "docker-compose.kafka.yml", tmp_path / "docker-compose.kafka.yml"))
+    return Path(shutil.copy(example_dir / "docker-compose.kafka.yml", tmp_path / "docker-compose.kafka.yml"))
 
 
 def test_profiles_select_the_documented_services(loader: Path, compose_copy: Path) -> None:
@@ -115,8 +115,8 @@ def test_secure_broker_boots_with_sasl_and_the_admin_that_init_uses(loader: Path
         assert secret == password
 
 
-def test_dot_env_overrides_the_local_passwords(loader: Path, compose_copy: Path, repo_dir: Path) -> None:
-    plan = load_plan(repo_dir, "local")
+def test_dot_env_overrides_the_local_passwords(loader: Path, compose_copy: Path, example_dir: Path) -> None:
+    plan = load_plan(example_dir, "local")
     (compose_copy.parent / ".env").write_text("LOCAL_KAFKA_PASSWORD_API=from-dot-env\n")
     environment = load(loader, compose_copy, "secure")["services"]["acl-init"]["environment"]
     passwords = {key: value for key, value in environment.items() if key.startswith("LOCAL_KAFKA_PASSWORD_")}
@@ -161,15 +161,15 @@ def test_a_topology_routing_to_redis_gets_a_healthy_redis_its_urls_name(loader: 
     assert "export CELERY_BROKER_URL=redis://localhost:16379/1" in host
 
 
-def test_no_redis_where_nothing_needs_it(loader: Path, compose_copy: Path, repo_dir: Path) -> None:
+def test_no_redis_where_nothing_needs_it(loader: Path, compose_copy: Path, example_dir: Path) -> None:
     """The default topology routes every event to Kafka and its local backend is kafka."""
     assert "redis" not in load(loader, compose_copy, "secure")["services"]
-    for service in load_plan(repo_dir, "local").services:
+    for service in load_plan(example_dir, "local").services:
         assert "REDIS_URL" not in service.env and "CELERY_BROKER_URL" not in service.env
 
 
 def test_the_monitoring_profile_runs_the_exporter_and_prometheus_with_the_plans_rules(
-    loader: Path, compose_copy: Path, repo_dir: Path
+    loader: Path, compose_copy: Path, example_dir: Path
 ) -> None:
     project = load(loader, compose_copy, "monitoring")
     services = project["services"]
@@ -179,7 +179,7 @@ def test_the_monitoring_profile_runs_the_exporter_and_prometheus_with_the_plans_
     prometheus = yaml.safe_load(configs["prometheus-config"]["content"])
     assert prometheus["scrape_configs"][0]["static_configs"][0]["targets"] == ["kafka-exporter:9308"]
     rules = yaml.safe_load(configs["prometheus-rules"]["content"])
-    plan = load_plan(repo_dir, "local")
+    plan = load_plan(example_dir, "local")
     assert rules == {"groups": rule_groups(plan)}, "Compose's interpolation leaves the rules intact"
     summaries = [r["annotations"]["summary"] for g in rules["groups"] for r in g["rules"]]
     assert any("{{ $value }}" in summary for summary in summaries)

@@ -14,7 +14,7 @@ import yaml
 
 from infra.plan.credential_rotation import Generations, generations_now
 from infra.program.kubernetes_env import CHECKSUM_ANNOTATION
-from tests.project_files import REPO
+from tests.project_files import EXAMPLE, REPO
 from tests.pulumi_harness import Run, run_program, stack_settings
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -49,7 +49,7 @@ def deploy(
 ) -> Run:
     monkeypatch.setattr("infra.program.main.rotation_clock", lambda: now)
     outputs = {f"acme/kafka-platform/{stack}": {"credential_generations": recorded}} if recorded else {}
-    return run_program(REPO, stack, settings=settings, stack_outputs=outputs)
+    return run_program(EXAMPLE, stack, settings=settings, stack_outputs=outputs)
 
 
 def users(run: Run) -> set[str]:
@@ -115,9 +115,9 @@ def test_generation_1_keeps_the_names_it_had_before_rotation_existed(monkeypatch
 
 
 def test_confluent_rotates_the_api_key_of_the_same_account(
-    monkeypatch: pytest.MonkeyPatch, repo_dir: Path
+    monkeypatch: pytest.MonkeyPatch, example_dir: Path
 ) -> None:
-    settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+    settings = copy.deepcopy(stack_settings(example_dir, "prod"))
     settings["credentials"] = {"rotation": {"generation": 2, "overlap": "1h"}}
     run = deploy(
         monkeypatch, settings, {"current": 1, "previous": None, "previous_until": None}, NOW, stack="prod"
@@ -128,16 +128,16 @@ def test_confluent_rotates_the_api_key_of_the_same_account(
     secret = run.one("kubernetes:core/v1:Secret", "api-kafka-credentials")
     assert secret.inputs["stringData"]["KAFKA_SASL_USERNAME"] == "KEYAPI-KEY-API-G2"
     # The mapped Deployment rolls onto the new key.
-    steady = deploy(monkeypatch, stack_settings(repo_dir, "prod"), None, NOW, stack="prod")
+    steady = deploy(monkeypatch, stack_settings(example_dir, "prod"), None, NOW, stack="prod")
     assert rollout_checksum(run) != rollout_checksum(steady)
     # The principal is the account, so ACLs are neither doubled nor changed.
     assert len(run.of_type("confluentcloud:index/kafkaAcl:KafkaAcl")) == len(run.plan.acls)
 
 
 def test_msk_keeps_both_generations_associated_during_the_overlap(
-    monkeypatch: pytest.MonkeyPatch, repo_dir: Path
+    monkeypatch: pytest.MonkeyPatch, example_dir: Path
 ) -> None:
-    document = yaml.safe_load((repo_dir / "examples" / "Pulumi.prod-msk.yaml").read_text())
+    document = yaml.safe_load((REPO / "examples" / "Pulumi.prod-msk.yaml").read_text())
     settings = document["config"]["kafka-platform:settings"]
     settings["credentials"] = {"rotation": {"generation": 2}}
     recorded = {"current": 1, "previous": None, "previous_until": None}

@@ -30,8 +30,8 @@ AURA360_TOPICS = {
 
 
 @pytest.fixture(scope="module")
-def prod(repo_dir: Path) -> Plan:
-    return load_plan(repo_dir, "prod")
+def prod(example_dir: Path) -> Plan:
+    return load_plan(example_dir, "prod")
 
 
 def grants(plan: Plan, service: str) -> set[tuple[str, str, str, str]]:
@@ -152,9 +152,9 @@ def test_acls_are_exactly_what_produces_and_consumes_imply(prod: Plan) -> None:
     assert all(a.permission == "ALLOW" and a.host == "*" and a.operation != "DESCRIBE" for a in prod.acls)
 
 
-def test_rollouts_only_for_deployments_the_settings_name(repo_dir: Path, project: Project) -> None:
+def test_rollouts_only_for_deployments_the_settings_name(example_dir: Path, project: Project) -> None:
     """A Patch on a missing Deployment creates it (server-side apply): only named ones are patched."""
-    dev = load_plan(repo_dir, "dev")
+    dev = load_plan(example_dir, "dev")
     rollouts = {s.name: s.rollout_deployment for s in dev.services}
     assert rollouts == {
         "api": "aura360-api",
@@ -163,10 +163,10 @@ def test_rollouts_only_for_deployments_the_settings_name(repo_dir: Path, project
         "guardian": "aura360-guardian",
         "vectordb-ingest": None,
     }
-    assert all(s.rollout_deployment is None for s in load_plan(repo_dir, "pr-42").services), (
+    assert all(s.rollout_deployment is None for s in load_plan(example_dir, "pr-42").services), (
         "a fresh preview namespace has no Deployments"
     )
-    assert all(s.rollout_deployment is None for s in load_plan(repo_dir, "local").services)
+    assert all(s.rollout_deployment is None for s in load_plan(example_dir, "local").services)
     project.edit_settings("dev", lambda s: s["preview"].update(rollouts=True))
     asked = {s.name: s.rollout_deployment for s in project.plan("pr-42").services}
     assert asked["api"] == "aura360-api" and asked["vectordb-ingest"] is None
@@ -195,9 +195,9 @@ def test_env_flags_of_a_service(prod: Plan) -> None:
     assert not any("PASSWORD" in key or "SECRET" in key for key in env)
 
 
-def test_dev_and_local_differ_only_where_settings_say(repo_dir: Path) -> None:
-    dev = load_plan(repo_dir, "dev")
-    local = load_plan(repo_dir, "local")
+def test_dev_and_local_differ_only_where_settings_say(example_dir: Path) -> None:
+    dev = load_plan(example_dir, "dev")
+    local = load_plan(example_dir, "local")
     assert [t.name for t in dev.topics] == [t.name for t in local.topics]
     assert dev.service("api").env["MESSAGING_DUAL_WRITE"] == "true"
     assert local.service("api").env["KAFKA_BROKER_URL"] == "redpanda:9092"
@@ -207,8 +207,8 @@ def test_dev_and_local_differ_only_where_settings_say(repo_dir: Path) -> None:
     assert all("min.insync.replicas" not in t.config for t in local.topics)
 
 
-def test_pr_stack_prefixes_every_name(repo_dir: Path) -> None:
-    plan = load_plan(repo_dir, "pr-42")
+def test_pr_stack_prefixes_every_name(example_dir: Path) -> None:
+    plan = load_plan(example_dir, "pr-42")
     assert plan.name_prefix == "pr-42."
     assert all(t.name.startswith("pr-42.aura360.") for t in plan.topics)
     assert all(t.partitions == 1 for t in plan.topics), "previews are scaled down"
@@ -224,8 +224,8 @@ def test_pr_stack_prefixes_every_name(repo_dir: Path) -> None:
             assert "aura360." not in value or "pr-42." in value, value  # no name of dev's
 
 
-def test_two_pr_stacks_never_share_a_name(repo_dir: Path) -> None:
-    first, second = load_plan(repo_dir, "pr-1"), load_plan(repo_dir, "pr-12")
+def test_two_pr_stacks_never_share_a_name(example_dir: Path) -> None:
+    first, second = load_plan(example_dir, "pr-1"), load_plan(example_dir, "pr-12")
 
     def names(plan: Plan) -> set[str]:
         acl_names = {a.resource_name for a in plan.acls if a.resource_type != "CLUSTER"}
@@ -289,16 +289,16 @@ def test_a_service_can_have_its_own_backend_and_dual_write(project: Project) -> 
     )
 
 
-def test_a_local_stack_without_celery_or_channels_runs_no_redis(repo_dir: Path) -> None:
-    plan = load_plan(repo_dir, "local")
+def test_a_local_stack_without_celery_or_channels_runs_no_redis(example_dir: Path) -> None:
+    plan = load_plan(example_dir, "local")
     assert (plan.redis, plan.celery_broker) == (None, None)
     assert "services with their own messaging" not in render_table(plan)
     assert "redis" not in yaml.safe_load(render_compose(plan))["services"]
 
 
-def test_plan_json_is_deterministic_and_sorted(repo_dir: Path) -> None:
-    first = load_plan(repo_dir, "prod").to_json()
-    second = load_plan(repo_dir, "prod").to_json()
+def test_plan_json_is_deterministic_and_sorted(example_dir: Path) -> None:
+    first = load_plan(example_dir, "prod").to_json()
+    second = load_plan(example_dir, "prod").to_json()
     assert first == second
     document = json.loads(first)
     assert {"topics", "principals", "acls", "services"} <= set(document)

@@ -82,22 +82,22 @@ def test_only_what_adopt_lists_is_adopted(tmp_path: Path) -> None:
     assert not [r.name for r in run.registrations if r.import_id]
 
 
-def confluent_adopting_settings(repo_dir: Path) -> dict[str, Any]:
-    settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+def confluent_adopting_settings(example_dir: Path) -> dict[str, Any]:
+    settings = copy.deepcopy(stack_settings(example_dir, "prod"))
     settings["kafka"]["confluent"]["existing_cluster"] = EXISTING
     return settings
 
 
 @pytest.fixture(scope="module")
-def confluent_adopting(repo_dir: Path) -> Run:
-    settings = confluent_adopting_settings(repo_dir)
-    plan = run_program(repo_dir, "prod", settings=settings).plan
+def confluent_adopting(example_dir: Path) -> Run:
+    settings = confluent_adopting_settings(example_dir)
+    plan = run_program(example_dir, "prod", settings=settings).plan
     settings["adopt"] = {
         "topics": [topic.name for topic in plan.topics],
         "acls": [acl.adoption_id for acl in plan.acls if acl.service in ACCOUNTS],
         "service_accounts": ACCOUNTS,
     }
-    return run_program(repo_dir, "prod", settings=settings)
+    return run_program(example_dir, "prod", settings=settings)
 
 
 def test_confluent_uses_the_existing_cluster_and_creates_none(confluent_adopting: Run) -> None:

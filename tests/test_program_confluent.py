@@ -11,7 +11,9 @@ import pulumi
 import pytest
 import yaml
 
+from infra.plan.resolve import load_plan
 from infra.program.kubernetes_env import CHECKSUM_ANNOTATION, config_checksum
+from tests.project_files import REPO
 from tests.pulumi_harness import (
     LAST_MONITOR,
     MOCK_BOOTSTRAP,
@@ -34,18 +36,18 @@ PATCH = "kubernetes:apps/v1:DeploymentPatch"
 
 
 @pytest.fixture(scope="module")
-def prod(repo_dir: Path) -> Run:
-    return run_program(repo_dir, "prod")
+def prod(example_dir: Path) -> Run:
+    return run_program(example_dir, "prod")
 
 
 @pytest.fixture(scope="module")
-def dev(repo_dir: Path) -> Run:
-    return run_program(repo_dir, "dev")
+def dev(example_dir: Path) -> Run:
+    return run_program(example_dir, "dev")
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_resource_counts_match_the_plan(repo_dir: Path, stack: str) -> None:
-    run = run_program(repo_dir, stack)
+def test_resource_counts_match_the_plan(example_dir: Path, stack: str) -> None:
+    run = run_program(example_dir, stack)
     services = len(run.plan.services)
     counts = run.counts()
     assert counts[TOPIC] == len(run.plan.topics) == 6
@@ -125,14 +127,14 @@ def test_dev_is_not_protected(dev: Run) -> None:
     ],
 )
 def test_deletion_protection_only_on_tiers_that_offer_it(
-    repo_dir: Path, tier: str, extra: dict[str, int], sent: bool
+    example_dir: Path, tier: str, extra: dict[str, int], sent: bool
 ) -> None:
     """Confluent documents cluster deletion protection for enterprise and dedicated clusters only."""
-    settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+    settings = copy.deepcopy(stack_settings(example_dir, "prod"))
     settings["kafka"]["confluent"].update(tier=tier, **extra)
     if tier == "basic":
         settings["kafka"]["confluent"]["availability"] = "SINGLE_ZONE"
-    cluster = run_program(repo_dir, "prod", settings=settings).one(CLUSTER, "cluster")
+    cluster = run_program(example_dir, "prod", settings=settings).one(CLUSTER, "cluster")
     assert cluster.protect, "Pulumi's protect guards every tier"
     assert cluster.inputs.get("deletionProtection") is (True if sent else None)
 
@@ -231,16 +233,16 @@ def test_every_kubernetes_object_goes_through_one_provider_that_updates_in_place
     assert kubernetes_objects and all(r.provider.startswith(provider.urn) for r in kubernetes_objects)
 
 
-def test_a_rollout_does_not_wait_for_ready_pods_unless_asked(repo_dir: Path, prod: Run) -> None:
+def test_a_rollout_does_not_wait_for_ready_pods_unless_asked(example_dir: Path, prod: Run) -> None:
     metadata = prod.one(PATCH, "api-rollout").inputs["metadata"]["annotations"]
     assert metadata == {
         "pulumi.com/skipAwait": "true",
         "pulumi.com/patchForce": "true",
         "pulumi.com/patchFieldManager": "kafka-platform-rollout",
     }
-    settings = stack_settings(repo_dir, "prod")
+    settings = stack_settings(example_dir, "prod")
     settings["kubernetes"]["rollout_wait"] = "90s"
-    waiting = run_program(repo_dir, "prod", settings=settings).one(PATCH, "api-rollout")
+    waiting = run_program(example_dir, "prod", settings=settings).one(PATCH, "api-rollout")
     assert "pulumi.com/skipAwait" not in waiting.inputs["metadata"]["annotations"]
     assert waiting.custom_timeouts == {"create": "90s", "update": "90s"}
 
@@ -252,8 +254,8 @@ def test_rollout_checksum_covers_env_and_credential_identity_not_the_secret(prod
     assert _annotation(prod) != config_checksum(env, "")
 
 
-def test_a_new_api_key_rolls_the_pods(repo_dir: Path, prod: Run) -> None:
-    rotated = run_program(repo_dir, "prod", key_generation=2)
+def test_a_new_api_key_rolls_the_pods(example_dir: Path, prod: Run) -> None:
+    rotated = run_program(example_dir, "prod", key_generation=2)
     assert (
         rotated.one(SECRET, "api-kafka-credentials").inputs["stringData"]["KAFKA_SASL_USERNAME"]
         != (prod.one(SECRET, "api-kafka-credentials").inputs["stringData"]["KAFKA_SASL_USERNAME"])
@@ -265,18 +267,20 @@ def _fingerprint(run: Run) -> dict[str, Any]:
     return {r.urn: r.inputs for r in run.registrations}
 
 
-def test_flipping_backend_to_celery_touches_only_config_maps_and_rollouts(repo_dir: Path, prod: Run) -> None:
+def test_flipping_backend_to_celery_touches_only_config_maps_and_rollouts(
+    example_dir: Path, prod: Run
+) -> None:
     """The README's walk-through: the broker is set first (every ConfigMap gains it), then the
     flip changes only the backend flag."""
-    settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+    settings = copy.deepcopy(stack_settings(example_dir, "prod"))
     settings["messaging"]["celery_broker"] = {"url": "redis://redis.prod.internal:6379/1"}
-    ready = run_program(repo_dir, "prod", settings=settings)
+    ready = run_program(example_dir, "prod", settings=settings)
     assert all(
         r.inputs["data"]["CELERY_BROKER_URL"] == "redis://redis.prod.internal:6379/1"
         for r in ready.of_type(CONFIG_MAP)
     )
     settings["messaging"]["backend"] = "celery"
-    celery = run_program(repo_dir, "prod", settings=settings)
+    celery = run_program(example_dir, "prod", settings=settings)
     before, after = _fingerprint(ready), _fingerprint(celery)
     assert before.keys() == after.keys()
     changed = {urn.split("::")[-2].split("$")[-1] for urn in before if before[urn] != after[urn]}
@@ -286,8 +290,8 @@ def test_flipping_backend_to_celery_touches_only_config_maps_and_rollouts(repo_d
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])
-def test_urns_are_unique(repo_dir: Path, stack: str) -> None:
-    run = run_program(repo_dir, stack)
+def test_urns_are_unique(example_dir: Path, stack: str) -> None:
+    run = run_program(example_dir, stack)
     urns = [r.urn for r in run.registrations]
     assert len(urns) == len(set(urns))
 
@@ -300,8 +304,8 @@ def test_logical_names_are_stable(prod: Run) -> None:
     assert "acl-context-aggregator-transactional_id-prefixed-aura360.context-aggregator.-write" in names
 
 
-def test_local_stack_renders_manifests_without_a_cluster(repo_dir: Path) -> None:
-    run = run_program(repo_dir, "local")
+def test_local_stack_renders_manifests_without_a_cluster(example_dir: Path) -> None:
+    run = run_program(example_dir, "local")
     counts = run.counts()
     assert counts[CLUSTER] == counts[TOPIC] == counts[ACL] == 0
     assert counts[CONFIG_MAP] == len(run.plan.services)
@@ -309,7 +313,7 @@ def test_local_stack_renders_manifests_without_a_cluster(repo_dir: Path) -> None
     assert counts[PATCH] == 0, "rendered manifests have no live Deployment to patch"
     provider = run.one("pulumi:providers:kubernetes", "render-manifests").inputs
     # Plugins run in the program directory (infra/): a relative path would render there.
-    assert provider["renderYamlToDirectory"] == str(repo_dir / "build" / "k8s-local")
+    assert provider["renderYamlToDirectory"] == str(example_dir / "build" / "k8s-local")
     assert run.one(CONFIG_MAP, "api-kafka-env").inputs["data"]["KAFKA_BROKER_URL"] == "redpanda:9092"
 
 
@@ -319,12 +323,12 @@ def _registered_types() -> list[str]:
     return [r.type for r in monitor.recorded]
 
 
-def test_removing_a_prod_topic_is_refused_before_anything_is_registered(repo_dir: Path) -> None:
+def test_removing_a_prod_topic_is_refused_before_anything_is_registered(example_dir: Path) -> None:
     """Raised inside an apply, the refusal surfaced only after every registration had gone to the
     engine: creates and updates ran before `up` failed. Now nothing is registered at all."""
     previous = {"acme/kafka-platform/prod": {"topic_names": ["aura360.legacy.events", "aura360.user.events"]}}
     with pytest.raises(pulumi.RunError, match=r"would delete topics aura360\.legacy\.events; add them to"):
-        run_program(repo_dir, "prod", stack_outputs=previous)
+        run_program(example_dir, "prod", stack_outputs=previous)
     assert _registered_types() == []
 
 
@@ -333,16 +337,16 @@ def test_the_guard_reads_this_stacks_own_last_outputs(prod: Run) -> None:
     assert not prod.of_type("pulumi:pulumi:StackReference"), "no reference resource in the stack"
 
 
-def test_allowed_prod_topic_delete_passes(repo_dir: Path) -> None:
-    settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+def test_allowed_prod_topic_delete_passes(example_dir: Path) -> None:
+    settings = copy.deepcopy(stack_settings(example_dir, "prod"))
     settings["protection"]["allow_deletes"]["topics"] = ["aura360.legacy.events"]
     previous = {"acme/kafka-platform/prod": {"topic_names": ["aura360.legacy.events"]}}
-    run = run_program(repo_dir, "prod", settings=settings, stack_outputs=previous)
+    run = run_program(example_dir, "prod", settings=settings, stack_outputs=previous)
     assert len(run.of_type(TOPIC)) == 6
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_a_partition_decrease_is_refused_before_anything_is_registered(repo_dir: Path, stack: str) -> None:
+def test_a_partition_decrease_is_refused_before_anything_is_registered(example_dir: Path, stack: str) -> None:
     """Both providers replace a topic whose partitions drop: create-before-delete fails on the
     existing name, and would lose the data if it did not. Refused in every stack."""
     before = 24 if stack == "prod" else 12
@@ -351,29 +355,29 @@ def test_a_partition_decrease_is_refused_before_anything_is_registered(repo_dir:
     with pytest.raises(
         pulumi.RunError, match=rf"topic aura360\.user\.events would shrink from {before} to {now} partitions"
     ):
-        run_program(repo_dir, stack, stack_outputs=previous)
+        run_program(example_dir, stack, stack_outputs=previous)
     assert _registered_types() == []
 
 
-def test_a_partition_increase_goes_ahead(repo_dir: Path) -> None:
+def test_a_partition_increase_goes_ahead(example_dir: Path) -> None:
     previous = {"acme/kafka-platform/prod": {"topic_partitions": {"aura360.user.events": 6.0}}}
-    run = run_program(repo_dir, "prod", stack_outputs=previous)
+    run = run_program(example_dir, "prod", stack_outputs=previous)
     assert run.one(TOPIC, "aura360.user.events").inputs["partitionsCount"] == 12
 
 
-def test_invalid_settings_fail_before_any_resource_is_registered(repo_dir: Path) -> None:
-    settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+def test_invalid_settings_fail_before_any_resource_is_registered(example_dir: Path) -> None:
+    settings = copy.deepcopy(stack_settings(example_dir, "prod"))
     settings["topics"]["overrides"]["user.events"]["partitions"] = 0
     with pytest.raises(
         pulumi.RunError, match=r'Pulumi.prod.yaml: settings.topics.overrides."user.events".partitions'
     ):
-        run_program(repo_dir, "prod", settings=settings)
+        run_program(example_dir, "prod", settings=settings)
     monitor = LAST_MONITOR[0]
     assert monitor is not None
     assert [r.type for r in monitor.recorded] == [], "nothing may be created from invalid settings"
 
 
-def test_pulumi_entry_point_runs_the_program(repo_dir: Path) -> None:
+def test_pulumi_entry_point_runs_the_program(example_dir: Path) -> None:
     """Pulumi runs the program directory (the project root: Pulumi.yaml has no `main:`) by path,
     as the release's pulumi-language-python-exec does (runpy.run_path): that builds the stack."""
     import json
@@ -384,15 +388,16 @@ def test_pulumi_entry_point_runs_the_program(repo_dir: Path) -> None:
     mocks = PlatformMocks({})
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="kafka-platform", stack="local", preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config({"kafka-platform:settings": json.dumps(stack_settings(repo_dir, "local"))})
+    pulumi.runtime.set_all_config({"kafka-platform:settings": json.dumps(stack_settings(REPO, "local"))})
 
     @pulumi.runtime.test
     def program() -> None:
-        project = yaml.safe_load((repo_dir / "Pulumi.yaml").read_text())
-        runpy.run_path(str(repo_dir / project.get("main", ".")), run_name="__main__")
+        project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+        runpy.run_path(str(REPO / project.get("main", ".")), run_name="__main__")
 
     program()
-    assert sum(r.type == CONFIG_MAP for r in monitor.recorded) == 5
+    # The root project: the example until a team's `init` makes it its own.
+    assert sum(r.type == CONFIG_MAP for r in monitor.recorded) == len(load_plan(REPO, "local").services)
 
 
 ROLE_BINDING = f"{CC}roleBinding:RoleBinding"
@@ -402,10 +407,10 @@ MOCK_KAFKA_CRN = (
 
 
 @pytest.fixture(scope="module")
-def prod_rbac(repo_dir: Path) -> Run:
-    settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+def prod_rbac(example_dir: Path) -> Run:
+    settings = copy.deepcopy(stack_settings(example_dir, "prod"))
     settings["acls"] = {"mode": "rbac"}
-    return run_program(repo_dir, "prod", settings=settings)
+    return run_program(example_dir, "prod", settings=settings)
 
 
 def test_rbac_mode_binds_roles_instead_of_acls(prod_rbac: Run) -> None:
@@ -436,12 +441,12 @@ def test_the_cluster_crn_is_exported_for_previews(prod_rbac: Run) -> None:
     assert f"{prod_rbac.exports['rbac_crn']}/kafka=lkc-mock" == MOCK_KAFKA_CRN
 
 
-def test_a_broker_url_with_a_credential_reaches_only_the_secret(repo_dir: Path) -> None:
-    settings = copy.deepcopy(stack_settings(repo_dir, "prod"))
+def test_a_broker_url_with_a_credential_reaches_only_the_secret(example_dir: Path) -> None:
+    settings = copy.deepcopy(stack_settings(example_dir, "prod"))
     settings["messaging"] |= {"backend": "celery", "celery_broker": {"secret": True}}
     url = "rediss://:s3cr3t-broker@redis.prod.internal:6380/1"  # pragma: allowlist secret
     run = run_program(
-        repo_dir, "prod", settings=settings, secret_config={"kafka-platform:celeryBrokerUrl": url}
+        example_dir, "prod", settings=settings, secret_config={"kafka-platform:celeryBrokerUrl": url}
     )
     for service in run.plan.services:
         data = run.one(CONFIG_MAP, f"{service.name}-kafka-env").inputs["data"]

@@ -14,23 +14,24 @@ import yaml
 from infra.model.stacks import ADMIN_PASSWORD_KEY, SETTINGS_KEY
 from infra.program.kafka_admin import plan_acl_text
 from infra.program.state_migration import MIGRATED_LAYOUT, STATE_LAYOUT
+from tests.project_files import REPO
 from tests.pulumi_harness import MOCK_ADMIN_PASSWORD, Run, is_secret_on_the_wire, run_program
 
-EXAMPLE = "examples/Pulumi.existing-cluster.yaml"
+STACK_EXAMPLE = REPO / "examples/Pulumi.existing-cluster.yaml"
 STACK = "existing-cluster"
 TOPICS = "pulumi-python:dynamic/kafka:Topics"
 ACCESS = "pulumi-python:dynamic/kafka:ServiceAccess"
 RANDOM = "random:index/randomPassword:RandomPassword"
 
 
-def example_settings(repo_dir: Path) -> dict[str, Any]:
-    settings: dict[str, Any] = yaml.safe_load((repo_dir / EXAMPLE).read_text())["config"][SETTINGS_KEY]
+def example_settings(example_dir: Path) -> dict[str, Any]:
+    settings: dict[str, Any] = yaml.safe_load(STACK_EXAMPLE.read_text())["config"][SETTINGS_KEY]
     return settings
 
 
 @pytest.fixture(scope="module")
-def existing(repo_dir: Path) -> Run:
-    return run_program(repo_dir, STACK, settings=example_settings(repo_dir))
+def existing(example_dir: Path) -> Run:
+    return run_program(example_dir, STACK, settings=example_settings(example_dir))
 
 
 def test_topics_by_family_and_per_service_users_and_exactly_the_plans_acls(existing: Run) -> None:
@@ -96,12 +97,12 @@ def test_service_passwords_are_generated_and_secret(existing: Run) -> None:
         assert is_secret_on_the_wire(access.wire["passwords"])
 
 
-def test_a_protected_stack_keeps_topics_and_access(repo_dir: Path) -> None:
+def test_a_protected_stack_keeps_topics_and_access(example_dir: Path) -> None:
     """Protected: nothing can be deleted by accident, a topic leaving the plan is released (kept
     on the cluster), and only the topics the settings allow may leave at all."""
-    settings = copy.deepcopy(example_settings(repo_dir))
+    settings = copy.deepcopy(example_settings(example_dir))
     settings["protection"] = {"protect": True, "allow_deletes": {"topics": ["aura360.user.retired"]}}
-    run = run_program(repo_dir, STACK, settings=settings)
+    run = run_program(example_dir, STACK, settings=settings)
     for topics in run.of_type(TOPICS):
         assert topics.protect and topics.retain_on_delete, topics.name
         assert topics.inputs["removal"] == "keep"
@@ -109,39 +110,39 @@ def test_a_protected_stack_keeps_topics_and_access(repo_dir: Path) -> None:
     # by, and the provider only looks up the names its own state holds.
     assert {tuple(t.inputs["allowed_removals"]) for t in run.of_type(TOPICS)} == {("aura360.user.retired",)}
     assert all(access.protect for access in run.of_type(ACCESS))
-    unprotected = run_program(repo_dir, STACK, settings=example_settings(repo_dir))
+    unprotected = run_program(example_dir, STACK, settings=example_settings(example_dir))
     assert {t.inputs["removal"] for t in unprotected.of_type(TOPICS)} == {"delete"}
     assert not any(r.protect for r in unprotected.of_type(TOPICS) + unprotected.of_type(ACCESS))
 
 
-def test_what_a_just_migrated_stack_had_is_adopted_once(repo_dir: Path) -> None:
+def test_what_a_just_migrated_stack_had_is_adopted_once(example_dir: Path) -> None:
     def deployed(layout: str) -> dict[str, Any]:
         outputs = {"topic_names": ["aura360.user.events"], "kafka_state_layout": layout}
         return {f"acme/kafka-platform/{STACK}": outputs}
 
     migrated = run_program(
-        repo_dir, STACK, settings=example_settings(repo_dir), stack_outputs=deployed(MIGRATED_LAYOUT)
+        example_dir, STACK, settings=example_settings(example_dir), stack_outputs=deployed(MIGRATED_LAYOUT)
     )
     assert migrated.one(TOPICS, "topics-user").inputs["adopt"] == ["aura360.user.events"]
     assert migrated.one(TOPICS, "topics-guardian").inputs["adopt"] == []
     # After that `up`, the inputs no longer change with what was deployed.
     later = run_program(
-        repo_dir, STACK, settings=example_settings(repo_dir), stack_outputs=deployed(STATE_LAYOUT)
+        example_dir, STACK, settings=example_settings(example_dir), stack_outputs=deployed(STATE_LAYOUT)
     )
     assert all(topics.inputs["adopt"] == [] for topics in later.of_type(TOPICS))
 
 
-def test_a_stack_deployed_with_one_resource_per_object_must_be_migrated_first(repo_dir: Path) -> None:
+def test_a_stack_deployed_with_one_resource_per_object_must_be_migrated_first(example_dir: Path) -> None:
     deployed = {f"acme/kafka-platform/{STACK}": {"topic_names": ["aura360.user.events"]}}
     with pytest.raises(Exception, match=r"kafka-platform migrate-state --stack existing-cluster") as refused:
-        run_program(repo_dir, STACK, settings=example_settings(repo_dir), stack_outputs=deployed)
+        run_program(example_dir, STACK, settings=example_settings(example_dir), stack_outputs=deployed)
     assert "would delete them" in str(refused.value)
 
 
-def test_an_old_broker_version_adds_idempotent_write(repo_dir: Path) -> None:
-    settings = copy.deepcopy(example_settings(repo_dir))
+def test_an_old_broker_version_adds_idempotent_write(example_dir: Path) -> None:
+    settings = copy.deepcopy(example_settings(example_dir))
     settings["kafka"]["cluster"]["broker_version"] = "2.6"
-    run = run_program(repo_dir, STACK, settings=settings)
+    run = run_program(example_dir, STACK, settings=settings)
     grants = [
         grant
         for access in run.of_type(ACCESS)

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from infra.model.stacks import SETTINGS_KEY
+from tests.project_files import REPO
 from tests.pulumi_harness import is_secret_on_the_wire, reveal, run_program
 
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
@@ -23,21 +24,21 @@ ROLE_BINDING = "confluentcloud:index/roleBinding:RoleBinding"
 API_KEY = "confluentcloud:index/apiKey:ApiKey"  # pragma: allowlist secret - a type token
 
 
-def settings_of(repo_dir: Path, stack_file: str, monitoring: dict[str, Any]) -> dict[str, Any]:
-    document = yaml.safe_load((repo_dir / stack_file).read_text())
+def settings_of(example_dir: Path, stack_file: str, monitoring: dict[str, Any]) -> dict[str, Any]:
+    document = yaml.safe_load((example_dir / stack_file).read_text())
     settings: dict[str, Any] = copy.deepcopy(document["config"][SETTINGS_KEY])
     settings["monitoring"] = monitoring
     return settings
 
 
-def test_off_by_default(repo_dir: Path) -> None:
-    run = run_program(repo_dir, "dev")
+def test_off_by_default(example_dir: Path) -> None:
+    run = run_program(example_dir, "dev")
     assert not run.of_type(PROMETHEUS_RULE) and not run.of_type(ALARM)
 
 
-def test_confluent_stack_rules_dashboard_and_a_cluster_scoped_metrics_reader(repo_dir: Path) -> None:
+def test_confluent_stack_rules_dashboard_and_a_cluster_scoped_metrics_reader(example_dir: Path) -> None:
     monitoring = {"prometheus": {"rules": True, "dashboard": True, "rule_labels": {"release": "prom"}}}
-    run = run_program(repo_dir, "dev", settings=settings_of(repo_dir, "Pulumi.dev.yaml", monitoring))
+    run = run_program(example_dir, "dev", settings=settings_of(example_dir, "Pulumi.dev.yaml", monitoring))
     rules = {r.name: r.inputs for r in run.of_type(PROMETHEUS_RULE)}
     consumers = {s.name for s in run.plan.services if s.consumes}
     assert set(rules) == {f"{service}-kafka-lag" for service in consumers}
@@ -70,10 +71,10 @@ def test_confluent_stack_rules_dashboard_and_a_cluster_scoped_metrics_reader(rep
     }
 
 
-def test_msk_alarms_per_consumer_on_msks_own_metrics_and_dimensions(repo_dir: Path) -> None:
+def test_msk_alarms_per_consumer_on_msks_own_metrics_and_dimensions(example_dir: Path) -> None:
     monitoring = {"cloudwatch": {"alarms": True}}
-    settings = settings_of(repo_dir, "examples/Pulumi.prod-msk.yaml", monitoring)
-    run = run_program(repo_dir, "prod-msk", settings=settings)
+    settings = settings_of(REPO, "examples/Pulumi.prod-msk.yaml", monitoring)
+    run = run_program(example_dir, "prod-msk", settings=settings)
     (topic,) = run.of_type(SNS_TOPIC)
     alarms = run.of_type(ALARM)
     watched = {(w.service, w.topic) for w in run.plan.consumers}
@@ -90,11 +91,13 @@ def test_msk_alarms_per_consumer_on_msks_own_metrics_and_dimensions(repo_dir: Pa
     assert (age["metricName"], age["threshold"]) == ("EstimatedMaxTimeLag", 300)
 
 
-def test_msk_alarms_notify_a_named_sns_topic(repo_dir: Path) -> None:
+def test_msk_alarms_notify_a_named_sns_topic(example_dir: Path) -> None:
     arn = "arn:aws:sns:eu-west-1:123456789012:oncall"
     monitoring = {"cloudwatch": {"alarms": True, "sns_topic_arn": arn}}
     run = run_program(
-        repo_dir, "prod-msk", settings=settings_of(repo_dir, "examples/Pulumi.prod-msk.yaml", monitoring)
+        example_dir,
+        "prod-msk",
+        settings=settings_of(REPO, "examples/Pulumi.prod-msk.yaml", monitoring),
     )
     assert not run.of_type(SNS_TOPIC)
     assert {tuple(a.inputs["alarmActions"]) for a in run.of_type(ALARM)} == {(arn,)}

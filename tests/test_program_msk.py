@@ -15,9 +15,10 @@ from infra.plan.resolve import load_plan
 from infra.plan.service_access import MSK_ADMIN_ACLS
 from infra.program.kafka_admin import plan_acl_text
 from infra.program.msk import ADMIN_BOOTSTRAP_GRANT, ADMIN_TOPIC_OPERATIONS
+from tests.project_files import REPO
 from tests.pulumi_harness import LAST_MONITOR, Run, is_secret_on_the_wire, run_program
 
-EXAMPLE = "examples/Pulumi.prod-msk.yaml"
+STACK_EXAMPLE = REPO / "examples/Pulumi.prod-msk.yaml"
 MSK_CLUSTER = "aws:msk/cluster:Cluster"
 KMS_KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"  # pragma: allowlist secret
@@ -32,19 +33,19 @@ CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 CONFIGURATION = "aws:msk/configuration:Configuration"
 
 
-def example_settings(repo_dir: Path) -> dict[str, Any]:
-    document = yaml.safe_load((repo_dir / EXAMPLE).read_text())
+def example_settings(example_dir: Path) -> dict[str, Any]:
+    document = yaml.safe_load(STACK_EXAMPLE.read_text())
     settings: dict[str, Any] = document["config"][SETTINGS_KEY]
     return settings
 
 
 @pytest.fixture(scope="module")
-def msk(repo_dir: Path) -> Run:
-    return run_program(repo_dir, "prod-msk", settings=example_settings(repo_dir))
+def msk(example_dir: Path) -> Run:
+    return run_program(example_dir, "prod-msk", settings=example_settings(example_dir))
 
 
-def test_example_stack_validates_with_the_cli(repo_dir: Path) -> None:
-    plan = load_plan(repo_dir, EXAMPLE)
+def test_example_stack_validates_with_the_cli(example_dir: Path) -> None:
+    plan = load_plan(example_dir, str(STACK_EXAMPLE))
     assert plan.cluster.provider == "msk"
     assert plan.cluster.sasl_mechanism == "SCRAM-SHA-512"
 
@@ -78,10 +79,10 @@ def test_cluster_enforces_scram_tls_kms_and_acls(msk: Run) -> None:
     assert "allow.everyone.if.no.acl.found=false" in properties.splitlines()
 
 
-def test_acl_bootstrap_opens_the_cluster_only_while_set(repo_dir: Path) -> None:
-    settings = copy.deepcopy(example_settings(repo_dir))
+def test_acl_bootstrap_opens_the_cluster_only_while_set(example_dir: Path) -> None:
+    settings = copy.deepcopy(example_settings(example_dir))
     settings["kafka"]["msk"]["acl_bootstrap"] = True
-    run = run_program(repo_dir, "prod-msk", settings=settings)
+    run = run_program(example_dir, "prod-msk", settings=settings)
     properties = run.one("aws:msk/configuration:Configuration", "configuration").inputs["serverProperties"]
     assert "allow.everyone.if.no.acl.found=true" in properties.splitlines()
 
@@ -151,11 +152,11 @@ def test_the_admin_is_granted_cluster_alter_first_and_alone(msk: Run) -> None:
             assert acl.inputs["aclResourceType"] == "Topic"
 
 
-def test_a_kafka_version_change_gives_the_configuration_a_new_name(repo_dir: Path, msk: Run) -> None:
+def test_a_kafka_version_change_gives_the_configuration_a_new_name(example_dir: Path, msk: Run) -> None:
     """The replacement configuration is created before the old one is deleted: same name, conflict."""
-    settings = copy.deepcopy(example_settings(repo_dir))
+    settings = copy.deepcopy(example_settings(example_dir))
     settings["kafka"]["msk"]["kafka_version"] = "3.7.x"
-    upgraded = run_program(repo_dir, "prod-msk", settings=settings)
+    upgraded = run_program(example_dir, "prod-msk", settings=settings)
     before = msk.one(CONFIGURATION, "configuration").inputs
     after = upgraded.one(CONFIGURATION, "configuration").inputs
     assert (before["kafkaVersions"], after["kafkaVersions"]) == (["3.6.0"], ["3.7.x"])
@@ -172,22 +173,22 @@ def test_access_vpc_dials_the_private_scram_endpoint(msk: Run) -> None:
     assert info == {"publicAccess": {"type": "DISABLED"}}
 
 
-def test_public_access_is_refused_before_the_cluster_exists(repo_dir: Path) -> None:
-    settings = copy.deepcopy(example_settings(repo_dir))
+def test_public_access_is_refused_before_the_cluster_exists(example_dir: Path) -> None:
+    settings = copy.deepcopy(example_settings(example_dir))
     settings["kafka"]["msk"]["access"] = "public"
     with pytest.raises(Exception, match="AWS turns public access on only for an existing cluster"):
-        run_program(repo_dir, "prod-msk", settings=settings)
+        run_program(example_dir, "prod-msk", settings=settings)
     monitor = LAST_MONITOR[0]
     assert monitor is not None and monitor.recorded == []
 
 
-def test_public_access_on_an_existing_cluster_dials_port_9196(repo_dir: Path) -> None:
-    settings = copy.deepcopy(example_settings(repo_dir))
+def test_public_access_on_an_existing_cluster_dials_port_9196(example_dir: Path) -> None:
+    settings = copy.deepcopy(example_settings(example_dir))
     settings["kafka"]["msk"]["access"] = "public"
     previous = {
         "acme/kafka-platform/prod-msk": {"cluster_id": "arn:aws:kafka:us-east-1:123456789012:cluster/x/1"}
     }
-    run = run_program(repo_dir, "prod-msk", settings=settings, stack_outputs=previous)
+    run = run_program(example_dir, "prod-msk", settings=settings, stack_outputs=previous)
     info = run.one(MSK_CLUSTER, "cluster").inputs["brokerNodeGroupInfo"]["connectivityInfo"]
     assert info == {"publicAccess": {"type": "SERVICE_PROVIDED_EIPS"}}
     for grouped in run.of_type(TOPICS) + run.of_type(ACCESS):
@@ -242,11 +243,11 @@ def test_prod_msk_is_protected(msk: Run) -> None:
     assert all(r.retain_on_delete and r.inputs["removal"] == "keep" for r in msk.of_type(TOPICS))
 
 
-def test_a_protected_stack_retires_a_service_in_two_runs(repo_dir: Path) -> None:
+def test_a_protected_stack_retires_a_service_in_two_runs(example_dir: Path) -> None:
     """A service that left the plan with allow_deletes: its secret and access are registered once
     more, unprotected, the secret out of the association (detached) and the access empty; the
     next run no longer registers them, so the engine deletes them (a protected one it would not)."""
-    settings = copy.deepcopy(example_settings(repo_dir))
+    settings = copy.deepcopy(example_settings(example_dir))
     settings["protection"] = {"protect": True, "allow_deletes": {"services": ["retired"]}}
     previous = {
         "acme/kafka-platform/prod-msk": {
@@ -254,7 +255,7 @@ def test_a_protected_stack_retires_a_service_in_two_runs(repo_dir: Path) -> None
             "services": ["api", "retired"],
         }
     }
-    run = run_program(repo_dir, "prod-msk", settings=settings, stack_outputs=previous)
+    run = run_program(example_dir, "prod-msk", settings=settings, stack_outputs=previous)
     secret = run.one(SECRET, "scram-secret-retired")
     access = run.one(ACCESS, "access-retired")
     assert not secret.protect and not access.protect
@@ -264,8 +265,8 @@ def test_a_protected_stack_retires_a_service_in_two_runs(repo_dir: Path) -> None
     assert run.one(SECRET, "scram-secret-api").protect
 
 
-def test_switching_provider_keeps_topics_acl_semantics_and_env_names(repo_dir: Path) -> None:
-    confluent, msk = load_plan(repo_dir, "prod"), load_plan(repo_dir, EXAMPLE)
+def test_switching_provider_keeps_topics_acl_semantics_and_env_names(example_dir: Path) -> None:
+    confluent, msk = load_plan(example_dir, "prod"), load_plan(example_dir, str(STACK_EXAMPLE))
     assert confluent.topics == msk.topics
 
     def semantics(plan: Any) -> set[tuple[str, str, str, str]]:

@@ -22,8 +22,10 @@ CC = "confluentcloud:index/"
 
 
 @pytest.fixture(scope="module")
-def preview(repo_dir: Path) -> Run:
-    return run_program(repo_dir, "pr-42", settings=stack_settings(repo_dir, "dev"), stack_outputs=DEV_OUTPUTS)
+def preview(example_dir: Path) -> Run:
+    return run_program(
+        example_dir, "pr-42", settings=stack_settings(example_dir, "dev"), stack_outputs=DEV_OUTPUTS
+    )
 
 
 def test_preview_creates_no_cluster_and_no_environment(preview: Run) -> None:
@@ -76,12 +78,12 @@ def test_nothing_in_a_preview_is_protected(preview: Run) -> None:
     assert not any(r.protect or r.retain_on_delete for r in preview.registrations)
 
 
-def test_a_fresh_preview_namespace_gets_no_rollout_patches(preview: Run, repo_dir: Path) -> None:
+def test_a_fresh_preview_namespace_gets_no_rollout_patches(preview: Run, example_dir: Path) -> None:
     """Its namespace is new: a Patch would create Deployments without selector or containers (422)."""
     assert not preview.of_type("kubernetes:apps/v1:DeploymentPatch")
-    settings = stack_settings(repo_dir, "dev")
+    settings = stack_settings(example_dir, "dev")
     asked = run_program(
-        repo_dir,
+        example_dir,
         "pr-42",
         settings={**settings, "preview": {**settings["preview"], "rollouts": True}},
         stack_outputs=DEV_OUTPUTS,
@@ -90,13 +92,13 @@ def test_a_fresh_preview_namespace_gets_no_rollout_patches(preview: Run, repo_di
     assert patched == {"aura360-api", "aura360-guardian"}
 
 
-def test_preview_without_dev_outputs_fails_clearly(repo_dir: Path) -> None:
+def test_preview_without_dev_outputs_fails_clearly(example_dir: Path) -> None:
     with pytest.raises(Exception, match=r"stack 'dev' has no output '[a-z_]+': a pr-<n> preview reuses"):
-        run_program(repo_dir, "pr-7", settings=stack_settings(repo_dir, "dev"), stack_outputs={})
+        run_program(example_dir, "pr-7", settings=stack_settings(example_dir, "dev"), stack_outputs={})
 
 
-def test_an_rbac_preview_binds_roles_under_dev_clusters_crn_and_its_prefix(repo_dir: Path) -> None:
-    settings = stack_settings(repo_dir, "dev")
+def test_an_rbac_preview_binds_roles_under_dev_clusters_crn_and_its_prefix(example_dir: Path) -> None:
+    settings = stack_settings(example_dir, "dev")
     settings["kafka"]["confluent"]["tier"] = "standard"
     settings["acls"] = {"mode": "rbac"}
     outputs = {
@@ -106,7 +108,7 @@ def test_an_rbac_preview_binds_roles_under_dev_clusters_crn_and_its_prefix(repo_
         }
         for name, values in DEV_OUTPUTS.items()
     }
-    run = run_program(repo_dir, "pr-42", settings=settings, stack_outputs=outputs)
+    run = run_program(example_dir, "pr-42", settings=settings, stack_outputs=outputs)
     bindings = run.of_type(f"{CC}roleBinding:RoleBinding")
     assert len(bindings) == len(run.plan.role_bindings) > 0
     base = "crn://confluent.cloud/organization=o/environment=env-dev/cloud-cluster=lkc-dev/kafka=lkc-dev/"
@@ -115,23 +117,23 @@ def test_an_rbac_preview_binds_roles_under_dev_clusters_crn_and_its_prefix(repo_
         assert resource.split("=", 1)[1].startswith("pr-42."), resource
 
 
-def test_an_rbac_preview_of_a_dev_stack_without_the_crn_output_says_to_deploy_dev(repo_dir: Path) -> None:
-    settings = stack_settings(repo_dir, "dev")
+def test_an_rbac_preview_of_a_dev_stack_without_the_crn_output_says_to_deploy_dev(example_dir: Path) -> None:
+    settings = stack_settings(example_dir, "dev")
     settings["kafka"]["confluent"]["tier"] = "standard"
     settings["acls"] = {"mode": "rbac"}
     with pytest.raises(Exception, match="stack 'dev' has no output 'rbac_crn'"):
-        run_program(repo_dir, "pr-42", settings=settings, stack_outputs=DEV_OUTPUTS)
+        run_program(example_dir, "pr-42", settings=settings, stack_outputs=DEV_OUTPUTS)
 
 
-def test_a_preview_never_rotates_credentials_unless_asked(repo_dir: Path) -> None:
-    settings = stack_settings(repo_dir, "dev") | {"credentials": {"rotation": {"generation": 3}}}
-    run = run_program(repo_dir, "pr-9", settings=settings, stack_outputs=DEV_OUTPUTS)
+def test_a_preview_never_rotates_credentials_unless_asked(example_dir: Path) -> None:
+    settings = stack_settings(example_dir, "dev") | {"credentials": {"rotation": {"generation": 3}}}
+    run = run_program(example_dir, "pr-9", settings=settings, stack_outputs=DEV_OUTPUTS)
     assert run.plan.credentials.generation == 1
     assert {r.name for r in run.of_type(CC + "apiKey:ApiKey")} == {
         f"api-key-{s.name}" for s in run.plan.services
     }
     settings["preview"] = {**settings.get("preview", {}), "rotate_credentials": True}
-    asked = run_program(repo_dir, "pr-9", settings=settings, stack_outputs=DEV_OUTPUTS)
+    asked = run_program(example_dir, "pr-9", settings=settings, stack_outputs=DEV_OUTPUTS)
     assert asked.plan.credentials.generation == 3
     keys = {r.name for r in asked.of_type(CC + "apiKey:ApiKey")}
     assert {f"api-key-{s.name}-g3" for s in asked.plan.services} <= keys

@@ -25,7 +25,7 @@ from pulumi import automation as auto
 from infra.live.kafka_broker import Broker
 from infra.model.stacks import ADMIN_PASSWORD_KEY, PROJECT, SETTINGS_KEY
 from tests.e2e.release_program import run_programs_with
-from tests.project_files import REPO
+from tests.project_files import EXAMPLE, REPO
 
 ENGINE_ROOT = Path(sys.prefix) / "engine"  # .venv/engine, where `make engine` links them
 ENGINE_BIN = ENGINE_ROOT / "bin"
@@ -113,7 +113,7 @@ class EngineProject:
         lay_out_clone(self.root, self.release)
         (self.root / "state").mkdir(parents=True, exist_ok=True)
         (self.root / "home").mkdir(exist_ok=True)
-        shutil.copy(REPO / "topology.yaml", self.root / "topology.yaml")
+        shutil.copy(EXAMPLE / "topology.yaml", self.root / "topology.yaml")
 
     def edit_topology(self, edit: Callable[[dict[str, Any]], None]) -> None:
         path = self.root / "topology.yaml"

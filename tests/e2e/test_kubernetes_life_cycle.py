@@ -34,6 +34,7 @@ from tests.e2e.engine import (
 )
 from tests.integration import access_checks as check
 from tests.kubernetes_cluster import ControlPlane, control_plane, missing_binaries
+from tests.project_files import EXAMPLE
 
 REQUIRED = os.environ.get("KAFKA_PLATFORM_REQUIRE_KUBERNETES") == "1"
 STACK = "k8s"
@@ -268,7 +269,7 @@ def test_the_local_stacks_manifests_apply_to_a_fresh_cluster(
 ) -> None:
     """`pulumi up` of the local stack renders manifests; with the namespace among them they apply."""
     project = engine_project
-    local = yaml.safe_load((Path(__file__).parents[2] / "Pulumi.local.yaml").read_text())
+    local = yaml.safe_load((EXAMPLE / "Pulumi.local.yaml").read_text())
     settings = local["config"]["kafka-platform:settings"]
     settings["kafka"]["local"]["manifests_dir"] = str(tmp_path / "manifests")
     stack = project.stack("local", settings)

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from tests.e2e.engine import ENGINE_BIN
-from tests.project_files import REPO
+from tests.project_files import EXAMPLE, REPO
 
 WORKFLOW = REPO / ".github" / "workflows" / "pr-stack.yml"
 STEP = "Write the PR stack's config from dev's"
@@ -29,8 +29,9 @@ def step_script(job: str) -> str:
 def test_every_push_finds_the_pr_stacks_config(engine_ready: None, tmp_path: Path) -> None:
     checkout = tmp_path / "checkout"
     checkout.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "topology.yaml"):
-        shutil.copy(REPO / name, checkout / name)
+    shutil.copy(REPO / "Pulumi.yaml", checkout / "Pulumi.yaml")
+    for name in ("Pulumi.dev.yaml", "topology.yaml"):
+        shutil.copy(EXAMPLE / name, checkout / name)
     env = {
         **os.environ,
         "PATH": f"{ENGINE_BIN}{os.pathsep}{os.environ['PATH']}",

@@ -12,12 +12,12 @@ from infra.plan.resolve import load_plan
 from tests.broker_setup import deploy_plan
 from tests.conftest import skip_unless_required
 from tests.integration.redis_server import redis_missing, redis_url
-from tests.project_files import REPO
+from tests.project_files import EXAMPLE
 
 
 @pytest.fixture(scope="session")
 def local_plan() -> Plan:
-    return load_plan(REPO, "local")
+    return load_plan(EXAMPLE, "local")
 
 
 @pytest.fixture(scope="session")

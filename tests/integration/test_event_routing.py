@@ -28,10 +28,10 @@ from infra.plan.resolve import load_plan
 from tests.broker_setup import deploy_plan
 from tests.e2e.engine import existing_cluster_settings
 from tests.integration.reference_publisher import ReferencePublisher
-from tests.project_files import ENCRYPTED, REPO
+from tests.project_files import ENCRYPTED, EXAMPLE, REPO
 
 TOPOLOGIES = {
-    "aura360": REPO / "topology.yaml",
+    "aura360": EXAMPLE / "topology.yaml",
     "vibestream": REPO / "examples" / "vibestream" / "topology.yaml",
 }
 STACK = "routing"
