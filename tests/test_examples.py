@@ -29,7 +29,7 @@ def test_the_existing_cluster_template_asks_only_for_the_admin_password(project:
 
 
 def test_the_msk_template_validates_as_shipped() -> None:
-    assert load_plan(REPO, "examples/Pulumi.prod-msk.yaml").cluster.provider == "msk"
+    assert load_plan(EXAMPLE, str(REPO / "examples" / "Pulumi.prod-msk.yaml")).cluster.provider == "msk"
 
 
 def test_vibestream_prod_asks_only_for_its_redis_url(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from infra.plan.model import BOOTSTRAP_TOKEN, Plan
 from infra.plan.resolve import load_plan
 from infra.render.compose import render_compose
 from infra.render.plan_table import render_table
-from tests.project_files import REPO, Project
+from tests.project_files import EXAMPLE, REPO, Project
 
 SEVEN_DAYS_MS = str(7 * 24 * 3600 * 1000)
 AURA360_TOPICS = {
@@ -133,7 +133,7 @@ def test_acls_are_exactly_what_produces_and_consumes_imply(prod: Plan) -> None:
     """Recompute the expected ACL set independently from the topology file."""
     import yaml
 
-    topology = yaml.safe_load((Path(__file__).parent.parent / "topology.yaml").read_text())
+    topology = yaml.safe_load((EXAMPLE / "topology.yaml").read_text())
     expected: set[tuple[str, str, str, str, str]] = set()
     for name, service in topology["services"].items():
         expected |= {
