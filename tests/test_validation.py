@@ -523,6 +523,14 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
         "Pulumi.prod.yaml: settings.messaging.celery_broker: required: messaging.backend is 'celery'",
     ),
     (
+        "dual write without a Celery broker",
+        PROD,
+        _set("messaging|dual_write", True),
+        "prod",
+        "Pulumi.prod.yaml: settings.messaging.celery_broker: required: messaging.dual_write writes every "
+        "event to Kafka and to Celery",
+    ),
+    (
         "redis URL with a password in plain text",
         PROD,
         _set(

@@ -564,6 +564,11 @@ def _check_messaging(
             add(("messaging", "redis"), f"required: events {shown} go to Redis in this stack")
         if messaging.backend == "celery" and messaging.celery_broker is None:
             add(("messaging", "celery_broker"), "required: messaging.backend is 'celery'")
+        elif messaging.dual_write and messaging.celery_broker is None:
+            add(
+                ("messaging", "celery_broker"),
+                "required: messaging.dual_write writes every event to Kafka and to Celery",
+            )
     if messaging.dual_write and messaging.backend == "disabled":
         add(("messaging", "dual_write"), "dual write needs a backend; it is 'disabled'")
     for event_name, transport in messaging.routing.items():

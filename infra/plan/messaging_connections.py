@@ -29,8 +29,9 @@ def plan_connections(
 
 
 def needs_local_redis(settings: StackSettings, topology: Topology) -> bool:
-    """A local stack runs Redis when events go to a channel or the backend is Celery."""
-    return bool(redis_events(settings.messaging, topology)) or settings.messaging.backend == "celery"
+    """A local stack runs Redis when events go to a channel or to Celery (the backend, or dual write)."""
+    messaging = settings.messaging
+    return bool(redis_events(messaging, topology)) or messaging.backend == "celery" or messaging.dual_write
 
 
 def _connection(setting: str, connection: ConnectionSettings | None) -> ConnectionPlan | None:

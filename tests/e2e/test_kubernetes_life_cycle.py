@@ -182,7 +182,7 @@ def test_the_kubernetes_half_through_a_stacks_life(
     # 3. A flag flip: ConfigMaps updated in place (same uid), mapped checksums change, nothing else.
     config_maps, secrets = uids(core, "ConfigMap"), uids(core, "Secret")
     before = {name: checksum(apps, name) for name in MAPPED.values()}
-    settings["messaging"]["dual_write"] = True
+    settings["messaging"] |= {"dual_write": True, "celery_broker": {"url": "redis://celery.internal:6379/1"}}
     project.write_settings(STACK, settings)
     flipped = stack.up(parallel=PARALLEL)
     assert changes(flipped) == {"update": len(plan.services) + len(MAPPED)}
