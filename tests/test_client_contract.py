@@ -39,7 +39,9 @@ def example_plans(root: Path) -> dict[str, Plan]:
     vibestream = shutil.copytree(VIBESTREAM, root / "vibestream")
     prod = vibestream / "Pulumi.prod.yaml"  # as its team has it once the Redis URL is set
     prod.write_text(
-        prod.read_text().replace("config:\n", f"config:\n  kafka-platform:redisUrl:\n    secure: {ENCRYPTED}\n", 1)
+        prod.read_text().replace(
+            "config:\n", f"config:\n  kafka-platform:redisUrl:\n    secure: {ENCRYPTED}\n", 1
+        )
     )
     plans |= {f"vibestream {stack}": load_plan(vibestream, stack) for stack in ("local", "prod")}
 
@@ -79,7 +81,9 @@ def plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plan]:
 
 
 def test_the_page_the_plan_and_the_client_name_the_same_variables(plans: dict[str, Plan]) -> None:
-    planned = {name for plan in plans.values() for service in plan.services for name in contract_names(service)}
+    planned = {
+        name for plan in plans.values() for service in plan.services for name in contract_names(service)
+    }
     documented = documented_variables()
     assert set(documented) == planned, "docs/env-contract.md lists exactly what the plan gives services"
     assert set(ClientSettings.variables()) == planned, "the client reads exactly what the plan gives services"
@@ -97,7 +101,10 @@ def test_every_service_of_every_example_stack_starts_with_its_env(plans: dict[st
     for label, plan in plans.items():
         for service in plan.services:
             settings = ClientSettings.from_env(deployed_env(plan, service))
-            routing = {name: route.model_dump(exclude_none=True) for name, route in settings.messaging_routing.items()}
+            routing = {
+                name: route.model_dump(exclude_none=True)
+                for name, route in settings.messaging_routing.items()
+            }
             assert routing == json.loads(service.env["MESSAGING_ROUTING"]), (label, service.name)
             assert settings.messaging_backend == plan.messaging_backend, (label, service.name)
             assert settings.kafka_partitioner == "murmur2_random"
@@ -127,7 +134,10 @@ def local_api_env() -> dict[str, str]:
             {"KAFKA_PARTITIONER": None},
             "KAFKA_PARTITIONER: missing; expected a librdkafka partitioner name (the platform sets murmur2_random)",
         ),
-        ({"MESSAGING_BACKEND": "rabbit"}, "MESSAGING_BACKEND: Input should be 'kafka', 'celery' or 'disabled'"),
+        (
+            {"MESSAGING_BACKEND": "rabbit"},
+            "MESSAGING_BACKEND: Input should be 'kafka', 'celery' or 'disabled'",
+        ),
         ({"MESSAGING_DUAL_WRITE": "yes"}, "MESSAGING_DUAL_WRITE: 'yes' is neither true nor false"),
         ({"MESSAGING_ROUTING": "{not json"}, "MESSAGING_ROUTING: not JSON"),
         (
@@ -135,10 +145,16 @@ def local_api_env() -> dict[str, str]:
             "MESSAGING_ROUTING at user.mood.created: transport 'both' needs a channel",
         ),
         ({"KAFKA_BROKER_URL": "redpanda"}, "KAFKA_BROKER_URL: 'redpanda' is not host:port"),
-        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_MECHANISM: missing; KAFKA_SECURITY_PROTOCOL is SASL_SSL"),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"},
+            "KAFKA_SASL_MECHANISM: missing; KAFKA_SECURITY_PROTOCOL is SASL_SSL",
+        ),
         ({"MESSAGING_BACKEND": "celery"}, "CELERY_BROKER_URL: missing; MESSAGING_BACKEND is celery"),
         ({"MESSAGING_DUAL_WRITE": "true"}, "CELERY_BROKER_URL: missing; MESSAGING_DUAL_WRITE=true"),
-        ({"CELERY_BROKER_URL": "http://mq:80"}, "CELERY_BROKER_URL: a URL of another kind (expected a redis://, rediss://, amqp://"),
+        (
+            {"CELERY_BROKER_URL": "http://mq:80"},
+            "CELERY_BROKER_URL: a URL of another kind (expected a redis://, rediss://, amqp://",
+        ),
     ],
     ids=lambda value: next(iter(value)) if isinstance(value, dict) else "",
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,13 +99,15 @@ class EventConsumer:
         topics: list[str] | None = None,
         instance: str | None = None,
         batch_size: int = 100,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
+        """`config`: further librdkafka settings (e.g. `session.timeout.ms`); the contract's win."""
         self.topics = topics or list(settings.kafka_consume_topics)
         if not self.topics:
             raise ValueError("KAFKA_CONSUME_TOPICS is empty: this service consumes nothing")
         self.handler = handler
         self.batch_size = batch_size
-        self._consumer = Consumer(consumer_config(settings, instance))
+        self._consumer = Consumer({**(config or {}), **consumer_config(settings, instance)})
         self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
 
     def poll_batch(self, timeout: float = 1.0) -> int:

@@ -29,8 +29,8 @@ log = logging.getLogger("kafka_platform_client")
 
 Payload = Mapping[str, Any]
 DirectHandler = Callable[[dict[str, Any]], object]
-# Every transport an event can be written to, in the order the writes happen.
-ORDER = ("kafka", "celery", "redis", "direct")
+# Every transport an event can be written to.
+TRANSPORTS = ("kafka", "celery", "redis", "direct")
 EVENT_TYPE_HEADER = "event_type"
 
 
@@ -166,7 +166,7 @@ class Publisher:
                 planned.append("redis")
         if route.transport == "direct":
             planned.append("direct")
-        return tuple(sorted(planned, key=ORDER.index))
+        return tuple(planned)
 
     def key(self, event_type: str, payload: Payload) -> str | None:
         """The record key: the route's template filled from the payload."""
@@ -365,16 +365,18 @@ def celery_app(settings: ClientSettings) -> Any:
 
     if settings.celery_broker_url is None:
         raise RuntimeError("CELERY_BROKER_URL is not set")
-    app = Celery(
-        "kafka-platform-client", broker=settings.celery_broker_url.get_secret_value(), set_as_current=False
-    )
+    url = settings.celery_broker_url.get_secret_value()
+    app = Celery("kafka-platform-client", broker=url, set_as_current=False)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
         broker_connection_timeout=5,
         broker_connection_retry=False,
-        broker_transport_options={"socket_connect_timeout": 5, "socket_timeout": 5, "confirm_publish": True},
     )
+    if url.startswith(("redis", "rediss")):
+        app.conf.broker_transport_options = {"socket_connect_timeout": 5, "socket_timeout": 5}
+    else:  # AMQP: the broker confirms each message before send_task returns
+        app.conf.broker_transport_options = {"confirm_publish": True}
     return app
 
 

@@ -36,7 +36,7 @@ class Sent:
 class MemoryTransports(Transports):
     """Records each write; a transport named in `failing` raises its error instead."""
 
-    sent: dict[str, list[Sent]] = field(default_factory=lambda: {name: [] for name in _publisher.ORDER})
+    sent: dict[str, list[Sent]] = field(default_factory=lambda: {name: [] for name in _publisher.TRANSPORTS})
     failing: dict[str, Exception] = field(default_factory=dict)
     closed: bool = False
 
