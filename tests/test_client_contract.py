@@ -12,13 +12,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import kafka_platform_client
+import pytest
+from kafka_platform_client.settings import TOPIC_FAMILY, TOPIC_PREFIX, ClientSettings, ContractError
+
 from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
 from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan, ServicePlan
 from infra.plan.resolve import load_plan
-from kafka_platform_client.settings import TOPIC_FAMILY, TOPIC_PREFIX, ClientSettings, ContractError
 from tests.project_files import ENCRYPTED, REPO, Project, add_streams_and_connect
 
 CONTRACT_PAGE = REPO / "docs" / "env-contract.md"
@@ -132,7 +132,8 @@ def local_api_env() -> dict[str, str]:
     [
         (
             {"KAFKA_PARTITIONER": None},
-            "KAFKA_PARTITIONER: missing; expected a librdkafka partitioner name (the platform sets murmur2_random)",
+            "KAFKA_PARTITIONER: missing; expected a librdkafka partitioner name (the platform sets "
+            "murmur2_random)",
         ),
         (
             {"MESSAGING_BACKEND": "rabbit"},

@@ -10,7 +10,6 @@ import logging
 import re
 
 import pytest
-
 from kafka_platform_client import (
     ContractError,
     MissingKeyField,
@@ -23,6 +22,7 @@ from kafka_platform_client import (
 )
 from kafka_platform_client import publisher as publisher_module
 from kafka_platform_client.testing import RecordingPublisher, Sent, recording, settings
+
 from tests.project_files import REPO
 
 ROUTING = {

@@ -4,6 +4,7 @@ its ConfigMap and Secret values."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import secrets
@@ -13,8 +14,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
+from confluent_kafka import Consumer
 
 from infra.live.kafka_broker import Broker
 from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan, ServicePlan
@@ -27,6 +30,8 @@ TOPOLOGIES = {
     "vibestream": REPO / "examples" / "vibestream" / "topology.yaml",
 }
 STACK = "routing"
+# The Redis list where the flip test's Celery worker (fallback_worker.py) records handled ids.
+RECORDED = "handled"
 
 
 def broker_project(
@@ -128,3 +133,25 @@ class ServiceProcess:
     def errors(self) -> str:
         assert self.process.stderr is not None
         return self.process.stderr.read() if self.process.poll() is not None else ""
+
+
+def records(broker: Broker, topic: str, expected: int, timeout: float = 30) -> list[Any]:
+    """Every record of `topic` (at least `expected`, then until it stays quiet)."""
+    consumer = Consumer(
+        broker.client_config()
+        | {"group.id": f"reader-{secrets.token_hex(3)}", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    found: list[Any] = []
+    deadline, quiet_until = time.monotonic() + timeout, time.monotonic() + 3
+    while time.monotonic() < deadline and (len(found) < expected or time.monotonic() < quiet_until):
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            found.append(message)
+            quiet_until = time.monotonic() + 1.5
+    consumer.close()
+    return found
+
+
+def ids(messages: list[Any]) -> list[str]:
+    return [json.loads(message.value())["payload"]["id"] for message in messages]

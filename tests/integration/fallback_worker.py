@@ -14,7 +14,8 @@ from celery import Celery
 from kafka_platform_client import Event, load_settings
 from kafka_platform_client.celery_fallback import configure_fallback_worker
 
-RECORDED = "handled"
+from tests.integration.client_env import RECORDED
+
 app = Celery("fallback-worker")
 
 

@@ -16,14 +16,13 @@ from typing import Any
 
 import pytest
 import redis
-from confluent_kafka import Consumer
+from kafka_platform_client import Published, Publisher, PublishError
+from kafka_platform_client.settings import ClientSettings
 
 from infra.live.kafka_broker import Broker
 from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan
-from kafka_platform_client import Published, Publisher, PublishError
-from kafka_platform_client.settings import ClientSettings
 from tests.broker_setup import deploy_plan
-from tests.integration.client_env import ServiceProcess, broker_project, service_env
+from tests.integration.client_env import ServiceProcess, broker_project, ids, records, service_env
 from tests.integration.kafka_apps import client_properties, free_port, java, write_properties
 
 
@@ -54,28 +53,6 @@ def vibestream(broker: Broker, redis_server: str, tmp_path_factory: pytest.TempP
     return Deployed(plan, deploy_plan(broker, plan))
 
 
-def records(broker: Broker, topic: str, expected: int, timeout: float = 30) -> list[Any]:
-    """Every record of `topic` (at least `expected`, then until it stays quiet)."""
-    consumer = Consumer(
-        broker.client_config()
-        | {"group.id": f"reader-{secrets.token_hex(3)}", "auto.offset.reset": "earliest"}
-    )
-    consumer.subscribe([topic])
-    found: list[Any] = []
-    deadline, quiet_until = time.monotonic() + timeout, time.monotonic() + 3
-    while time.monotonic() < deadline and (len(found) < expected or time.monotonic() < quiet_until):
-        message = consumer.poll(0.5)
-        if message is not None and message.error() is None:
-            found.append(message)
-            quiet_until = time.monotonic() + 1.5
-    consumer.close()
-    return found
-
-
-def ids(messages: list[Any]) -> list[str]:
-    return [json.loads(message.value())["payload"]["id"] for message in messages]
-
-
 @pytest.fixture
 def realtime(vibestream: Deployed, redis_server: str) -> Iterator[Any]:
     """A subscriber on the `both` event's channel, confirmed before anything is published."""
@@ -102,9 +79,11 @@ def test_a_redis_failure_after_kafka_names_both_and_the_retry_writes_redis_once(
 ) -> None:
     down = f"redis://127.0.0.1:{free_port()}/0"
     payload = {"id": secrets.token_hex(4), "user_id": "u-1"}
-    with Publisher(vibestream.settings("player-api", REDIS_URL=down)) as publisher:
-        with pytest.raises(PublishError) as raised:
-            publisher.publish("ListenSessionCompleted", payload)
+    with (
+        Publisher(vibestream.settings("player-api", REDIS_URL=down)) as publisher,
+        pytest.raises(PublishError) as raised,
+    ):
+        publisher.publish("ListenSessionCompleted", payload)
     assert (raised.value.delivered, raised.value.undelivered) == (("kafka",), ("redis",))
     assert "redis failed" in str(raised.value)
 
@@ -121,9 +100,11 @@ def test_a_kafka_failure_sends_nothing_to_redis(broker: Broker, vibestream: Depl
     recommender = vibestream.plan.service("recommender")
     wrong = {SASL_USERNAME_ENV: recommender.principal, SASL_PASSWORD_ENV: vibestream.passwords["recommender"]}
     payload = {"id": secrets.token_hex(4), "user_id": "u-2"}
-    with Publisher(vibestream.settings("player-api", **wrong), delivery_timeout=10) as publisher:
-        with pytest.raises(PublishError) as raised:
-            publisher.publish("ListenSessionCompleted", payload)
+    with (
+        Publisher(vibestream.settings("player-api", **wrong), delivery_timeout=10) as publisher,
+        pytest.raises(PublishError) as raised,
+    ):
+        publisher.publish("ListenSessionCompleted", payload)
     assert (raised.value.delivered, raised.value.undelivered) == ((), ("kafka", "redis"))
     assert "TOPIC_AUTHORIZATION_FAILED" in str(raised.value)
     assert channel_ids(realtime) == []
@@ -135,9 +116,11 @@ def test_a_celery_failure_in_a_dual_write_leaves_the_kafka_write_and_says_so(
     down = f"redis://127.0.0.1:{free_port()}/1"
     payload = {"id": secrets.token_hex(4), "user_id": "u-3"}
     started = time.monotonic()
-    with Publisher(aura360.settings("api", MESSAGING_DUAL_WRITE="true", CELERY_BROKER_URL=down)) as publisher:
-        with pytest.raises(PublishError) as raised:
-            publisher.publish("user.mood.created", payload)
+    with (
+        Publisher(aura360.settings("api", MESSAGING_DUAL_WRITE="true", CELERY_BROKER_URL=down)) as publisher,
+        pytest.raises(PublishError) as raised,
+    ):
+        publisher.publish("user.mood.created", payload)
     assert (raised.value.delivered, raised.value.undelivered) == (("kafka",), ("celery",))
     assert time.monotonic() - started < 30, "a Celery broker that is down fails the publish, it does not hang"
     assert payload["id"] in ids(records(broker, aura360.topic("user.events"), 1))
