@@ -172,7 +172,10 @@ def test_the_double_makes_publish_event_record_for_a_teams_unit_test() -> None:
     with recording(settings(ROUTING, backend="celery")) as published:
         publish_event("SharesPurchased", PAYLOAD)
         publish_event("Payment", PAYLOAD)
-        asyncio.run(publish_event_async("UserProfileUpdated", {"user_id": "u-1"}))
+        # Not asyncio.run: it would leave no current event loop for the Pulumi mock tests.
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(publish_event_async("UserProfileUpdated", {"user_id": "u-1"}))
+        loop.close()
     assert published.events("celery") == ["SharesPurchased"]
     assert published.events("direct") == ["Payment"]
     assert published.sent["redis"] == [Sent("UserProfileUpdated", {"user_id": "u-1"}, "vibestream:profiles")]
