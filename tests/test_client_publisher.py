@@ -212,3 +212,14 @@ def test_a_broken_process_env_fails_at_configure_not_at_the_first_publish(
     monkeypatch.setenv("MESSAGING_BACKEND", "kafka")
     with pytest.raises(ContractError, match="KAFKA_PARTITIONER: missing"):
         configure()
+
+
+def test_the_double_leaves_the_services_own_publisher_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(publisher_module, "_DEFAULT", publisher_module._Default())
+    own = RecordingPublisher(settings(ROUTING))
+    publisher_module.use(own)
+    with recording(settings(ROUTING, backend="celery")) as recorded:
+        publish_event("SharesPurchased", PAYLOAD)
+    publish_event("SharesPurchased", PAYLOAD)
+    assert (recorded.events("celery"), own.events("kafka")) == (["SharesPurchased"], ["SharesPurchased"])
+    assert not own.memory.closed

@@ -33,6 +33,7 @@ class Event:
 
 
 Handler = Callable[[Event], object]
+REFUSED = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED})
 
 
 def decode(message: Any) -> Event:
@@ -117,8 +118,10 @@ class EventConsumer:
             for message in self._consumer.consume(self.batch_size, timeout):
                 error = message.error()
                 if error is not None:
-                    if error.fatal() or error.code() not in {KafkaError._PARTITION_EOF}:
+                    # librdkafka retries the transient ones itself; these it never gets past.
+                    if error.fatal() or error.code() in REFUSED:
                         raise KafkaException(error)
+                    log.warning("consumer: %s", error)
                     continue
                 self.handler(decode(message))
                 self._consumer.store_offsets(message=message)

@@ -328,14 +328,19 @@ class RealTransports(Transports):
 
     def close(self) -> None:
         problems = []
-        if self._producer is not None:
-            left = self._producer.flush(self.delivery_timeout)
+        # Dropping each handle (not only flushing it) ends its connections now, even while a
+        # PublishError's traceback still refers to these transports.
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            left = producer.flush(self.delivery_timeout)
             if left:
                 problems.append(f"{left} Kafka record(s) undelivered after {self.delivery_timeout:.0f} s")
-        if self._celery is not None:
-            self._celery.close()
-        if self._redis is not None:
-            self._redis.close()
+        celery, self._celery = self._celery, None
+        if celery is not None:
+            celery.close()
+        client, self._redis = self._redis, None
+        if client is not None:
+            client.close()
         if problems:
             raise RuntimeError("; ".join(problems))
 
@@ -386,6 +391,7 @@ _INHERITED: list[Transports] = []
 
 
 def _after_fork_in_child() -> None:
+    _DEFAULT.lock = threading.Lock()
     for publisher in list(_OPEN):
         publisher._lock = threading.Lock()  # a lock held by another thread at fork stays held
         publisher._forked()
@@ -421,18 +427,22 @@ def configure(
     from kafka_platform_client.settings import load_settings
 
     publisher = Publisher(settings or load_settings(), celery_tasks=celery_tasks)
-    return use(publisher)
+    use(publisher)
+    return publisher
 
 
-def use(publisher: Publisher) -> Publisher:
-    """Make `publisher` the one `publish_event` uses (e.g. the test double); returns it."""
+def use(publisher: Publisher | None, *, close_previous: bool = True) -> Publisher | None:
+    """Make `publisher` the one `publish_event` uses (None: build one from the env at the next
+    publish); returns the one it replaced, or None once that is closed."""
     with _DEFAULT.lock:
         previous, _DEFAULT.publisher = _DEFAULT.publisher, publisher
-        for event_type, handler in _DEFAULT.direct.items():
-            publisher.register_direct(event_type, handler)
-    if previous is not None and previous is not publisher:
-        previous.close()
-    return publisher
+        if publisher is not None:
+            for event_type, handler in _DEFAULT.direct.items():
+                publisher.register_direct(event_type, handler)
+    if previous is None or previous is publisher or not close_previous:
+        return previous
+    previous.close()
+    return None
 
 
 def default_publisher() -> Publisher:

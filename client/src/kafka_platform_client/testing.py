@@ -112,12 +112,10 @@ def settings(
 @contextmanager
 def recording(settings: ClientSettings) -> Iterator[RecordingPublisher]:
     """`publish_event` records into the yielded publisher inside the block."""
-    previous = _publisher._DEFAULT.publisher
     recorder = RecordingPublisher(settings)
-    _publisher.use(recorder)
+    previous = _publisher.use(recorder, close_previous=False)
     try:
         yield recorder
     finally:
-        with _publisher._DEFAULT.lock:
-            _publisher._DEFAULT.publisher = previous
+        _publisher.use(previous, close_previous=False)
         recorder.close()
