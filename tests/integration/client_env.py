@@ -13,9 +13,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import redis
 import yaml
 from confluent_kafka import Consumer
 
@@ -155,3 +158,53 @@ def records(broker: Broker, topic: str, expected: int, timeout: float = 30) -> l
 
 def ids(messages: list[Any]) -> list[str]:
     return [json.loads(message.value())["payload"]["id"] for message in messages]
+
+
+@contextmanager
+def fallback_worker(env: dict[str, str], record_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A consuming service's Celery worker (prefork, two processes; fallback_worker.py) on its
+    env, recording what it handled in the list RECORDED at `record_url`."""
+    redis.Redis.from_url(record_url).delete(RECORDED)
+    command = [sys.executable, "-m", "celery", "-A", "tests.integration.fallback_worker", "worker"]
+    options = ["--pool", "prefork", "--concurrency", "2", "--loglevel", "WARNING"]
+    quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*command, *options, *quiet],
+            cwd=REPO,
+            env=process_env(env, FALLBACK_RECORD_URL=record_url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()  # a warm shutdown: tasks in hand finish
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert process.returncode in (0, -signal.SIGTERM), log.read_text()
+
+
+def publish_phase(env: dict[str, str], first: int, count: int) -> list[str]:
+    """A service process on `env` publishing ids from `first` until it confirmed `count`, then
+    SIGTERM as a rollout sends (it finishes the event in hand, flushes, exits 0): the ids it
+    confirmed."""
+    service = ServiceProcess(env, "publish", "user.mood.created", str(first))
+    service.wait_for(count)
+    code = service.stop()
+    assert code == 0 and len(service.seen) >= count, service.errors()
+    return service.seen
+
+
+def handled_by_celery(record_url: str, expected: int, worker: subprocess.Popen[bytes]) -> list[str]:
+    """The ids the worker handled, once it has `expected` (and a moment more, for duplicates)."""
+    recorded = redis.Redis.from_url(record_url, decode_responses=True)
+    deadline = time.monotonic() + 60
+    while recorded.llen(RECORDED) < expected and time.monotonic() < deadline:
+        assert worker.poll() is None, "the Celery worker died"
+        time.sleep(0.2)
+    time.sleep(1)
+    return [str(value) for value in recorded.lrange(RECORDED, 0, -1)]
