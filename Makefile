@@ -30,10 +30,12 @@ plugin_cache = $(KAFKA_PLATFORM_CACHE)/plugins/pulumi-resource-$(1)-$(call plugi
 .PHONY: venv tools engine test unit integration e2e lint scan bench validate plan local local-down \
 	local-reset compose compose-check clean kubernetes topicctl
 
-$(VENV)/.installed: pyproject.toml
+# The client package (client/) is the services' side of the env contract: installed beside the
+# project so its tests and lint see it; the project itself never imports it.
+$(VENV)/.installed: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev]" -e "./client[redis,celery]"
 	touch $@
 
 venv: $(VENV)/.installed

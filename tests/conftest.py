@@ -8,6 +8,7 @@ import hypothesis.internal.observability  # noqa: F401
 import pytest
 
 from infra.live.kafka_broker import Broker, broker_from_environment, local_kafka, missing_tools
+from tests.integration.redis_server import redis_missing, redis_url
 from tests.project_files import EXAMPLE, REPO, Project
 
 # Imported here, before any Pulumi mock runs: the hypothesis plugin otherwise imports it at the
@@ -56,3 +57,18 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         skip_unless_required(reason, REQUIRE_BROKER)
     with local_kafka(tmp_path_factory.mktemp("kafka")) as started:
         yield started
+
+
+# .ci/run sets this where redis-server is installed, so the routing tests never skip there.
+REQUIRE_REDIS = os.environ.get("KAFKA_PLATFORM_REQUIRE_REDIS") == "1"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis (tests/integration/redis_server.py) for the routing, client and flip tests."""
+    if redis_missing():
+        skip_unless_required(
+            "no REDIS_URL and no redis-server installed (`apt-get install redis-server`)", REQUIRE_REDIS
+        )
+    with redis_url(tmp_path_factory.mktemp("redis")) as url:
+        yield url

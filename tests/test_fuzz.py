@@ -110,11 +110,11 @@ def stack_settings(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         },
         "messaging": {
             "backend": backend,
-            "dual_write": backend != "disabled" and draw(st.booleans()),
-            # A Celery backend needs its broker; a stack may also set one ahead of a flip.
+            "dual_write": (dual_write := backend != "disabled" and draw(st.booleans())),
+            # A Celery backend and a dual write need its broker; a stack may also set one ahead of a flip.
             **(
                 {"celery_broker": {"url": "redis://redis.internal:6379/1"}}
-                if backend == "celery" or draw(st.booleans())
+                if backend == "celery" or dual_write or draw(st.booleans())
                 else {}
             ),
         },

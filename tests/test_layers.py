@@ -74,3 +74,14 @@ def test_the_dynamic_providers_module_imports_no_program() -> None:
     ]
     assert offenders == []
     assert "infra.live.cluster_admin" in loaded  # the probe did import the provider's helpers
+
+
+CLIENT = INFRA.parent / "client" / "src" / "kafka_platform_client"
+
+
+@pytest.mark.parametrize("path", sorted(CLIENT.glob("*.py")), ids=lambda path: path.name)
+def test_the_client_stands_alone(path: Path) -> None:
+    """Services install the client without the platform: it reads the env, never `infra`."""
+    tree = ast.parse(path.read_text(), str(path))
+    imported = [f"line {line}: {target}" for line, target in _imported(tree)]
+    assert imported == [], f"{path.relative_to(INFRA.parent)} imports the platform: {imported}"

@@ -570,6 +570,22 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
         "Pulumi.prod.yaml: settings.messaging.celery_broker: required: messaging.backend is 'celery'",
     ),
     (
+        "one service's dual write without a Celery broker",
+        PROD,
+        _set("messaging|services", {"guardian": {"dual_write": True}}),
+        "prod",
+        "Pulumi.prod.yaml: settings.messaging.celery_broker: required: "
+        "messaging.services.guardian.dual_write writes every event to Kafka and to Celery",
+    ),
+    (
+        "dual write without a Celery broker",
+        PROD,
+        _set("messaging|dual_write", True),
+        "prod",
+        "Pulumi.prod.yaml: settings.messaging.celery_broker: required: messaging.dual_write writes every "
+        "event to Kafka and to Celery",
+    ),
+    (
         "redis URL with a password in plain text",
         PROD,
         _set(

@@ -593,6 +593,12 @@ def celery_services(messaging: MessagingSettings, topology: Topology) -> list[st
     return sorted(service for service in topology.services if messaging.backend_of(service) == "celery")
 
 
+def dual_writers(messaging: MessagingSettings, topology: Topology) -> list[str]:
+    """The services that write every event to Kafka and to Celery (their own dual write, or the
+    stack's)."""
+    return sorted(service for service in topology.services if messaging.dual_write_of(service))
+
+
 def _check_messaging(
     messaging: MessagingSettings, topology: Topology, add: AddProblem, *, local: bool = False
 ) -> None:
@@ -614,6 +620,18 @@ def _check_messaging(
         if on_celery and messaging.celery_broker is None:
             verb = "is" if len(on_celery) == 1 else "are"
             add(("messaging", "celery_broker"), f"required: {', '.join(on_celery)} {verb} 'celery'")
+        elif dual_writers(messaging, topology) and messaging.celery_broker is None:
+            on_both = ["messaging.dual_write"] if messaging.dual_write else []
+            on_both += [
+                f"messaging.services.{service}.dual_write"
+                for service, own in sorted(messaging.services.items())
+                if own.dual_write and service in topology.services
+            ]
+            verb = "writes" if len(on_both) == 1 else "write"
+            add(
+                ("messaging", "celery_broker"),
+                f"required: {', '.join(on_both)} {verb} every event to Kafka and to Celery",
+            )
     if messaging.dual_write and messaging.backend == "disabled":
         add(("messaging", "dual_write"), "dual write needs a backend; it is 'disabled'")
     _check_service_messaging(messaging, topology, add)

@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
-from infra.model.settings import ConnectionSettings, StackSettings, celery_services, redis_events
+from infra.model.settings import (
+    ConnectionSettings,
+    StackSettings,
+    celery_services,
+    dual_writers,
+    redis_events,
+)
 from infra.model.stacks import SECRET_URL_KEYS
 from infra.model.topology import CHANNEL_TRANSPORTS, Topology
 from infra.plan.model import ConnectionPlan
@@ -29,10 +35,16 @@ def plan_connections(
 
 
 def needs_local_redis(settings: StackSettings, topology: Topology) -> bool:
-    """A local stack runs Redis when events go to a channel or a service's backend is Celery."""
+    """A local stack runs Redis when events go to a channel, or to Celery (a service's backend,
+    or its dual write)."""
     messaging = settings.messaging
-    return bool(redis_events(messaging, topology) or celery_services(messaging, topology)) or (
-        messaging.backend == "celery"
+    return (
+        bool(
+            redis_events(messaging, topology)
+            or celery_services(messaging, topology)
+            or dual_writers(messaging, topology)
+        )
+        or messaging.backend == "celery"
     )
 
 

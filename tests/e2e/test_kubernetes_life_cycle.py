@@ -1,6 +1,7 @@
 """The Kubernetes half under the real engine, the real pulumi-kubernetes provider and a real
 kube-apiserver: what every service reads (its ConfigMap, its Secret, the rollout checksum on
-its Deployment) through a stack's whole life, read back with the official Kubernetes client.
+its Deployment) through a stack's whole life, read back with the official Kubernetes client;
+and a backend flip by `pulumi up` reaching a service that publishes with the client.
 
 There is no kubelet: pods never become Ready, which is what an outage looks like to a rollout.
 """
@@ -33,6 +34,7 @@ from tests.e2e.engine import (
     existing_cluster_settings,
 )
 from tests.integration import access_checks as check
+from tests.integration.client_env import fallback_worker, handled_by_celery, ids, publish_phase, records
 from tests.kubernetes_cluster import ControlPlane, control_plane, missing_binaries
 from tests.project_files import EXAMPLE
 
@@ -41,6 +43,7 @@ STACK = "k8s"
 NAMESPACE = "aura360-k8s"
 MAPPED = {"api": "aura360-api", "guardian": "aura360-guardian"}
 UNMAPPED = "aura360-aggregator"
+PER_PHASE = 25  # events per phase of the backend flip
 OTHER_MANAGER = "team-deploy"  # how the teams deploy their own Deployments (kubectl, Argo CD, ...)
 
 
@@ -183,7 +186,7 @@ def test_the_kubernetes_half_through_a_stacks_life(
     # 3. A flag flip: ConfigMaps updated in place (same uid), mapped checksums change, nothing else.
     config_maps, secrets = uids(core, "ConfigMap"), uids(core, "Secret")
     before = {name: checksum(apps, name) for name in MAPPED.values()}
-    settings["messaging"]["dual_write"] = True
+    settings["messaging"] |= {"dual_write": True, "celery_broker": {"url": "redis://celery.internal:6379/1"}}
     project.write_settings(STACK, settings)
     flipped = stack.up(parallel=PARALLEL)
     assert changes(flipped) == {"update": len(plan.services) + len(MAPPED)}
@@ -262,6 +265,64 @@ def test_a_stack_that_owns_its_namespace_creates_it_and_removes_it(
             return
         time.sleep(1)
     pytest.fail(f"namespace {namespace} still exists a minute after destroy")
+
+
+def deployed_env(core: client.CoreV1Api, namespace: str, service: str) -> dict[str, str]:
+    """What the service's pod reads with `envFrom`: its ConfigMap and its Secret."""
+    env: dict[str, str] = core.read_namespaced_config_map(f"{service}-kafka-env", namespace).data
+    secret = core.read_namespaced_secret(f"{service}-kafka-credentials", namespace).data
+    return env | {key: base64.b64decode(value).decode() for key, value in secret.items()}
+
+
+def test_a_backend_flip_by_pulumi_up_reaches_a_running_service_and_loses_no_event(
+    engine_project: EngineProject, broker: Broker, plane: ControlPlane, redis_server: str, tmp_path: Path
+) -> None:
+    """Switching without code changes, as the stories promise: `pulumi up` flips
+    messaging.backend kafka -> celery -> kafka; after each, the publishing service restarts with
+    the ConfigMap and Secret read back from the kube-apiserver (as a rollout restarts it) and
+    publishes continuously through kafka_platform_client. A real Celery worker (prefork, the
+    consuming service's env) handles the Celery phase. Counted: every confirmed event is on
+    exactly one backend, none lost."""
+    project = engine_project
+    project.edit_topology(lambda topology: topology.update(domain="kubeflip"))
+    namespace = "kubeflip-e2e"
+    settings = existing_cluster_settings(
+        broker, kubernetes={"namespace": namespace, "create_namespace": True}
+    )
+    redis_base = redis_server.rsplit("/", 1)[0]
+    settings["messaging"] = {
+        "backend": "kafka",
+        "dual_write": False,
+        "celery_broker": {"url": f"{redis_base}/1"},
+    }
+    stack = project.stack("flip", settings)
+    stack.set_config("kubernetes:kubeconfig", auto.ConfigValue(str(plane.kubeconfig)))
+    core, _ = apis(plane)
+    record_url = f"{redis_base}/2"
+
+    confirmed: dict[str, list[str]] = {}
+    stack.up(parallel=PARALLEL)
+    consumer = deployed_env(core, namespace, "context-aggregator")  # reads user.events
+    with fallback_worker(consumer, record_url, tmp_path / "celery.log") as worker:
+        for phase, backend in (("kafka", "kafka"), ("celery", "celery"), ("kafka again", "kafka")):
+            if settings["messaging"]["backend"] != backend:
+                settings["messaging"]["backend"] = backend
+                project.write_settings("flip", settings)
+                assert changes(stack.up(parallel=PARALLEL)) == {"update": 5}, "the ConfigMaps, nothing else"
+            env = deployed_env(core, namespace, "api")
+            assert env["MESSAGING_BACKEND"] == backend
+            confirmed[phase] = publish_phase(env, sum(map(len, confirmed.values())), PER_PHASE)
+        on_celery = handled_by_celery(record_url, len(confirmed["celery"]), worker)
+    published = [event_id for ids_of_phase in confirmed.values() for event_id in ids_of_phase]
+    assert published == [str(number) for number in range(len(published))], "every event confirmed, in order"
+    on_kafka = ids(
+        records(broker, "kubeflip.user.events", len(confirmed["kafka"]) + len(confirmed["kafka again"]))
+    )
+    stack.destroy(parallel=PARALLEL)
+
+    assert sorted(on_kafka, key=int) == confirmed["kafka"] + confirmed["kafka again"]
+    assert sorted(on_celery, key=int) == confirmed["celery"]
+    assert sorted(on_kafka + on_celery, key=int) == published, "every event once, on one backend, none lost"
 
 
 def test_the_local_stacks_manifests_apply_to_a_fresh_cluster(

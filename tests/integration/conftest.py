@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,8 +8,6 @@ from infra.live.kafka_broker import Broker
 from infra.plan.model import Plan
 from infra.plan.resolve import load_plan
 from tests.broker_setup import deploy_plan
-from tests.conftest import skip_unless_required
-from tests.integration.redis_server import redis_missing, redis_url
 from tests.project_files import EXAMPLE
 
 
@@ -34,20 +30,6 @@ def integration_report() -> list[str]:
 @pytest.fixture(scope="session")
 def routing_report() -> list[str]:
     return ROUTING_REPORT
-
-
-# .ci/run sets this where redis-server is installed, so the routing tests never skip there.
-REQUIRE_REDIS = os.environ.get("KAFKA_PLATFORM_REQUIRE_REDIS") == "1"
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if redis_missing():
-        skip_unless_required(
-            "no REDIS_URL and no redis-server installed (`apt-get install redis-server`)", REQUIRE_REDIS
-        )
-    with redis_url(tmp_path_factory.mktemp("redis")) as url:
-        yield url
 
 
 REPORT: list[str] = []

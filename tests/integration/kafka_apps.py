@@ -1,8 +1,8 @@
 """Real Kafka clients beyond produce/consume: a Kafka Streams application and a Kafka Connect
 worker, run as a service with exactly its generated credentials.
 
-Their jars come from Maven Central once (cached beside the broker's), and the Streams app
-(`apps/CountApp.java`) is compiled with javac on first use.
+Their jars come from Maven Central once (cached beside the broker's), and the apps
+(`apps/*.java`: a Streams app, a keyed producer) are compiled with javac on first use.
 """
 
 from __future__ import annotations
@@ -48,15 +48,18 @@ def apps_dir() -> Path:
 
 
 def classpath() -> str:
-    """The client jars and the compiled Streams app (recompiled when its source changes)."""
+    """The client jars and the compiled apps (recompiled when a source changes)."""
     lib = maven_jars(apps_dir(), POM, f"kafka-streams-{KAFKA_VERSION}.jar")
-    source = APPS / "CountApp.java"
-    classes = apps_dir() / "classes" / hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    if not (classes / "CountApp.class").exists():
+    sources = sorted(APPS.glob("*.java"))
+    digest = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()[:16]
+    classes = apps_dir() / "classes" / digest
+    if not all((classes / f"{source.stem}.class").exists() for source in sources):
         partial = classes.with_suffix(".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        subprocess.run(["javac", "-cp", f"{lib}/*", "-d", str(partial), str(source)], check=True, timeout=300)
+        subprocess.run(
+            ["javac", "-cp", f"{lib}/*", "-d", str(partial), *map(str, sources)], check=True, timeout=300
+        )
         partial.rename(classes)
     return f"{lib}/*:{classes}"
 

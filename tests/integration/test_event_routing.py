@@ -1,10 +1,10 @@
-"""MESSAGING_ROUTING proven end to end on real Kafka and real Redis.
+"""MESSAGING_ROUTING proven end to end on real Kafka and real Redis, through the shipped client.
 
-A reference publisher (`reference_publisher.py`) gets exactly the env a service receives (its
+Each service's `Publisher` (kafka_platform_client) gets exactly the env a service receives (its
 ConfigMap and Secret) and publishes every event its routing lists. A Redis subscriber on every
 channel and a Kafka consumer on every topic then see exactly what the routing says: `both` on
-both, `redis` only on Redis, `kafka` only on Kafka with the documented key, `direct` on neither;
-with MESSAGING_BACKEND=disabled nothing anywhere.
+both, `redis` only on Redis, `kafka` only on Kafka with the documented key, `direct` on neither
+(its in-process handler is called instead); with MESSAGING_BACKEND=disabled nothing anywhere.
 """
 
 from __future__ import annotations
@@ -21,45 +21,20 @@ import pytest
 import redis
 import yaml
 from confluent_kafka import Consumer
+from kafka_platform_client import Publisher
+from kafka_platform_client.settings import ClientSettings
 
 from infra.live.kafka_broker import Broker
-from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan
-from infra.plan.resolve import load_plan
+from infra.plan.model import Plan
 from tests.broker_setup import deploy_plan
-from tests.e2e.engine import existing_cluster_settings
-from tests.integration.reference_publisher import ReferencePublisher
-from tests.project_files import ENCRYPTED, EXAMPLE, REPO
-
-TOPOLOGIES = {
-    "aura360": EXAMPLE / "topology.yaml",
-    "vibestream": REPO / "examples" / "vibestream" / "topology.yaml",
-}
-STACK = "routing"
+from tests.integration.client_env import TOPOLOGIES, broker_project, service_env
 
 
 @dataclass(frozen=True)
 class Seen:
     kafka: dict[str, tuple[str, str | None]]  # event id -> (topic, key)
     redis: dict[str, str]  # event id -> channel
-
-
-def routing_project(root: Path, topology_name: str, broker: Broker, redis_url: str, backend: str) -> Plan:
-    """The topology under a domain of its own, as a `provider: kafka` stack on the test broker
-    with the test Redis: its plan's env is what a deployed service would receive."""
-    topology = yaml.safe_load(TOPOLOGIES[topology_name].read_text())
-    topology["domain"] = f"{topology['domain']}{secrets.token_hex(3)}"
-    root.mkdir(parents=True)
-    (root / "topology.yaml").write_text(yaml.safe_dump(topology, sort_keys=False))
-    settings = existing_cluster_settings(broker)
-    settings["messaging"] = {"backend": backend, "dual_write": False, "redis": {"url": redis_url}}
-    document = {
-        "config": {
-            "kafka-platform:kafkaAdminPassword": {"secure": ENCRYPTED},
-            "kafka-platform:settings": settings,
-        }
-    }
-    (root / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    return load_plan(root, STACK)
+    direct: set[str]  # event ids whose in-process handler ran
 
 
 def payload_for(route: dict[str, str]) -> dict[str, Any]:
@@ -69,26 +44,29 @@ def payload_for(route: dict[str, str]) -> dict[str, Any]:
 
 
 def publish_every_event(
-    plan: Plan, broker: Broker, passwords: dict[str, str]
+    plan: Plan, passwords: dict[str, str], called: set[str]
 ) -> dict[str, tuple[str, dict[str, Any], dict[str, str]]]:
     """Each event once, from the first service whose routing lists it: id -> (event, payload, route)."""
     published: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {}
     done: set[str] = set()
     for service in plan.services:
-        env = service.env | {SASL_USERNAME_ENV: service.principal, SASL_PASSWORD_ENV: passwords[service.name]}
-        publisher = ReferencePublisher(env)
-        for event, route in sorted(json.loads(env["MESSAGING_ROUTING"]).items()):
-            if event in done:
-                continue
-            payload = payload_for(route)
-            publisher.publish(event, payload)
-            published[payload["id"]] = (event, payload, route)
-            done.add(event)
-        publisher.close()
+        env = service_env(service, passwords)
+        with Publisher(ClientSettings.from_env(env)) as publisher:
+            for event, route in sorted(json.loads(env["MESSAGING_ROUTING"]).items()):
+                if event in done:
+                    continue
+                if route["transport"] == "direct":
+                    publisher.register_direct(event, lambda payload: called.add(payload["id"]))
+                payload = payload_for(route)
+                publisher.publish(event, payload)
+                published[payload["id"]] = (event, payload, route)
+                done.add(event)
     return published
 
 
-def read_everything(broker: Broker, plan: Plan, subscriber: Any, expected_on_kafka: int) -> Seen:
+def read_everything(
+    broker: Broker, plan: Plan, subscriber: Any, expected_on_kafka: int, direct: set[str]
+) -> Seen:
     kafka: dict[str, tuple[str, str | None]] = {}
     consumer = Consumer(
         broker.client_config()
@@ -101,7 +79,7 @@ def read_everything(broker: Broker, plan: Plan, subscriber: Any, expected_on_kaf
             break
         message = consumer.poll(0.5)
         if message is not None and message.error() is None:
-            body = json.loads(message.value())
+            body = json.loads(message.value())["payload"]
             key = message.key().decode() if message.key() is not None else None
             kafka[body["id"]] = (message.topic(), key)
             quiet_until = time.monotonic() + 2
@@ -111,9 +89,9 @@ def read_everything(broker: Broker, plan: Plan, subscriber: Any, expected_on_kaf
     while time.monotonic() < quiet_until:
         message = subscriber.get_message(timeout=0.2)
         if message is not None and message["type"] == "message":
-            channels[json.loads(message["data"])["id"]] = message["channel"].decode()
+            channels[json.loads(message["data"])["payload"]["id"]] = message["channel"].decode()
             quiet_until = time.monotonic() + 1
-    return Seen(kafka, channels)
+    return Seen(kafka, channels, direct)
 
 
 def subscribe_to_every_channel(redis_url: str, plan: Plan) -> Any:
@@ -138,12 +116,13 @@ def subscribe_to_every_channel(redis_url: str, plan: Plan) -> Any:
 def run_routing(plan: Plan, broker: Broker, redis_url: str) -> tuple[dict[str, Any], Seen]:
     passwords = deploy_plan(broker, plan)
     subscriber = subscribe_to_every_channel(redis_url, plan)
-    published = publish_every_event(plan, broker, passwords)
+    called: set[str] = set()
+    published = publish_every_event(plan, passwords, called)
     enabled = plan.messaging_backend == "kafka"
     on_kafka = (
         sum(route["transport"] in {"kafka", "both"} for _, _, route in published.values()) if enabled else 0
     )
-    seen = read_everything(broker, plan, subscriber, on_kafka)
+    seen = read_everything(broker, plan, subscriber, on_kafka, called)
     subscriber.close()
     return published, seen
 
@@ -152,7 +131,7 @@ def run_routing(plan: Plan, broker: Broker, redis_url: str) -> tuple[dict[str, A
 def test_every_event_goes_exactly_where_its_routing_says(
     broker: Broker, redis_server: str, tmp_path: Path, topology_name: str, routing_report: list[str]
 ) -> None:
-    plan = routing_project(tmp_path / "project", topology_name, broker, redis_server, backend="kafka")
+    plan = broker_project(tmp_path / "project", topology_name, broker, redis_server, backend="kafka")
     published, seen = run_routing(plan, broker, redis_server)
     assert {event for event, _, _ in published.values()} == set(
         yaml.safe_load(TOPOLOGIES[topology_name].read_text())["events"]
@@ -174,6 +153,7 @@ def test_every_event_goes_exactly_where_its_routing_says(
             assert on_redis == route["channel"], event
         else:
             assert on_redis is None, f"{event} ({transport}) must not reach Redis"
+        assert (event_id in seen.direct) == (transport == "direct"), event
     transports = {route["transport"] for _, _, route in published.values()}
     if topology_name == "vibestream":
         assert transports == {"kafka", "redis", "both", "direct"}, "the hybrid shape covers every transport"
@@ -182,7 +162,9 @@ def test_every_event_goes_exactly_where_its_routing_says(
 def test_a_disabled_backend_publishes_nothing_anywhere(
     broker: Broker, redis_server: str, tmp_path: Path
 ) -> None:
-    plan = routing_project(tmp_path / "project", "vibestream", broker, redis_server, backend="disabled")
+    plan = broker_project(tmp_path / "project", "vibestream", broker, redis_server, backend="disabled")
     published, seen = run_routing(plan, broker, redis_server)
     assert published, "every event was offered to the publisher"
     assert (seen.kafka, seen.redis) == ({}, {})
+    direct = {event_id for event_id, (_, _, route) in published.items() if route["transport"] == "direct"}
+    assert seen.direct == direct != set(), "a direct call is not messaging: no switch turns it off"

@@ -1,5 +1,6 @@
 """The README's quick start, run as written: after `make local` (here `local up` on free ports),
-its produce/consume snippet works with nothing but the env `kafka-platform env` prints."""
+its produce/consume snippet and its publish step (the client) work with nothing but the env
+`kafka-platform env` prints."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ def quick_start_snippet() -> str:
     readme = (REPO / "README.md").read_text()
     blocks: list[str] = re.findall(r"```bash\n(.*?)```", readme, flags=re.DOTALL)
     return next(block for block in blocks if "kafka-platform env --stack local" in block)
+
+
+def publish_snippet() -> str:
+    readme = (REPO / "README.md").read_text()
+    blocks: list[str] = re.findall(r"```bash\n(.*?)```", readme, flags=re.DOTALL)
+    return next(block for block in blocks if "publish_event" in block)
 
 
 def free_port() -> int:
@@ -45,9 +52,12 @@ def running_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]
     subprocess.run([*local, "reset", "--runtime", "java"], capture_output=True, check=False)
 
 
-def test_the_quick_start_snippet_produces_and_consumes_as_api(running_local: Project) -> None:
+def test_the_quick_start_snippet_produces_and_consumes_as_api_and_publishes_with_the_client(
+    running_local: Project,
+) -> None:
+    """The produce/consume snippet, then the "publish from a service" step in the same shell."""
     result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", quick_start_snippet()],
+        ["bash", "-euo", "pipefail", "-c", quick_start_snippet() + publish_snippet()],
         cwd=running_local.root,
         capture_output=True,
         text=True,
@@ -55,4 +65,5 @@ def test_the_quick_start_snippet_produces_and_consumes_as_api(running_local: Pro
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("produced; consumer: authorized, no reply yet"), result.stdout
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2:] == ["produced; consumer: authorized, no reply yet", "('kafka',)"], result.stdout

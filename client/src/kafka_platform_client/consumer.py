@@ -1,0 +1,159 @@
+"""A consumer from the contract (KAFKA_CONSUMER_GROUP, KAFKA_CONSUME_TOPICS, SASL), at least
+once: a record's offset is committed only after its handler returned, so a crash or restart
+re-delivers what was not handled and loses nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException
+
+from kafka_platform_client.publisher import EVENT_TYPE_HEADER
+from kafka_platform_client.settings import ClientSettings
+
+log = logging.getLogger("kafka_platform_client")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event as a handler receives it, from Kafka or from the Celery fallback."""
+
+    event_type: str
+    payload: dict[str, Any]
+    source: str  # "kafka" or "celery"
+    topic: str | None = None
+    key: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+
+Handler = Callable[[Event], object]
+REFUSED = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED})
+
+
+def decode(message: Any) -> Event:
+    """An Event from a record `publish_event` wrote; ValueError naming the record otherwise."""
+    where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
+    try:
+        body = json.loads(message.value())
+        event_type, payload = body["event_type"], body["payload"]
+    except (TypeError, ValueError, KeyError) as error:
+        headers = dict(message.headers() or [])
+        kind = headers.get(EVENT_TYPE_HEADER, b"?").decode(errors="replace")
+        raise ValueError(
+            f"record {where} (event_type {kind}) is not a kafka-platform event: {error}"
+        ) from None
+    key = message.key()
+    return Event(
+        event_type=event_type,
+        payload=payload,
+        source="kafka",
+        topic=message.topic(),
+        key=key.decode() if key is not None else None,
+        partition=message.partition(),
+        offset=message.offset(),
+    )
+
+
+def group_id(settings: ClientSettings, instance: str | None = None) -> str:
+    """KAFKA_CONSUMER_GROUP, or KAFKA_CONSUMER_GROUP_PREFIX + this instance's stable name."""
+    if settings.kafka_consumer_group is not None:
+        return settings.kafka_consumer_group
+    if settings.kafka_consumer_group_prefix is not None:
+        if not instance:
+            raise ValueError(
+                "KAFKA_CONSUMER_GROUP_PREFIX is set: give this instance's name (e.g. its pod name)"
+            )
+        return settings.kafka_consumer_group_prefix + instance
+    raise ValueError(
+        "neither KAFKA_CONSUMER_GROUP nor KAFKA_CONSUMER_GROUP_PREFIX is set: this service consumes nothing"
+    )
+
+
+def consumer_config(settings: ClientSettings, instance: str | None = None) -> dict[str, Any]:
+    return {
+        **settings.kafka_connection(),
+        "group.id": group_id(settings, instance),
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "log_level": 4,
+    }
+
+
+class EventConsumer:
+    """Reads the service's topics in batches: each record is handed to `handler` in order, its
+    offset stored once the handler returned, and the batch's stored offsets committed before the
+    next batch (and before a rebalance takes the partitions away). A handler that raises stops
+    the consumer after committing the records handled before it: the failed one comes again."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        handler: Handler,
+        *,
+        topics: list[str] | None = None,
+        instance: str | None = None,
+        batch_size: int = 100,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`config`: further librdkafka settings (e.g. `session.timeout.ms`); the contract's win."""
+        self.topics = topics or list(settings.kafka_consume_topics)
+        if not self.topics:
+            raise ValueError("KAFKA_CONSUME_TOPICS is empty: this service consumes nothing")
+        self.handler = handler
+        self.batch_size = batch_size
+        self._consumer = Consumer({**(config or {}), **consumer_config(settings, instance)})
+        self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
+
+    def poll_batch(self, timeout: float = 1.0) -> int:
+        """Handle up to one batch; returns how many records were handled."""
+        handled = 0
+        try:
+            for message in self._consumer.consume(self.batch_size, timeout):
+                error = message.error()
+                if error is not None:
+                    # librdkafka retries the transient ones itself; these it never gets past.
+                    if error.fatal() or error.code() in REFUSED:
+                        raise KafkaException(error)
+                    log.warning("consumer: %s", error)
+                    continue
+                self.handler(decode(message))
+                self._consumer.store_offsets(message=message)
+                handled += 1
+        finally:
+            if handled:
+                self._commit()
+        return handled
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Handle batches until `stop` is set (or a handler raises)."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            self.poll_batch()
+
+    def _commit(self) -> None:
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError._NO_OFFSET:
+                raise
+
+    def _on_revoke(self, consumer: Any, partitions: Any) -> None:
+        self._commit()
+
+    def close(self) -> None:
+        """Commit what was handled and leave the group."""
+        self._commit()
+        self._consumer.close()
+
+    def __enter__(self) -> EventConsumer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
