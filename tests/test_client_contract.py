@@ -19,7 +19,7 @@ from kafka_platform_client.settings import TOPIC_FAMILY, TOPIC_PREFIX, ClientSet
 from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
 from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan, ServicePlan
 from infra.plan.resolve import load_plan
-from tests.project_files import ENCRYPTED, REPO, Project, add_streams_and_connect
+from tests.project_files import ENCRYPTED, EXAMPLE, REPO, Project, add_streams_and_connect
 
 CONTRACT_PAGE = REPO / "docs" / "env-contract.md"
 VIBESTREAM = REPO / "examples" / "vibestream"
@@ -35,7 +35,7 @@ def documented_variables() -> dict[str, list[str]]:
 def example_plans(root: Path) -> dict[str, Plan]:
     """Every example stack, plus one project with the service kinds and options the examples
     lack (Streams, Connect, per-instance groups, a Celery flip)."""
-    plans = {f"aura360 {stack}": load_plan(REPO, stack) for stack in ("local", "dev", "prod")}
+    plans = {f"aura360 {stack}": load_plan(EXAMPLE, stack) for stack in ("local", "dev", "prod")}
     vibestream = shutil.copytree(VIBESTREAM, root / "vibestream")
     prod = vibestream / "Pulumi.prod.yaml"  # as its team has it once the Redis URL is set
     prod.write_text(
@@ -106,7 +106,7 @@ def test_every_service_of_every_example_stack_starts_with_its_env(plans: dict[st
                 for name, route in settings.messaging_routing.items()
             }
             assert routing == json.loads(service.env["MESSAGING_ROUTING"]), (label, service.name)
-            assert settings.messaging_backend == plan.messaging_backend, (label, service.name)
+            assert settings.messaging_backend == service.env["MESSAGING_BACKEND"], (label, service.name)
             assert settings.kafka_partitioner == "murmur2_random"
             assert {f"{TOPIC_PREFIX}{key}" for key in settings.kafka_topics} == {
                 name for name in service.env if name.startswith(TOPIC_PREFIX)
@@ -116,14 +116,14 @@ def test_every_service_of_every_example_stack_starts_with_its_env(plans: dict[st
 def test_the_dev_stacks_dual_write_has_its_celery_broker() -> None:
     """Dual write sends every event to Celery too: a stack with it and no broker is refused by
     `validate` (tests/test_validation.py), so the client never meets one."""
-    api = load_plan(REPO, "dev").service("api")
-    settings = ClientSettings.from_env(deployed_env(load_plan(REPO, "dev"), api))
+    api = load_plan(EXAMPLE, "dev").service("api")
+    settings = ClientSettings.from_env(deployed_env(load_plan(EXAMPLE, "dev"), api))
     assert settings.messaging_dual_write
     assert settings.celery_broker_url is not None
 
 
 def local_api_env() -> dict[str, str]:
-    plan = load_plan(REPO, "local")
+    plan = load_plan(EXAMPLE, "local")
     return deployed_env(plan, plan.service("api"))
 
 
