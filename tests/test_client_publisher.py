@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from kafka_platform_client import (
+    BadKeyField,
     ContractError,
     MissingKeyField,
+    PayloadNotJSON,
     PublishError,
     UnknownEvent,
     configure,
@@ -28,7 +30,7 @@ from kafka_platform_client import (
 )
 from kafka_platform_client import publisher as publisher_module
 from kafka_platform_client import settings as settings_module
-from kafka_platform_client.publisher import BadKeyField, PayloadNotJSON, Publisher, producer_config
+from kafka_platform_client.publisher import Publisher, producer_config
 from kafka_platform_client.testing import RecordingPublisher, Sent, recording, settings
 
 from tests.project_files import REPO
@@ -191,9 +193,8 @@ def test_the_double_makes_publish_event_record_for_a_teams_unit_test() -> None:
     assert published.memory.closed, "leaving the block closes (flushes) it"
 
 
-def test_publish_event_builds_its_publisher_from_the_process_env_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def a_fresh_process_with_a_direct_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process env routing `Payment` direct, and no default publisher built yet."""
     env = {
         "MESSAGING_BACKEND": "disabled",
         "MESSAGING_DUAL_WRITE": "false",
@@ -206,6 +207,12 @@ def test_publish_event_builds_its_publisher_from_the_process_env_once(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(publisher_module, "_DEFAULT", publisher_module._Default())
+
+
+def test_publish_event_builds_its_publisher_from_the_process_env_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a_fresh_process_with_a_direct_event(monkeypatch)
     paid: list[dict[str, object]] = []
     register_direct_handler("Payment", paid.append)
     publish_event("Payment", PAYLOAD)
@@ -284,18 +291,7 @@ def test_string_and_integer_key_fields_format_as_their_plain_value() -> None:
 def test_threads_racing_to_the_first_publish_event_share_one_publisher(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env = {
-        "MESSAGING_BACKEND": "disabled",
-        "MESSAGING_DUAL_WRITE": "false",
-        "MESSAGING_ROUTING": '{"Payment": {"transport": "direct"}}',
-        "KAFKA_BROKER_URL": "localhost:9092",
-        "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
-        "KAFKA_CLIENT_ID": "test",
-        "KAFKA_PARTITIONER": "murmur2_random",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(publisher_module, "_DEFAULT", publisher_module._Default())
+    a_fresh_process_with_a_direct_event(monkeypatch)
     loads: list[object] = []
     load = settings_module.load_settings
 
