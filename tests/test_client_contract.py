@@ -15,6 +15,7 @@ from typing import Any
 import kafka_platform_client
 import pytest
 from kafka_platform_client.settings import TOPIC_FAMILY, TOPIC_PREFIX, ClientSettings, ContractError
+from kafka_platform_client.testing import RecordingPublisher
 
 from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
 from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan, ServicePlan
@@ -191,3 +192,30 @@ def test_the_client_is_versioned_with_the_platform() -> None:
         "pydantic-settings",
     }
     assert set(client["optional-dependencies"]) == {"redis", "celery"}
+
+
+def test_a_services_own_backend_in_the_stack_settings_is_what_its_client_publishes_to(tmp_path: Path) -> None:
+    """`messaging.services.<name>` in Pulumi.<stack>.yaml, through the plan's env, to the client:
+    the api falls back to Celery alone, the guardian dual-writes, the rest stay on Kafka."""
+
+    def per_service(settings: dict[str, Any]) -> None:
+        settings["messaging"].update(
+            celery_broker={"url": "redis://celery.internal:6379/1"},
+            services={"api": {"backend": "celery"}, "guardian": {"dual_write": True}},
+        )
+
+    plan = Project(tmp_path).edit_settings("local", per_service).plan("local")
+    published = {}
+    for service, event in (
+        ("api", "user.mood.created"),
+        ("guardian", "guardian.responded"),
+        ("context-vectorizer", "context.vectorized"),
+    ):
+        publisher = RecordingPublisher(ClientSettings.from_env(deployed_env(plan, plan.service(service))))
+        payload = {"user_id": "u-1", "correlation_id": "c-1", "id": "e-1"}
+        published[service] = publisher.publish(event, payload).delivered
+    assert published == {
+        "api": ("celery",),
+        "guardian": ("kafka", "celery"),
+        "context-vectorizer": ("kafka",),
+    }
