@@ -73,4 +73,8 @@ def test_the_quick_start_snippet_produces_and_consumes_as_api_and_publishes_with
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines[-2:] == ["produced; consumer: authorized, no reply yet", "('kafka',)"], result.stdout
+    assert lines[-3:] == [
+        "produced to aura360.user.events",
+        "consumer: authorized, no record yet",
+        "('kafka',)",
+    ], result.stdout
