@@ -116,7 +116,8 @@ def resolve_plan(
         acls.extend(
             _service_acls(names, idempotent_write=spec.idempotent and _needs_idempotent_write_acl(settings))
         )
-        env = _service_env(topology, settings, names, topics, cluster)
+        queues = _celery_queues(topology, stack, topics) if celery is not None else None
+        env = _service_env(topology, settings, names, topics, cluster, queues)
         connections, connection_secrets = connection_env(json.loads(env["MESSAGING_ROUTING"]), redis, celery)
         secret_env = _secret_env(cluster) | connection_secrets
         services.append(
@@ -576,6 +577,7 @@ def _service_env(
     names: _ServiceNames,
     topics: dict[str, PlannedTopic],
     cluster: ClusterPlan,
+    queues: dict[str, list[str]] | None,
 ) -> dict[str, str]:
     spec = topology.services[names.service]
     messaging = settings.messaging
@@ -583,7 +585,7 @@ def _service_env(
         "MESSAGING_BACKEND": messaging.backend_of(names.service),
         "MESSAGING_DUAL_WRITE": "true" if messaging.dual_write_of(names.service) else "false",
         "MESSAGING_ROUTING": json.dumps(
-            _routing_for(topology, settings, spec.produces, topics),
+            _routing_for(topology, settings, spec.produces, topics, queues),
             sort_keys=True,
             separators=(",", ":"),
         ),
@@ -672,22 +674,42 @@ def _routing_for(
     settings: StackSettings,
     produces: list[str],
     topics: dict[str, PlannedTopic],
-) -> dict[str, dict[str, str]]:
-    """The events this service may publish: those on its own topics, plus the non-Kafka ones."""
-    routing: dict[str, dict[str, str]] = {}
+    queues: dict[str, list[str]] | None,
+) -> dict[str, dict[str, Any]]:
+    """The events this service may publish: those on its own topics, plus the non-Kafka ones.
+    With a Celery broker, a topic's events also name the Celery queues of its consumers."""
+    routing: dict[str, dict[str, Any]] = {}
     for name, event in sorted(topology.events.items()):
         if event.topic is not None and event.topic not in produces:
             continue
         transport: str = settings.messaging.routing.get(name, event.transport)
-        route: dict[str, str] = {"transport": transport}
+        route: dict[str, Any] = {"transport": transport}
         if event.topic is not None and transport in TOPIC_TRANSPORTS:
             route["topic"] = topics[event.topic].name
             if event.key is not None:
                 route["key"] = event.key
+            if queues is not None:
+                route["queues"] = queues[event.topic]
         if event.channel is not None and transport in {"redis", "both"}:
             route["channel"] = event.channel
         routing[name] = route
     return routing
+
+
+def _celery_queues(
+    topology: Topology, stack: StackContext, topics: dict[str, PlannedTopic]
+) -> dict[str, list[str]]:
+    """Per topic key, the Celery fallback queues of the services (kind `app`) consuming it: one
+    per service, named after its group (or per-instance group prefix), so with
+    MESSAGING_BACKEND=celery every consuming service still gets every event, as on Kafka."""
+    queues: dict[str, list[str]] = {key: [] for key in topics}
+    for service, spec in sorted(topology.services.items()):
+        if spec.kind != "app":
+            continue
+        group = f"{stack.name_prefix}{topology.consumer_group(service)}"
+        for key in spec.consumes:
+            queues[key].append(f"{group}." if spec.consumer_group_per_instance else group)
+    return {key: sorted(names) for key, names in queues.items()}
 
 
 def _secret_env(cluster: ClusterPlan) -> dict[str, str]:

@@ -313,7 +313,8 @@ class RealTransports(Transports):
         with self._lock:
             if self._celery is None:
                 self._celery = celery_app(self.settings)
-        self._celery.send_task(task.name, args=(task.payload,), queue=task.queue, retry=False)
+        for queue in self.settings.celery_queues(task.queue):
+            self._celery.send_task(task.name, args=(task.payload,), queue=queue, retry=False)
 
     def redis(self, channel: str, body: bytes) -> None:
         with self._lock:
