@@ -253,6 +253,35 @@ def test_a_consumer_that_carries_on_after_a_handler_failed_skips_nothing(aura360
     assert handled == published, "the failed record came again, then the rest, in order"
 
 
+def test_a_consumer_whose_handler_outlasts_max_poll_interval_carries_on_and_loses_nothing(
+    aura360: Deployed,
+) -> None:
+    """A handler slower than max.poll.interval.ms: the group takes the partition away mid-handler
+    (lost, not revoked), the commit after it fails, and the consumer carries on: it rejoins and
+    the record whose commit failed comes again (at least once), then the rest."""
+    run = secrets.token_hex(3)
+    published = [f"{run}-{number}" for number in range(3)]
+    slow, handled = published[1], []
+
+    def handle(event: Event) -> None:
+        event_id = event.payload["id"]
+        if event_id == slow and slow not in handled:
+            time.sleep(8)
+        if event_id.startswith(run):
+            handled.append(event_id)
+
+    with Publisher(aura360.settings("api")) as publisher:
+        for event_id in published:
+            publisher.publish("guardian.requested", {"id": event_id, "correlation_id": f"conversation-{run}"})
+    impatient = LIVELY | {"max.poll.interval.ms": 6000}
+    consumer = EventConsumer(aura360.settings("guardian"), handle, batch_size=1, config=impatient)
+    deadline = time.monotonic() + 40
+    while published[-1] not in handled and time.monotonic() < deadline:
+        consumer.poll_batch(0.5)
+    consumer.close()
+    assert handled == [published[0], slow, slow, published[2]]
+
+
 def test_the_clients_keys_land_on_the_partitions_a_java_producer_picks(
     broker: Broker, aura360: Deployed, tmp_path: Path
 ) -> None:

@@ -207,7 +207,8 @@ class EventConsumer:
             if error is None:
                 continue
             if error.code() not in COMMIT_LATER or error.fatal():
-                raise KafkaException(error)
+                where = f"{partition.topic}[{partition.partition}]"
+                raise KafkaException(KafkaError(error.code(), f"commit of {where}: {error.str()}"))
             log.warning(
                 "consumer: commit of %s[%d] not done (%s); its handled records may come again",
                 partition.topic,
