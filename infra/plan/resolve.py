@@ -111,13 +111,13 @@ def resolve_plan(
     acls: list[AclBinding] = []
     redis, celery = plan_connections(settings, topology)
     credentials = _plan_credentials(settings, stack)
+    celery_queues = _celery_queues(topology, stack, topics)
     for name, spec in sorted(topology.services.items()):
         names = _service_names(topology, stack, name, topics, credentials)
         acls.extend(
             _service_acls(names, idempotent_write=spec.idempotent and _needs_idempotent_write_acl(settings))
         )
-        queues = _celery_queues(topology, stack, topics) if celery is not None else None
-        env = _service_env(topology, settings, names, topics, cluster, queues)
+        env = _service_env(topology, settings, names, topics, cluster, celery_queues)
         connections, connection_secrets = connection_env(json.loads(env["MESSAGING_ROUTING"]), redis, celery)
         secret_env = _secret_env(cluster) | connection_secrets
         services.append(
@@ -577,7 +577,7 @@ def _service_env(
     names: _ServiceNames,
     topics: dict[str, PlannedTopic],
     cluster: ClusterPlan,
-    queues: dict[str, list[str]] | None,
+    queues: dict[str, list[str]],
 ) -> dict[str, str]:
     spec = topology.services[names.service]
     messaging = settings.messaging
@@ -674,10 +674,11 @@ def _routing_for(
     settings: StackSettings,
     produces: list[str],
     topics: dict[str, PlannedTopic],
-    queues: dict[str, list[str]] | None,
+    queues: dict[str, list[str]],
 ) -> dict[str, dict[str, Any]]:
     """The events this service may publish: those on its own topics, plus the non-Kafka ones.
-    With a Celery broker, a topic's events also name the Celery queues of its consumers."""
+    A topic's events also name the Celery fallback queues of its consumers (set whether or not
+    the stack has a Celery broker yet, so adding one changes no route)."""
     routing: dict[str, dict[str, Any]] = {}
     for name, event in sorted(topology.events.items()):
         if event.topic is not None and event.topic not in produces:
@@ -688,8 +689,7 @@ def _routing_for(
             route["topic"] = topics[event.topic].name
             if event.key is not None:
                 route["key"] = event.key
-            if queues is not None:
-                route["queues"] = queues[event.topic]
+            route["queues"] = queues[event.topic]
         if event.channel is not None and transport in {"redis", "both"}:
             route["channel"] = event.channel
         routing[name] = route
