@@ -113,7 +113,9 @@ def test_a_commit_the_group_cannot_take_now_leaves_the_consumer_running(
 def test_a_partition_whose_commit_is_refused_for_good_stops_the_consumer_naming_it(
     code: int, handled: list[Event]
 ) -> None:
-    answers = CommitAnswers(4, [[PartitionCommit(TOPIC, 0, None), PartitionCommit(TOPIC, 1, KafkaError(code))]])
+    answers = CommitAnswers(
+        4, [[PartitionCommit(TOPIC, 0, None), PartitionCommit(TOPIC, 1, KafkaError(code))]]
+    )
     with consumer_with(answers, handled) as consumer, pytest.raises(KafkaException) as raised:
         consumer.poll_batch()
     assert raised.value.args[0].code() == code

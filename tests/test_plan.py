@@ -203,7 +203,9 @@ def test_an_events_celery_queues_are_those_of_the_services_consuming_its_topic(
     the Celery fallback every consumer still gets every event. The same without a Celery broker
     (prod has none), so adding one later changes no route."""
     project.edit_topology(
-        lambda t: t["services"].update({"mood-alerts": {"consumes": ["user.events"], "consumer_group_per_instance": True}})
+        lambda t: t["services"].update(
+            {"mood-alerts": {"consumes": ["user.events"], "consumer_group_per_instance": True}}
+        )
     )
     dev = project.plan("dev")
     routing = json.loads(dev.service("api").env["MESSAGING_ROUTING"])

@@ -117,7 +117,7 @@ def resolve_plan(
         acls.extend(
             _service_acls(names, idempotent_write=spec.idempotent and _needs_idempotent_write_acl(settings))
         )
-        env = _service_env(topology, settings, names, topics, cluster, celery_queues)
+        env = _service_env(topology, settings, names, topics, cluster, queues=celery_queues)
         connections, connection_secrets = connection_env(json.loads(env["MESSAGING_ROUTING"]), redis, celery)
         secret_env = _secret_env(cluster) | connection_secrets
         services.append(
@@ -577,6 +577,7 @@ def _service_env(
     names: _ServiceNames,
     topics: dict[str, PlannedTopic],
     cluster: ClusterPlan,
+    *,
     queues: dict[str, list[str]],
 ) -> dict[str, str]:
     spec = topology.services[names.service]

@@ -66,7 +66,10 @@ def configure_fallback_worker(
         worker_prefetch_multiplier=1,
         worker_consumer=_consumer_keeping_unknown_tasks(queue),
     )
-    names = {event_type: (task_names or {}).get(event_type, default_task_name(event_type)) for event_type in handlers}
+    names = {
+        event_type: (task_names or {}).get(event_type, default_task_name(event_type))
+        for event_type in handlers
+    }
     for event_type, handler in handlers.items():
         app.task(name=names[event_type], acks_late=True, reject_on_worker_lost=True, **RETRY_POLICY)(
             _task(event_type, handler)
