@@ -1,19 +1,20 @@
 """What `EventConsumer` does with commit errors a real broker cannot be made to return on cue
-(a coordinator moving, a rebalance under way, one partition's commit refused): librdkafka's
-consumer is stood in for by `CommitAnswers`, which hands out real `Message`s and answers each
-commit as told. The rest of the consumer (a handler failing mid-batch, a lost assignment, a
-commit after it) runs on a real broker in tests/integration/test_client_publishing.py."""
+(a coordinator moving, a rebalance under way, one partition's commit refused), and with a seek
+back to a failed record that fails: librdkafka's consumer is stood in for by `CommitAnswers`,
+which hands out real `Message`s, answers each commit as told and refuses every seek. The rest
+of the consumer (a handler failing mid-batch, a lost assignment, a commit after it) runs on a
+real broker in tests/integration/test_client_publishing.py."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from kafka_platform_client import Event, EventConsumer
 from kafka_platform_client.testing import settings
 
@@ -31,7 +32,7 @@ class PartitionCommit:
 
 class CommitAnswers:
     """The consumer `EventConsumer` drives, answering commit i with answers[i]: a KafkaError to
-    raise, or per-partition results."""
+    raise, or per-partition results (none once answers run out); a seek finds no partition."""
 
     def __init__(self, records: int, answers: list[KafkaError | list[PartitionCommit]]) -> None:
         self.pending = [
@@ -60,6 +61,9 @@ class CommitAnswers:
         if isinstance(answer, KafkaError):
             raise KafkaException(answer)
         return answer
+
+    def seek(self, partition: TopicPartition) -> None:
+        raise KafkaException(KafkaError(KafkaError._STATE, "partition not assigned"))
 
     def close(self) -> None:
         pass
@@ -121,3 +125,29 @@ def test_a_partition_whose_commit_is_refused_for_good_stops_the_consumer_naming_
     assert raised.value.args[0].code() == code
     assert f"{TOPIC}[1]" in str(raised.value)
     assert len(handled) == 2, "the batch was handled; its commit failed"
+
+
+def test_a_consumer_that_cannot_rewind_to_a_failed_record_refuses_to_go_on(handled: list[Event]) -> None:
+    """Polling on past a record it could not seek back to would skip it: every later call raises."""
+    answers = CommitAnswers(4, [])
+    with consumer_with(answers, handled) as consumer:
+        consumer.handler = failing = FailsOn(1)
+        with pytest.raises(RuntimeError, match="handler failed on 1"):
+            consumer.poll_batch()
+        with pytest.raises(RuntimeError, match="could not rewind"):
+            consumer.poll_batch()
+    assert failing.seen == [0, 1]
+    assert (answers.stored, answers.commits) == ([0], 1), "record 0 handled and committed, 1 not"
+
+
+@dataclass
+class FailsOn:
+    """A handler that raises on the record with this id."""
+
+    failing: int
+    seen: list[int] = field(default_factory=list)
+
+    def __call__(self, event: Event) -> None:
+        self.seen.append(event.payload["id"])
+        if event.payload["id"] == self.failing:
+            raise RuntimeError(f"handler failed on {self.failing}")
