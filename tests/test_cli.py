@@ -109,7 +109,7 @@ def test_console_script_is_installed() -> None:
 
 def test_version_and_the_programs_own_name(example_dir: Path) -> None:
     version = run_cli("--version", cwd=example_dir)
-    assert (version.returncode, version.stdout.strip()) == (0, "kafka-platform 0.1.0")
+    assert (version.returncode, version.stdout.strip()) == (0, "kafka-platform 0.2.0")
     assert run_cli("--help", cwd=example_dir).stdout.startswith("usage: kafka-platform")
 
 

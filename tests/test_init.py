@@ -111,7 +111,12 @@ def test_the_plan_grants_each_service_exactly_its_topics(
         }
     checkout = load_plan(project.root, "local").service("checkout")
     assert json.loads(checkout.env["MESSAGING_ROUTING"]) == {
-        "order.placed": {"key": "{order_id}", "topic": "shop.orders", "transport": "kafka"}
+        "order.placed": {
+            "key": "{order_id}",
+            "topic": "shop.orders",
+            "transport": "kafka",
+            "queues": ["shop.billing"],
+        }
     }
     topology = (project.root / "topology.yaml").read_text()
     assert "orders: {partitions: 3, retention: 7d, key: order_id}" in topology

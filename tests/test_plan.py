@@ -204,10 +204,31 @@ def test_env_flags_of_a_service(prod: Plan) -> None:
         "transport": "kafka",
         "topic": "aura360.user.events",
         "key": "user:{user_id}",
+        "queues": ["aura360.context-aggregator"],
     }
     assert "context.vectorized" not in routing, "api does not publish that event"
     assert set(prod.service("api").secret_env) == {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"}
     assert not any("PASSWORD" in key or "SECRET" in key for key in env)
+
+
+def test_an_events_celery_queues_are_those_of_the_services_consuming_its_topic(
+    project: Project, prod: Plan
+) -> None:
+    """One queue per consuming service, named after its group (its prefix, per instance): with
+    the Celery fallback every consumer still gets every event. The same without a Celery broker
+    (prod has none), so adding one later changes no route."""
+    project.edit_topology(
+        lambda t: t["services"].update(
+            {"mood-alerts": {"consumes": ["user.events"], "consumer_group_per_instance": True}}
+        )
+    )
+    dev = project.plan("dev")
+    routing = json.loads(dev.service("api").env["MESSAGING_ROUTING"])
+    assert routing["user.mood.created"]["queues"] == ["aura360.context-aggregator", "aura360.mood-alerts."]
+    assert routing["guardian.requested"]["queues"] == [dev.service("guardian").env["KAFKA_CONSUMER_GROUP"]]
+    assert dev.service("mood-alerts").env["KAFKA_CONSUMER_GROUP_PREFIX"] == "aura360.mood-alerts."
+    prod_routing = json.loads(prod.service("api").env["MESSAGING_ROUTING"])
+    assert prod_routing["guardian.requested"]["queues"] == routing["guardian.requested"]["queues"]
 
 
 def test_dev_and_local_differ_only_where_settings_say(example_dir: Path) -> None:
@@ -265,6 +286,7 @@ def test_settings_routing_override_changes_only_routing(project: Project) -> Non
         "topic": "aura360.user.events",
         "key": "user:{user_id}",
         "channel": "aura360:user:realtime",
+        "queues": ["aura360.context-aggregator"],
     }
     assert after.acls == before.acls and after.topics == before.topics
     # Only the service that publishes the event to a channel gets Redis.

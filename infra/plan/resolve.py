@@ -112,10 +112,11 @@ def resolve_plan(
     redis, celery = plan_connections(settings, topology)
     credentials = _plan_credentials(settings, stack)
     needs_idempotent_write = _needs_idempotent_write_acl(settings)
+    celery_queues = _celery_queues(topology, stack, topics)
     for name in sorted(topology.services):
         names = _service_names(topology, stack, name, topics, credentials)
         acls.extend(_service_acls(names, broker_needs_idempotent_write=needs_idempotent_write))
-        env = _service_env(topology, settings, names, topics, cluster)
+        env = _service_env(topology, settings, names, topics, cluster, queues=celery_queues)
         connections, connection_secrets = connection_env(json.loads(env["MESSAGING_ROUTING"]), redis, celery)
         secret_env = _secret_env(cluster) | connection_secrets
         services.append(
@@ -577,6 +578,8 @@ def _service_env(
     names: _ServiceNames,
     topics: dict[str, PlannedTopic],
     cluster: ClusterPlan,
+    *,
+    queues: dict[str, list[str]],
 ) -> dict[str, str]:
     spec = topology.services[names.service]
     messaging = settings.messaging
@@ -584,7 +587,7 @@ def _service_env(
         "MESSAGING_BACKEND": messaging.backend_of(names.service),
         "MESSAGING_DUAL_WRITE": "true" if messaging.dual_write_of(names.service) else "false",
         "MESSAGING_ROUTING": json.dumps(
-            _routing_for(topology, settings, spec.produces, topics),
+            _routing_for(topology, settings, spec.produces, topics, queues),
             sort_keys=True,
             separators=(",", ":"),
         ),
@@ -673,22 +676,42 @@ def _routing_for(
     settings: StackSettings,
     produces: list[str],
     topics: dict[str, PlannedTopic],
-) -> dict[str, dict[str, str]]:
-    """The events this service may publish: those on its own topics, plus the non-Kafka ones."""
-    routing: dict[str, dict[str, str]] = {}
+    queues: dict[str, list[str]],
+) -> dict[str, dict[str, Any]]:
+    """The events this service may publish: those on its own topics, plus the non-Kafka ones.
+    A topic's events also name the Celery fallback queues of its consumers (set whether or not
+    the stack has a Celery broker yet, so adding one changes no route)."""
+    routing: dict[str, dict[str, Any]] = {}
     for name, event in sorted(topology.events.items()):
         if event.topic is not None and event.topic not in produces:
             continue
         transport: str = settings.messaging.routing.get(name, event.transport)
-        route: dict[str, str] = {"transport": transport}
+        route: dict[str, Any] = {"transport": transport}
         if event.topic is not None and transport in TOPIC_TRANSPORTS:
             route["topic"] = topics[event.topic].name
             if event.key is not None:
                 route["key"] = event.key
+            route["queues"] = queues[event.topic]
         if event.channel is not None and transport in {"redis", "both"}:
             route["channel"] = event.channel
         routing[name] = route
     return routing
+
+
+def _celery_queues(
+    topology: Topology, stack: StackContext, topics: dict[str, PlannedTopic]
+) -> dict[str, list[str]]:
+    """Per topic key, the Celery fallback queues of the services (kind `app`) consuming it: one
+    per service, named after its group (or per-instance group prefix), so with
+    MESSAGING_BACKEND=celery every consuming service still gets every event, as on Kafka."""
+    queues: dict[str, list[str]] = {key: [] for key in topics}
+    for service, spec in sorted(topology.services.items()):
+        if spec.kind != "app":
+            continue
+        group = f"{stack.name_prefix}{topology.consumer_group(service)}"
+        for key in spec.consumes:
+            queues[key].append(f"{group}." if spec.consumer_group_per_instance else group)
+    return {key: sorted(names) for key, names in queues.items()}
 
 
 def _secret_env(cluster: ClusterPlan) -> dict[str, str]:

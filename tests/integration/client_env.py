@@ -35,6 +35,8 @@ TOPOLOGIES = {
 STACK = "routing"
 # The Redis list where the flip test's Celery worker (fallback_worker.py) records handled ids.
 RECORDED = "handled"
+# Ids the fallback worker's handler fails once before handling them.
+FAIL_ONCE = "fail-once-"
 
 
 def broker_project(
@@ -46,12 +48,14 @@ def broker_project(
     *,
     domain: str | None = None,
     dual_write: bool = False,
+    services: dict[str, Any] | None = None,
 ) -> Plan:
     """The topology under a domain of its own (or `domain`, to re-plan the same project with
     another setting), as a `provider: kafka` stack on the test broker with the test Redis (its
     database 0 for channels, 1 for the Celery broker): its plan's env is what a deployed service
-    would receive."""
+    would receive. `services`: more services, added to the topology's."""
     topology = yaml.safe_load(TOPOLOGIES[topology_name].read_text())
+    topology["services"] |= services or {}
     topology["domain"] = domain or f"{topology['domain']}{secrets.token_hex(3)}"
     root.mkdir(parents=True, exist_ok=True)
     (root / "topology.yaml").write_text(yaml.safe_dump(topology, sort_keys=False))
@@ -163,8 +167,9 @@ def ids(messages: list[Any]) -> list[str]:
 @contextmanager
 def fallback_worker(env: dict[str, str], record_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A consuming service's Celery worker (prefork, two processes; fallback_worker.py) on its
-    env, recording what it handled in the list RECORDED at `record_url`."""
-    redis.Redis.from_url(record_url).delete(RECORDED)
+    env, recording what it handled in the list RECORDED at `record_url` (a Redis database of
+    its own: emptied first)."""
+    redis.Redis.from_url(record_url).flushdb()
     command = [sys.executable, "-m", "celery", "-A", "tests.integration.fallback_worker", "worker"]
     options = ["--pool", "prefork", "--concurrency", "2", "--loglevel", "WARNING"]
     quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat"]

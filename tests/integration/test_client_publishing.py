@@ -12,19 +12,29 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from kafka_platform_client import Published, Publisher, PublishError
+from kafka_platform_client import Event, EventConsumer, Published, Publisher, PublishError
 from kafka_platform_client.settings import ClientSettings
 
 from infra.live.kafka_broker import Broker
 from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan
 from tests.broker_setup import deploy_plan
-from tests.integration.client_env import ServiceProcess, broker_project, ids, records, service_env
+from tests.integration.client_env import (
+    FAIL_ONCE,
+    ServiceProcess,
+    broker_project,
+    fallback_worker,
+    handled_by_celery,
+    ids,
+    records,
+    service_env,
+)
 from tests.integration.kafka_apps import client_properties, free_port, java, write_properties
 
 
@@ -43,9 +53,16 @@ class Deployed:
         return next(topic.name for topic in self.plan.topics if topic.key == key)
 
 
+# A short session: a test's consumer joins and leaves its group within seconds.
+LIVELY = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
+# A second service reading user.events (the example has one): the Celery fallback's fan-out.
+MOOD_ALERTS = {"mood-alerts": {"consumes": ["user.events"]}}
+
+
 @pytest.fixture(scope="module")
 def aura360(broker: Broker, redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Deployed:
-    plan = broker_project(tmp_path_factory.mktemp("aura360"), "aura360", broker, redis_server, "kafka")
+    root = tmp_path_factory.mktemp("aura360")
+    plan = broker_project(root, "aura360", broker, redis_server, "kafka", services=MOOD_ALERTS)
     return Deployed(plan, deploy_plan(broker, plan))
 
 
@@ -204,6 +221,69 @@ def test_a_consumer_that_crashes_mid_batch_loses_nothing_on_restart(
     assert 12 - 5 < restart <= 12, "it resumes after the last batch it committed, not from the start"
 
 
+def test_a_consumer_that_carries_on_after_a_handler_failed_skips_nothing(aura360: Deployed) -> None:
+    """The guardian's handler fails once on the 4th of 10 records (batches of 4); the service
+    catches the error and keeps polling while 5 more arrive: it handles all 15, in order."""
+    run = secrets.token_hex(3)
+    published = [f"{run}-{number}" for number in range(15)]
+    failing, handled = published[3], []
+
+    def handle(event: Event) -> None:
+        event_id = event.payload["id"]
+        if event_id == failing and not failed:
+            failed.append(event_id)
+            raise RuntimeError(f"a transient failure handling {event_id}")
+        if event_id.startswith(run):
+            handled.append(event_id)
+
+    def publish(ids_: list[str]) -> None:
+        for event_id in ids_:
+            publisher.publish("guardian.requested", {"id": event_id, "correlation_id": f"conversation-{run}"})
+
+    failed: list[str] = []
+    with Publisher(aura360.settings("api")) as publisher:
+        publish(published[:10])
+        consumer = EventConsumer(aura360.settings("guardian"), handle, batch_size=4, config=LIVELY)
+        deadline = time.monotonic() + 30
+        while handled != published and time.monotonic() < deadline:
+            try:
+                consumer.poll_batch(0.5)
+            except RuntimeError:
+                publish(published[10:])
+        consumer.close()
+    assert failed == [failing]
+    assert handled == published, "the failed record came again, then the rest, in order"
+
+
+def test_a_consumer_whose_handler_outlasts_max_poll_interval_carries_on_and_loses_nothing(
+    aura360: Deployed,
+) -> None:
+    """A handler slower than max.poll.interval.ms: the group takes the partition away mid-handler
+    (lost, not revoked), the commit after it fails, and the consumer carries on: it rejoins and
+    the record whose commit failed comes again (at least once), then the rest."""
+    run = secrets.token_hex(3)
+    published = [f"{run}-{number}" for number in range(3)]
+    slow, handled = published[1], []
+
+    def handle(event: Event) -> None:
+        event_id = event.payload["id"]
+        if event_id == slow and slow not in handled:
+            time.sleep(8)
+        if event_id.startswith(run):
+            handled.append(event_id)
+
+    with Publisher(aura360.settings("api")) as publisher:
+        for event_id in published:
+            publisher.publish("guardian.requested", {"id": event_id, "correlation_id": f"conversation-{run}"})
+    impatient = LIVELY | {"max.poll.interval.ms": 6000}
+    consumer = EventConsumer(aura360.settings("guardian"), handle, batch_size=1, config=impatient)
+    deadline = time.monotonic() + 40
+    while published[-1] not in handled and time.monotonic() < deadline:
+        consumer.poll_batch(0.5)
+    consumer.close()
+    assert handled == [published[0], slow, slow, published[2]]
+
+
 def test_the_clients_keys_land_on_the_partitions_a_java_producer_picks(
     broker: Broker, aura360: Deployed, tmp_path: Path
 ) -> None:
@@ -287,3 +367,32 @@ def test_threads_sharing_a_publisher_send_to_celery_one_at_a_time_and_every_task
     assert per_queue, "the tasks are on the Celery broker"
     for queue, found in per_queue.items():
         assert sorted(found) == sorted(published), queue
+    queues.delete(*per_queue)  # no worker of a later test is to run these
+
+
+def test_the_celery_fallback_gives_every_consuming_service_every_event_and_retries_failures(
+    aura360: Deployed, redis_server: str, tmp_path: Path
+) -> None:
+    """With MESSAGING_BACKEND=celery, user.events' two consumers each run their Celery worker
+    (fallback_worker.py): both get every event (no competing consumers), a handler that fails
+    once gets the event again, and an event without a handler of its own reaches the default."""
+    run = secrets.token_hex(3)
+    moods = [f"{run}-{number}" for number in range(4)] + [f"{FAIL_ONCE}{run}"]
+    activity = f"{run}-activity"
+    with Publisher(aura360.settings("api", MESSAGING_BACKEND="celery")) as publisher:
+        for event_id in moods:
+            publisher.publish("user.mood.created", {"id": event_id, "user_id": "u-4"})
+        publisher.publish("user.activity.created", {"id": activity, "user_id": "u-4"})
+    base = redis_server.rsplit("/", 1)[0]
+    consumers = {"context-aggregator": f"{base}/3", "mood-alerts": f"{base}/4"}
+    with ExitStack() as workers:
+        handled = {}
+        for service, record_url in consumers.items():
+            log = tmp_path / f"{service}.log"
+            worker = workers.enter_context(fallback_worker(aura360.env(service), record_url, log))
+            handled[service] = (record_url, worker)
+        for service, (record_url, worker) in handled.items():
+            seen = handled_by_celery(record_url, len(moods) + 1, worker)
+            assert sorted(seen) == sorted([*moods, activity]), service
+            attempts = redis.Redis.from_url(record_url).get(f"attempts:{FAIL_ONCE}{run}")
+            assert attempts == b"2", f"{service}: failed once, handled on its retry"

@@ -391,9 +391,10 @@ class RealTransports(Transports):
             if self._celery is None:
                 self._celery = celery_app(self.settings)
         # Celery and kombu are not thread-safe (threads sharing a producer's channel): one send
-        # at a time.
+        # at a time; one task per consuming service's queue.
         with self._celery_lock:
-            self._celery.send_task(task.name, args=(task.payload,), queue=task.queue, retry=False)
+            for queue in self.settings.celery_queues(task.queue):
+                self._celery.send_task(task.name, args=(task.payload,), queue=queue, retry=False)
 
     def redis(self, channel: str, body: bytes) -> None:
         with self._lock:

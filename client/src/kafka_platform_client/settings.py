@@ -54,11 +54,15 @@ class Route(BaseModel):
     topic: str | None = None
     key: str | None = None
     channel: str | None = None
+    # The Celery fallback's queues: one per service consuming the topic, named after its group.
+    queues: list[str] | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> Route:
         if self.transport in TOPIC_TRANSPORTS and not self.topic:
             raise ValueError(f"transport '{self.transport}' needs a topic")
+        if self.queues is not None and self.transport not in TOPIC_TRANSPORTS:
+            raise ValueError(f"transport '{self.transport}' has no topic, so no Celery queues")
         if self.transport in CHANNEL_TRANSPORTS and not self.channel:
             raise ValueError(f"transport '{self.transport}' needs a channel")
         if self.key is not None:
@@ -126,7 +130,8 @@ class ClientSettings(BaseSettings):
     messaging_dual_write: bool = env("MESSAGING_DUAL_WRITE", "true or false")
     messaging_routing: dict[str, Route] = env(
         "MESSAGING_ROUTING",
-        'a JSON object {"<event>": {"transport": ..., "topic": ..., "key": ..., "channel": ...}}',
+        'a JSON object {"<event>": {"transport": ..., "topic": ..., "key": ..., "channel": ..., '
+        '"queues": [...]}}',
     )
     kafka_broker_url: str = env("KAFKA_BROKER_URL", "host:port[,host:port...]")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = env(
@@ -279,6 +284,27 @@ class ClientSettings(BaseSettings):
             "sasl.username": str(self.kafka_sasl_username),
             "sasl.password": self.kafka_sasl_password.get_secret_value(),
         }
+
+    def celery_queues(self, topic: str) -> list[str]:
+        """The Celery queues an event of `topic` goes to: those of the services consuming it, so
+        each gets every event (never competing consumers of one shared queue)."""
+        routes = [route for route in self.messaging_routing.values() if route.topic == topic]
+        if not routes or any(route.queues is None for route in routes):
+            raise LookupError(
+                f"MESSAGING_ROUTING names no Celery queues for topic '{topic}' (the stack has no "
+                "messaging.celery_broker, or the env is from an older platform release)"
+            )
+        return sorted({queue for route in routes for queue in route.queues or ()})
+
+    def own_celery_queue(self) -> str:
+        """The Celery queue this service's fallback worker consumes: named after its group."""
+        queue = self.kafka_consumer_group or self.kafka_consumer_group_prefix
+        if queue is None:
+            raise ValueError(
+                "neither KAFKA_CONSUMER_GROUP nor KAFKA_CONSUMER_GROUP_PREFIX is set: this service "
+                "consumes nothing, so it has no Celery queue"
+            )
+        return queue
 
     def kafka_connection(self) -> dict[str, str]:
         """What every librdkafka client of this service sets: brokers, security, client id."""
