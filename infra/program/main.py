@@ -14,6 +14,7 @@ from infra.model.stacks import (
     ADMIN_PASSWORD_KEY,
     ADMIN_PASSWORD_NAME,
     PROJECT,
+    SCHEMA_REGISTRY_PASSWORD_KEY,
     SECRET_URL_KEYS,
     SETTINGS_KEY,
     TOPOLOGY_FILE,
@@ -42,6 +43,7 @@ from infra.program.previous_deployment import (
     TOPIC_PARTITIONS_OUTPUT,
     PreviousDeployment,
 )
+from infra.program.schema_subjects import manage_subjects, registry_secret_env
 from infra.program.sdk_debug_logs import mute_registration_debug_logs
 from infra.program.state_migration import GROUPED_PROVIDERS, STATE_LAYOUT, STATE_LAYOUT_OUTPUT
 
@@ -57,9 +59,10 @@ def plan_from_pulumi_config(project_dir: Path = PROJECT_DIR) -> Plan:
     config = pulumi.Config(PROJECT)
     settings = settings_from_config({SETTINGS_KEY: config.require_object("settings")}, file)
     # Only whether each secret is set; its value stays a secret output.
-    secrets = {ADMIN_PASSWORD_KEY: ADMIN_PASSWORD_NAME} | {
-        key: key.split(":", 1)[1] for key in SECRET_URL_KEYS.values()
-    }
+    secrets = {
+        ADMIN_PASSWORD_KEY: ADMIN_PASSWORD_NAME,
+        SCHEMA_REGISTRY_PASSWORD_KEY: SCHEMA_REGISTRY_PASSWORD_KEY.split(":", 1)[1],
+    } | {key: key.split(":", 1)[1] for key in SECRET_URL_KEYS.values()}
     keys = [SETTINGS_KEY] + [key for key, name in secrets.items() if config.get_secret(name) is not None]
     return resolve_plan(
         topology,
@@ -127,10 +130,11 @@ def build(
         credentials.generation, credentials.overlap_ms, previous.credential_generations(), rotation_clock()
     )
     access = cluster_for(plan, project_dir, previous, generations)
+    manage_subjects(plan)
     if plan.kubernetes is not None:
         provider = kubernetes_provider(plan.kubernetes, project_dir)
         namespace = namespace_for(plan.kubernetes, provider)
-        urls = secret_urls(plan)
+        urls = secret_urls(plan) | registry_secret_env(plan)
         kubernetes_opts = pulumi.ResourceOptions(providers=[provider])
         for service in plan.services:
             ServiceKafkaEnv(
