@@ -35,9 +35,7 @@ from pulumi.dynamic import (
 )
 
 from infra.live.schema_registry import RegistryLogin, SchemaRegistry
-
-# The engine's placeholder for a value not known until deployment (pulumi.runtime.rpc.UNKNOWN).
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+from infra.program.dynamic_inputs import changed
 
 SubjectSpec = dict[str, str]  # {"schema": text, "compatibility": level}
 
@@ -102,14 +100,6 @@ def converge_subjects(
     return created
 
 
-def _unknown(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return any(_unknown(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_unknown(item) for item in value)
-    return bool(value == UNKNOWN)
-
-
 class SubjectsProvider(ResourceProvider):
     """All subjects of one stack in one registry."""
 
@@ -125,8 +115,9 @@ class SubjectsProvider(ResourceProvider):
         return SchemaRegistry(registry_login(props, self._config))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = any(_unknown(news.get(key)) or olds.get(key) != news.get(key) for key in self.COMPARED)
-        return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
+        return DiffResult(
+            changes=changed(olds, news, self.COMPARED), replaces=[], delete_before_replace=False
+        )
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         registry = self._registry(props)
