@@ -29,7 +29,7 @@ from tests.test_event_schemas import MOOD, record, with_schema
 URL = "https://registry.internal"
 SUBJECT = "aura360.user.events-value"
 SUBJECTS = "pulumi-python:dynamic/schemas:Subjects"
-SECRET = "kubernetes:core/v1:Secret"
+SECRET = "kubernetes:core/v1:Secret"  # pragma: allowlist secret - a resource type
 REGISTRY_PASSWORD = "registry-password-from-config"  # pragma: allowlist secret
 
 
