@@ -6,6 +6,7 @@ tests/integration/test_schema_registry.py)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -18,6 +19,7 @@ from infra.plan.model import (
     SCHEMA_REGISTRY_URL_ENV,
     SCHEMA_REGISTRY_USERNAME_ENV,
 )
+from tests.integration.kafka_apps import free_port
 from tests.project_files import (
     Project,
     existing_cluster_stack_file,
@@ -218,3 +220,34 @@ def test_a_protected_stack_keeps_its_subjects(project: Project) -> None:
     (subjects,) = program_run(project, protect=True).of_type(SUBJECTS)
     assert subjects.protect and subjects.retain_on_delete
     assert subjects.inputs["removal"] == "keep"
+
+
+# --- drift reads the registry before the cluster ------------------------------------------------
+
+
+def drift(project: Project, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("SCHEMA_REGISTRY")}
+    return subprocess.run(
+        [sys.executable, "-m", "infra", "--project-dir", str(project.root), "drift", "--stack", "staging"],
+        capture_output=True,
+        text=True,
+        env=environ | env,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_drift_without_the_registry_password_exits_2_naming_it(project: Project) -> None:
+    done = drift(staging(project, {"url": URL, "username": "platform"}))
+    assert done.returncode == 2
+    assert (
+        f"SCHEMA_REGISTRY_PASSWORD: required to read schema registry {URL} as 'platform' "
+        f"(`pulumi config get {SCHEMA_REGISTRY_PASSWORD_KEY}`)"
+    ) in done.stderr
+
+
+def test_drift_with_a_registry_that_does_not_answer_exits_1(project: Project) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    done = drift(staging(project, {"url": nowhere}, password=False))
+    assert done.returncode == 1
+    assert f"schema registry {nowhere} did not answer" in done.stderr

@@ -60,6 +60,14 @@ class RegisteredVersion:
     schema_type: str  # AVRO unless the registry says otherwise
 
 
+@dataclass(frozen=True)
+class LiveSubject:
+    """What the registry holds of one subject."""
+
+    schema: str | None  # its latest version; None: not registered (or soft-deleted)
+    compatibility: str | None  # its own level; None: none set, the registry's default applies
+
+
 class SchemaRegistry:
     """The REST calls this project makes, each one request with one timeout."""
 
@@ -179,3 +187,15 @@ def _refusal(error: urllib.error.HTTPError) -> tuple[str, int | None]:
         return text.strip()[:300], None
     code = body.get("error_code")
     return str(body.get("message") or text), int(code) if isinstance(code, int) else None
+
+
+def read_subjects(registry: SchemaRegistry, names: list[str]) -> dict[str, LiveSubject]:
+    """Each named subject's latest schema and own level."""
+    found = {}
+    for name in names:
+        latest = registry.latest(name)
+        found[name] = LiveSubject(
+            schema=latest.schema if latest is not None else None,
+            compatibility=registry.compatibility(name) if latest is not None else None,
+        )
+    return found

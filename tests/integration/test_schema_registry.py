@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infra.live.kafka_broker import Broker
 from infra.live.schema_registry import (
     IncompatibleSchema,
     RegistryLogin,
@@ -20,6 +22,10 @@ from infra.live.schema_registry import (
 )
 from infra.program.schema_registry_provider import Refused, SubjectsProvider
 from tests.integration.kafka_apps import free_port
+from tests.integration.test_import_and_drift import drift
+from tests.project_files import Project, existing_cluster_stack_file
+from tests.test_event_schemas import MOOD, with_schema
+from tests.test_event_schemas import record as event_record
 
 
 def record(*fields: dict[str, Any], name: str = "OrderPlaced") -> str:
@@ -186,3 +192,40 @@ def test_a_failed_create_soft_deletes_what_it_registered(
     with pytest.raises(Exception, match=broken):
         provider.create(planned)
     assert subject not in registry.subjects()
+
+
+# --- drift: the registry against the plan ------------------------------------------------------
+
+
+def test_drift_reports_a_subject_changed_or_deleted_by_hand(
+    broker: Broker, schema_registry: str, registry: SchemaRegistry, tmp_path: Path
+) -> None:
+    domain = f"sr{uuid.uuid4().hex[:6]}"
+    project = Project(tmp_path).edit_topology(lambda topology: topology.update(domain=domain))
+    with_schema(project, event_record(MOOD, name="MoodCreated"))
+    project.write("Pulumi.staging.yaml", existing_cluster_stack_file())
+    project.edit_settings("staging", lambda s: s.update(schemas={"registry": {"url": schema_registry}}))
+    plan = project.plan("staging")
+    (subject,) = plan.subjects
+    # Registered by the shipped program's provider, with the inputs the program gives it.
+    SubjectsProvider().create(
+        props(schema_registry, {subject.subject: (subject.definition, subject.compatibility)})
+    )
+    _, report = drift(broker, project.root, "staging")
+    assert (report["missing_subjects"], report["different_subjects"]) == ([], [])
+
+    registry.set_compatibility(subject.subject, "NONE")
+    changed = event_record(MOOD, {"name": "note", "type": "string", "default": ""}, name="MoodCreated")
+    registry.register(subject.subject, changed)
+    code, report = drift(broker, project.root, "staging")
+    assert code == 3
+    assert [(d["setting"], d["planned"]) for d in report["different_subjects"]] == [
+        ("compatibility", "BACKWARD"),
+        ("schema", "schemas/mood.avsc"),
+    ]
+    level, schema = (d["live"] for d in report["different_subjects"])
+    assert level == "NONE" and "note" in schema, "the registered version, as the registry keeps it"
+
+    registry.delete_subject(subject.subject)
+    _, report = drift(broker, project.root, "staging")
+    assert report["missing_subjects"] == [subject.subject] and report["different_subjects"] == []
