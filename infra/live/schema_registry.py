@@ -81,12 +81,9 @@ class SchemaRegistry:
 
     def latest(self, subject: str) -> RegisteredVersion | None:
         """The subject's latest version; None when the subject does not exist (or is deleted)."""
-        try:
-            body = self._request("GET", f"/subjects/{_quote(subject)}/versions/latest")
-        except RegistryError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        body = self._found(f"/subjects/{_quote(subject)}/versions/latest")
+        if body is None:
+            return None
         return RegisteredVersion(
             subject=str(body["subject"]),
             version=int(body["version"]),
@@ -97,12 +94,9 @@ class SchemaRegistry:
 
     def compatibility(self, subject: str) -> str | None:
         """The subject's own compatibility level; None where it has none set."""
-        try:
-            body = self._request("GET", f"/config/{_quote(subject)}")
-        except RegistryError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        body = self._found(f"/config/{_quote(subject)}")
+        if body is None:
+            return None
         level = body.get("compatibilityLevel") or body.get("compatibility")
         return str(level) if level else None
 
@@ -139,6 +133,15 @@ class SchemaRegistry:
                 return []
             raise
         return [int(version) for version in versions]
+
+    def _found(self, path: str) -> Any:
+        """GET ``path``; None where the registry answers 404 (no such subject or setting)."""
+        try:
+            return self._request("GET", path)
+        except RegistryError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def _request(
         self, method: str, path: str, body: Any = None, *, query: dict[str, str] | None = None
