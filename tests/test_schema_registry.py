@@ -12,8 +12,9 @@ import sys
 from typing import Any
 
 import pytest
+import yaml
 
-from infra.model.stacks import SCHEMA_REGISTRY_PASSWORD_KEY
+from infra.model.stacks import SCHEMA_REGISTRY_PASSWORD_KEY, SETTINGS_KEY
 from infra.plan.model import (
     SCHEMA_REGISTRY_PASSWORD_ENV,
     SCHEMA_REGISTRY_URL_ENV,
@@ -21,6 +22,7 @@ from infra.plan.model import (
 )
 from tests.integration.kafka_apps import free_port
 from tests.project_files import (
+    REPO,
     Project,
     existing_cluster_stack_file,
     with_schema_registry_password,
@@ -29,6 +31,7 @@ from tests.pulumi_harness import is_secret_on_the_wire, run_program, stack_setti
 from tests.test_event_schemas import MOOD, record, with_schema
 
 URL = "https://registry.internal"
+MSK_EXAMPLE = REPO / "examples" / "Pulumi.prod-msk.yaml"
 SUBJECT = "aura360.user.events-value"
 SUBJECTS = "pulumi-python:dynamic/schemas:Subjects"
 SECRET = "kubernetes:core/v1:Secret"  # pragma: allowlist secret - a resource type
@@ -251,3 +254,14 @@ def test_drift_with_a_registry_that_does_not_answer_exits_1(project: Project) ->
     done = drift(staging(project, {"url": nowhere}, password=False))
     assert done.returncode == 1
     assert f"schema registry {nowhere} did not answer" in done.stderr
+
+
+def test_an_msk_stack_registers_its_subjects_too(project: Project) -> None:
+    with_schema(project, record(MOOD, name="MoodCreated"))
+    settings = yaml.safe_load(MSK_EXAMPLE.read_text())["config"][SETTINGS_KEY]
+    settings["schemas"] = {"registry": {"url": URL}, "compatibility": "FULL"}
+    run = run_program(project.root, "prod-msk", settings=settings)
+    (subjects,) = run.of_type(SUBJECTS)
+    assert subjects.inputs["subjects"][SUBJECT]["compatibility"] == "FULL"
+    assert "password_config" not in subjects.inputs, "a registry without a user has no password"
+    assert subjects.protect, "the MSK example is a production stack"
