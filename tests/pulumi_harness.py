@@ -113,6 +113,15 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "bootstrapEndpoint": f"SASL_SSL://{cluster}.example:9092",
                 "rbacCrn": f"crn://confluent.cloud/organization=o/environment={environment}/cloud-cluster={cluster}",
             }
+        if args.token == "confluentcloud:index/getSchemaRegistryCluster:getSchemaRegistryCluster":
+            environment = args.args["environment"]["id"]
+            return {
+                "id": "lsrc-mock",
+                "apiVersion": "srcm/v3",
+                "kind": "Cluster",
+                "restEndpoint": "https://psrc-mock.us-east-1.aws.confluent.cloud",
+                "resourceName": f"crn://confluent.cloud/organization=o/environment={environment}/schema-registry=lsrc-mock",
+            }
         if args.token == READ_STACK_OUTPUTS:
             # What the engine answers (pkg/resource/deploy/builtins.go): {} before a first deployment.
             name = str(args.args["name"])
