@@ -203,7 +203,10 @@ def run_program(
     def program() -> pulumi.Output[Any]:
         # No cluster behind the mocks: the namespace and Deployment check is tested on its own.
         plan, access = infra.program.main.run(
-            project_dir, kubernetes_check=lambda _plan: None, kafka_check=lambda _plan, _previous, _dir: None
+            project_dir,
+            kubernetes_check=lambda _plan: None,
+            kafka_check=lambda _plan, _previous, _dir: None,
+            registry_check=lambda _plan, _previous: None,
         )
         holder["plan"] = plan
         exports = pulumi.Output.from_input(access.exports).apply(lambda values: holder.update(exports=values))

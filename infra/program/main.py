@@ -37,12 +37,15 @@ from infra.program.previous_deployment import (
     CREDENTIAL_GENERATIONS_OUTPUT,
     CREDENTIAL_VERSIONS_OUTPUT,
     KAFKA_CLUSTER_ID_OUTPUT,
+    SCHEMA_REGISTRY_OUTPUT,
+    SCHEMA_SUBJECTS_OUTPUT,
     SERVICES_OUTPUT,
     TOPIC_FAMILIES_OUTPUT,
     TOPIC_NAMES_OUTPUT,
     TOPIC_PARTITIONS_OUTPUT,
     PreviousDeployment,
 )
+from infra.program.registry_preflight import RegistryCheck, check_schema_registry
 from infra.program.schema_subjects import manage_subjects, registry_secret_env
 from infra.program.sdk_debug_logs import mute_registration_debug_logs
 from infra.program.state_migration import GROUPED_PROVIDERS, STATE_LAYOUT, STATE_LAYOUT_OUTPUT
@@ -116,12 +119,15 @@ def build(
     plan: Plan,
     previous: PreviousDeployment,
     project_dir: Path = PROJECT_DIR,
+    *,
     kubernetes_check: KubernetesCheck = check_kubernetes_targets,
     kafka_check: KafkaCheck = check_kafka_cluster,
+    registry_check: RegistryCheck = check_schema_registry,
 ) -> ClusterAccess:
     # Before the first registration: a refusal here leaves every resource untouched.
     refuse_unsafe_changes(plan, previous)
     kafka_cluster_id = kafka_check(plan, previous, project_dir)
+    registry_check(plan, previous)
     kubernetes_check(plan)
     for warning in plan.warnings:  # the same warnings `validate` prints, in the preview's diagnostics
         pulumi.log.warn(warning)
@@ -130,7 +136,7 @@ def build(
         credentials.generation, credentials.overlap_ms, previous.credential_generations(), rotation_clock()
     )
     access = cluster_for(plan, project_dir, previous, generations)
-    manage_subjects(plan)
+    subjects = manage_subjects(plan)
     if plan.kubernetes is not None:
         provider = kubernetes_provider(plan.kubernetes, project_dir)
         namespace = namespace_for(plan.kubernetes, provider)
@@ -168,6 +174,9 @@ def build(
     if kafka_cluster_id is not None:
         pulumi.export(KAFKA_CLUSTER_ID_OUTPUT, kafka_cluster_id)
     pulumi.export(SERVICES_OUTPUT, [service.name for service in plan.services])
+    if subjects is not None and plan.schema_registry is not None:
+        pulumi.export(SCHEMA_REGISTRY_OUTPUT, plan.schema_registry.url)
+        pulumi.export(SCHEMA_SUBJECTS_OUTPUT, [subject.subject for subject in plan.subjects])
     pulumi.export("principal_ids", {name: cred.principal_id for name, cred in access.credentials.items()})
     pulumi.export(CREDENTIAL_GENERATIONS_OUTPUT, generations.to_output())
     pulumi.export(
@@ -193,13 +202,23 @@ def run(
     project_dir: Path = PROJECT_DIR,
     kubernetes_check: KubernetesCheck = check_kubernetes_targets,
     kafka_check: KafkaCheck = check_kafka_cluster,
+    registry_check: RegistryCheck = check_schema_registry,
 ) -> tuple[Plan, ClusterAccess]:
-    """The program. ``kubernetes_check`` and ``kafka_check`` read the live clusters before
-    anything is registered (Pulumi's mocks have none behind them: their tests pass their own)."""
+    """The program. ``kubernetes_check``, ``kafka_check`` and ``registry_check`` read the live
+    clusters and registry before anything is registered (Pulumi's mocks have none behind them:
+    their tests pass their own)."""
     mute_registration_debug_logs()
     try:
         plan = plan_from_pulumi_config(project_dir)
     except ConfigError as exc:
         # A clean, complete message and no resources registered: nothing is created or changed.
         raise pulumi.RunError("invalid configuration:\n" + "\n".join(map(str, exc.problems))) from None
-    return plan, build(plan, PreviousDeployment.of_this_stack(), project_dir, kubernetes_check, kafka_check)
+    access = build(
+        plan,
+        PreviousDeployment.of_this_stack(),
+        project_dir,
+        kubernetes_check=kubernetes_check,
+        kafka_check=kafka_check,
+        registry_check=registry_check,
+    )
+    return plan, access

@@ -60,6 +60,22 @@ def registry_login(props: Mapping[str, Any], config: Any | None) -> RegistryLogi
     return RegistryLogin(url=str(registry["url"]), username=str(username), password=str(password or ""))
 
 
+def foreign_subjects_refusal(subjects: Iterable[str], url: str) -> str:
+    return (
+        f"subject {', '.join(sorted(subjects))} already exists in schema registry {url} and is not this "
+        "stack's; nothing was changed. Adopt it on purpose (settings.adopt.subjects): its level and next "
+        "version are then the stack's"
+    )
+
+
+def same_schema(one: str, other: str) -> bool:
+    """The same JSON, whatever the spelling (a registry may keep a canonical form)."""
+    try:
+        return bool(json.loads(one) == json.loads(other))
+    except ValueError:
+        return one == other
+
+
 def converge_subjects(
     registry: SchemaRegistry,
     planned: Mapping[str, SubjectSpec],
@@ -73,11 +89,7 @@ def converge_subjects(
     existing = set(registry.subjects())
     foreign = sorted(name for name in planned if name in existing and name not in owned)
     if foreign:
-        raise Refused(
-            f"subject {', '.join(foreign)} already exists in schema registry {registry.login.url} and is "
-            "not this stack's; nothing was changed. Adopt it on purpose (settings.adopt.subjects): its "
-            "level and next version are then the stack's"
-        )
+        raise Refused(foreign_subjects_refusal(foreign, registry.login.url))
     created: list[str] = []
     try:
         for name, spec in planned.items():
@@ -153,16 +165,9 @@ class SubjectsProvider(ResourceProvider):
             if latest is not None:
                 mine = props["subjects"][name]["schema"]
                 # A registry may keep the schema in another (canonical) spelling of the same JSON.
-                schema = mine if _same_json(latest.schema, mine) else latest.schema
+                schema = mine if same_schema(latest.schema, mine) else latest.schema
                 live[name] = {"schema": schema, "compatibility": registry.compatibility(name) or ""}
         return ReadResult(id_=id_, outs={**props, "subjects": live})
-
-
-def _same_json(one: str, other: str) -> bool:
-    try:
-        return bool(json.loads(one) == json.loads(other))
-    except ValueError:
-        return one == other
 
 
 def _outputs(props: Mapping[str, Any]) -> dict[str, Any]:

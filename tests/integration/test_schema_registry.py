@@ -20,6 +20,12 @@ from infra.live.schema_registry import (
     RegistryUnreachable,
     SchemaRegistry,
 )
+from infra.program.previous_deployment import (
+    SCHEMA_REGISTRY_OUTPUT,
+    SCHEMA_SUBJECTS_OUTPUT,
+    PreviousDeployment,
+)
+from infra.program.registry_preflight import schema_registry_problems
 from infra.program.schema_registry_provider import Refused, SubjectsProvider
 from tests.integration.kafka_apps import free_port
 from tests.integration.test_import_and_drift import drift
@@ -194,17 +200,26 @@ def test_a_failed_create_soft_deletes_what_it_registered(
     assert subject not in registry.subjects()
 
 
+def registry_project(tmp_path: Path, url: str, domain: str, adopt: list[str] | None = None) -> Project:
+    """An existing-cluster stack under a domain of its own, whose one subject is in ``url``."""
+    tmp_path.mkdir(exist_ok=True)
+    project = Project(tmp_path).edit_topology(lambda topology: topology.update(domain=domain))
+    with_schema(project, event_record(MOOD, name="MoodCreated"))
+    project.write("Pulumi.staging.yaml", existing_cluster_stack_file())
+    project.edit_settings(
+        "staging",
+        lambda s: s.update(schemas={"registry": {"url": url}}, adopt={"subjects": adopt or []}),
+    )
+    return project
+
+
 # --- drift: the registry against the plan ------------------------------------------------------
 
 
 def test_drift_reports_a_subject_changed_or_deleted_by_hand(
     broker: Broker, schema_registry: str, registry: SchemaRegistry, tmp_path: Path
 ) -> None:
-    domain = f"sr{uuid.uuid4().hex[:6]}"
-    project = Project(tmp_path).edit_topology(lambda topology: topology.update(domain=domain))
-    with_schema(project, event_record(MOOD, name="MoodCreated"))
-    project.write("Pulumi.staging.yaml", existing_cluster_stack_file())
-    project.edit_settings("staging", lambda s: s.update(schemas={"registry": {"url": schema_registry}}))
+    project = registry_project(tmp_path, schema_registry, f"sr{uuid.uuid4().hex[:6]}")
     plan = project.plan("staging")
     (subject,) = plan.subjects
     # Registered by the shipped program's provider, with the inputs the program gives it.
@@ -229,3 +244,47 @@ def test_drift_reports_a_subject_changed_or_deleted_by_hand(
     registry.delete_subject(subject.subject)
     _, report = drift(broker, project.root, "staging")
     assert report["missing_subjects"] == [subject.subject] and report["different_subjects"] == []
+
+
+# --- the preflight: what the provider would refuse, refused before any change -------------------
+
+
+def test_the_preflight_refuses_a_subject_of_someone_else_unless_the_stack_has_it(
+    schema_registry: str, registry: SchemaRegistry, tmp_path: Path
+) -> None:
+    domain = f"sr{uuid.uuid4().hex[:6]}"
+    plan = registry_project(tmp_path / "plain", schema_registry, domain).plan("staging")
+    (subject,) = plan.subjects
+    login = RegistryLogin(url=schema_registry)
+    nothing = PreviousDeployment()
+    assert schema_registry_problems(login, plan, nothing) == [], "a new subject"
+
+    registry.register(subject.subject, V1)  # someone else's schema under the stack's subject
+    (problem,) = schema_registry_problems(login, plan, nothing)
+    assert problem.startswith(
+        f"subject {subject.subject} already exists in schema registry {schema_registry}"
+    )
+    deployed = PreviousDeployment(
+        {SCHEMA_REGISTRY_OUTPUT: schema_registry, SCHEMA_SUBJECTS_OUTPUT: [subject.subject]}
+    )
+    assert schema_registry_problems(login, plan, deployed) == [], "the stack's last deployment had it"
+    elsewhere = PreviousDeployment(
+        {SCHEMA_REGISTRY_OUTPUT: "https://other", SCHEMA_SUBJECTS_OUTPUT: [subject.subject]}
+    )
+    assert schema_registry_problems(login, plan, elsewhere) != [], "in another registry"
+    adopting = registry_project(tmp_path / "adopt", schema_registry, domain, [subject.subject]).plan(
+        "staging"
+    )
+    assert schema_registry_problems(login, adopting, nothing) == [], "adopted on purpose"
+
+
+def test_the_preflight_leaves_the_planned_schema_to_the_provider_and_reports_no_answer(
+    schema_registry: str, registry: SchemaRegistry, tmp_path: Path
+) -> None:
+    plan = registry_project(tmp_path / "plain", schema_registry, f"sr{uuid.uuid4().hex[:6]}").plan("staging")
+    (subject,) = plan.subjects
+    registry.register(subject.subject, subject.definition)  # what an interrupted `up` leaves
+    assert schema_registry_problems(RegistryLogin(url=schema_registry), plan, PreviousDeployment()) == []
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    (problem,) = schema_registry_problems(RegistryLogin(url=nowhere), plan, PreviousDeployment())
+    assert f"schema registry {nowhere} did not answer" in problem
