@@ -140,14 +140,15 @@ def build(
     if plan.kubernetes is not None:
         provider = kubernetes_provider(plan.kubernetes, project_dir)
         namespace = namespace_for(plan.kubernetes, provider)
-        urls = secret_urls(plan) | registry_secret_env(plan)
+        # What each service's Secret carries besides its SASL login, by env var.
+        secret_values = secret_urls(plan) | registry_secret_env(plan)
         kubernetes_opts = pulumi.ResourceOptions(providers=[provider])
         for service in plan.services:
             ServiceKafkaEnv(
                 service,
                 access,
                 namespace,
-                urls,
+                secret_values,
                 rollout_wait_seconds=plan.kubernetes.rollout_wait_seconds,
                 opts=kubernetes_opts,
             )
