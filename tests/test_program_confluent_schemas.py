@@ -14,6 +14,7 @@ import pytest
 from tests.project_files import Project
 from tests.pulumi_harness import Registration, Run, run_program, stack_settings
 from tests.test_event_schemas import MOOD, record, with_schema
+from tests.test_program_preview import DEV_OUTPUTS
 
 SCHEMA = "confluentcloud:index/schema:Schema"
 SUBJECT_CONFIG = "confluentcloud:index/subjectConfig:SubjectConfig"
@@ -111,3 +112,13 @@ def test_a_stack_without_subjects_has_no_registry_resources(example_dir: Any) ->
     run = run_program(example_dir, "prod")
     assert not run.of_type(SCHEMA) and not run.of_type(SUBJECT_CONFIG)
     assert not [r for r in run.registrations if r.name == "admin-schema-registry-key"]
+
+
+def test_a_preview_stack_registers_no_subjects_in_devs_registry(tmp_path: Any) -> None:
+    """A pr-<n> preview shares dev's cluster and has no admin of its own (docs/topology.md)."""
+    project = with_schema(Project(tmp_path), record(MOOD, name="MoodCreated"))
+    run = run_program(
+        project.root, "pr-42", settings=stack_settings(project.root, "dev"), stack_outputs=DEV_OUTPUTS
+    )
+    assert [s.subject for s in run.plan.subjects] == [f"pr-42.{SUBJECT}"]
+    assert not run.of_type(SCHEMA) and not run.of_type(SUBJECT_CONFIG)
