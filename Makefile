@@ -33,6 +33,7 @@ plugin_cache = $(KAFKA_PLATFORM_CACHE)/plugins/pulumi-resource-$(1)-$(call plugi
 # The client package (client/) is the services' side of the env contract: installed beside the
 # project so its tests and lint see it; the project itself never imports it.
 $(VENV)/.installed: pyproject.toml client/pyproject.toml
+	@echo "Installing the project, its client and their dependencies into $(VENV) (once; a minute or two)..."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]" -e "./client[redis,celery]"

@@ -109,7 +109,7 @@ def test_console_script_is_installed() -> None:
 
 def test_version_and_the_programs_own_name(example_dir: Path) -> None:
     version = run_cli("--version", cwd=example_dir)
-    assert (version.returncode, version.stdout.strip()) == (0, "kafka-platform 0.1.0")
+    assert (version.returncode, version.stdout.strip()) == (0, "kafka-platform 0.2.0")
     assert run_cli("--help", cwd=example_dir).stdout.startswith("usage: kafka-platform")
 
 
@@ -214,7 +214,10 @@ def test_drift_of_the_local_stack_with_sasl_but_no_login_is_bad_input(example_di
     assert "Traceback" not in result.stderr
 
 
-def test_drift_against_a_broker_that_is_not_there_fails_within_seconds(example_dir: Path) -> None:
+@pytest.mark.parametrize("command", ["drift", "lag"])
+def test_drift_and_lag_against_a_broker_that_is_not_there_fail_within_seconds(
+    example_dir: Path, command: str
+) -> None:
     """A stopped broker (connection refused) is the same clear error at once, not after the 20 s
     the command would wait for a slow network."""
     with socket.socket() as probe:
@@ -222,7 +225,7 @@ def test_drift_against_a_broker_that_is_not_there_fails_within_seconds(example_d
         closed = f"127.0.0.1:{probe.getsockname()[1]}"
     started = time.monotonic()
     result = run_cli(
-        "drift",
+        command,
         "--stack",
         "local",
         "--bootstrap-servers",
@@ -233,7 +236,7 @@ def test_drift_against_a_broker_that_is_not_there_fails_within_seconds(example_d
     )
     assert time.monotonic() - started < 8
     assert result.returncode == 1
-    assert f"drift: the Kafka cluster at {closed} did not answer" in result.stderr
+    assert f"{command}: the Kafka cluster at {closed} did not answer" in result.stderr
 
 
 def test_plan_without_a_stack_names_the_stacks(example_dir: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import kafka_platform_client
 import pytest
 from kafka_platform_client.settings import TOPIC_FAMILY, TOPIC_PREFIX, ClientSettings, ContractError
+from kafka_platform_client.testing import RecordingPublisher
 
 from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
 from infra.plan.model import (
@@ -28,6 +29,7 @@ from infra.plan.model import (
 from infra.plan.resolve import load_plan
 from tests.project_files import (
     ENCRYPTED,
+    EXAMPLE,
     REPO,
     Project,
     add_streams_and_connect,
@@ -50,7 +52,7 @@ def documented_variables() -> dict[str, list[str]]:
 def example_plans(root: Path) -> dict[str, Plan]:
     """Every example stack, plus one project with the service kinds and options the examples
     lack (Streams, Connect, per-instance groups, a Celery flip)."""
-    plans = {f"aura360 {stack}": load_plan(REPO, stack) for stack in ("local", "dev", "prod")}
+    plans = {f"aura360 {stack}": load_plan(EXAMPLE, stack) for stack in ("local", "dev", "prod")}
     vibestream = shutil.copytree(VIBESTREAM, root / "vibestream")
     prod = vibestream / "Pulumi.prod.yaml"  # as its team has it once the Redis URL is set
     prod.write_text(
@@ -139,7 +141,7 @@ def test_every_service_of_every_example_stack_starts_with_its_env(plans: dict[st
                 for name, route in settings.messaging_routing.items()
             }
             assert routing == json.loads(service.env["MESSAGING_ROUTING"]), (label, service.name)
-            assert settings.messaging_backend == plan.messaging_backend, (label, service.name)
+            assert settings.messaging_backend == service.env["MESSAGING_BACKEND"], (label, service.name)
             assert settings.kafka_partitioner == "murmur2_random"
             assert {f"{TOPIC_PREFIX}{key}" for key in settings.kafka_topics} == {
                 name for name in service.env if name.startswith(TOPIC_PREFIX)
@@ -149,14 +151,14 @@ def test_every_service_of_every_example_stack_starts_with_its_env(plans: dict[st
 def test_the_dev_stacks_dual_write_has_its_celery_broker() -> None:
     """Dual write sends every event to Celery too: a stack with it and no broker is refused by
     `validate` (tests/test_validation.py), so the client never meets one."""
-    api = load_plan(REPO, "dev").service("api")
-    settings = ClientSettings.from_env(deployed_env(load_plan(REPO, "dev"), api))
+    api = load_plan(EXAMPLE, "dev").service("api")
+    settings = ClientSettings.from_env(deployed_env(load_plan(EXAMPLE, "dev"), api))
     assert settings.messaging_dual_write
     assert settings.celery_broker_url is not None
 
 
 def local_api_env() -> dict[str, str]:
-    plan = load_plan(REPO, "local")
+    plan = load_plan(EXAMPLE, "local")
     return deployed_env(plan, plan.service("api"))
 
 
@@ -232,3 +234,30 @@ def test_the_client_is_versioned_with_the_platform() -> None:
         "pydantic-settings",
     }
     assert set(client["optional-dependencies"]) == {"redis", "celery"}
+
+
+def test_a_services_own_backend_in_the_stack_settings_is_what_its_client_publishes_to(tmp_path: Path) -> None:
+    """`messaging.services.<name>` in Pulumi.<stack>.yaml, through the plan's env, to the client:
+    the api falls back to Celery alone, the guardian dual-writes, the rest stay on Kafka."""
+
+    def per_service(settings: dict[str, Any]) -> None:
+        settings["messaging"].update(
+            celery_broker={"url": "redis://celery.internal:6379/1"},
+            services={"api": {"backend": "celery"}, "guardian": {"dual_write": True}},
+        )
+
+    plan = Project(tmp_path).edit_settings("local", per_service).plan("local")
+    published = {}
+    for service, event in (
+        ("api", "user.mood.created"),
+        ("guardian", "guardian.responded"),
+        ("context-vectorizer", "context.vectorized"),
+    ):
+        publisher = RecordingPublisher(ClientSettings.from_env(deployed_env(plan, plan.service(service))))
+        payload = {"user_id": "u-1", "correlation_id": "c-1", "id": "e-1"}
+        published[service] = publisher.publish(event, payload).delivered
+    assert published == {
+        "api": ("celery",),
+        "guardian": ("kafka", "celery"),
+        "context-vectorizer": ("kafka",),
+    }

@@ -6,13 +6,21 @@ docs/env-contract.md, so the page and the client cannot disagree."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import enum
 import logging
 import re
+import socket
+import threading
+from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException, Producer
 from kafka_platform_client import (
+    BadKeyField,
     ContractError,
     MissingKeyField,
+    PayloadNotJSON,
     PublishError,
     UnknownEvent,
     configure,
@@ -21,6 +29,8 @@ from kafka_platform_client import (
     register_direct_handler,
 )
 from kafka_platform_client import publisher as publisher_module
+from kafka_platform_client import settings as settings_module
+from kafka_platform_client.publisher import Publisher, producer_config
 from kafka_platform_client.testing import RecordingPublisher, Sent, recording, settings
 
 from tests.project_files import REPO
@@ -156,7 +166,8 @@ def test_disabled_logs_and_sends_nothing_but_a_direct_call_still_happens(
         for event in ROUTING:
             publisher.publish(event, PAYLOAD)
     assert written(publisher) == ("direct",) and paid == [PAYLOAD]
-    assert "MESSAGING_BACKEND=disabled: SharesPurchased not sent" in caplog.text
+    assert "MESSAGING_BACKEND=disabled: SharesPurchased not sent (key contract:c-7)" in caplog.text
+    assert PAYLOAD["id"] not in caplog.text, "a payload may hold personal data: never logged"
 
 
 def test_a_direct_event_without_its_handler_is_a_publish_error() -> None:
@@ -182,9 +193,8 @@ def test_the_double_makes_publish_event_record_for_a_teams_unit_test() -> None:
     assert published.memory.closed, "leaving the block closes (flushes) it"
 
 
-def test_publish_event_builds_its_publisher_from_the_process_env_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def a_fresh_process_with_a_direct_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process env routing `Payment` direct, and no default publisher built yet."""
     env = {
         "MESSAGING_BACKEND": "disabled",
         "MESSAGING_DUAL_WRITE": "false",
@@ -197,6 +207,12 @@ def test_publish_event_builds_its_publisher_from_the_process_env_once(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(publisher_module, "_DEFAULT", publisher_module._Default())
+
+
+def test_publish_event_builds_its_publisher_from_the_process_env_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a_fresh_process_with_a_direct_event(monkeypatch)
     paid: list[dict[str, object]] = []
     register_direct_handler("Payment", paid.append)
     publish_event("Payment", PAYLOAD)
@@ -223,3 +239,137 @@ def test_the_double_leaves_the_services_own_publisher_as_it_was(monkeypatch: pyt
     publish_event("SharesPurchased", PAYLOAD)
     assert (recorded.events("celery"), own.events("kafka")) == (["SharesPurchased"], ["SharesPurchased"])
     assert not own.memory.closed
+
+
+def test_a_payload_json_cannot_carry_is_refused_before_any_write() -> None:
+    """Celery's JSON takes a datetime, Kafka's and Redis's did not: half an event went out."""
+    event = {"user_id": "u-1", "at": datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)}
+    for backend in ("celery", "kafka", "disabled"):
+        publisher = recorder(backend, dual_write=backend != "disabled")
+        with pytest.raises(PayloadNotJSON, match="event 'ListenSessionCompleted': its payload is not JSON"):
+            publisher.publish("ListenSessionCompleted", event)
+        assert written(publisher) == (), backend
+
+
+def test_every_transport_gets_the_same_json_payload() -> None:
+    publisher = recorder("kafka", dual_write=True)
+    publisher.publish("SharesPurchased", {"contract_id": "c-7", "shares": (1, 2)})
+    as_json = {"contract_id": "c-7", "shares": [1, 2]}
+    assert [sent.payload for sent in publisher.sent["kafka"] + publisher.sent["celery"]] == [as_json, as_json]
+
+
+def test_the_double_refuses_a_direct_event_without_its_handler_as_the_real_publisher_does() -> None:
+    publisher = RecordingPublisher(settings(ROUTING))
+    with pytest.raises(PublishError, match="register its handler"):
+        publisher.publish("Payment", PAYLOAD)
+    assert written(publisher) == ()
+
+
+class Desk(enum.StrEnum):
+    EQUITIES = "equities"
+
+
+@pytest.mark.parametrize("value", [True, 7.0, {"id": 7}, [7]])
+def test_a_key_field_other_languages_format_differently_is_refused(value: object) -> None:
+    publisher = recorder()
+    with pytest.raises(BadKeyField, match=r"'contract:\{contract_id\}' takes only string or integer fields"):
+        publisher.publish("SharesPurchased", {"contract_id": value})
+    assert written(publisher) == ()
+
+
+def test_string_and_integer_key_fields_format_as_their_plain_value() -> None:
+    publisher = recorder()
+    for value in ("c-7", 7, Desk.EQUITIES):
+        publisher.publish("SharesPurchased", {"contract_id": value})
+    assert [sent.key for sent in publisher.sent["kafka"]] == [
+        "contract:c-7",
+        "contract:7",
+        "contract:equities",
+    ]
+
+
+def test_threads_racing_to_the_first_publish_event_share_one_publisher(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a_fresh_process_with_a_direct_event(monkeypatch)
+    loads: list[object] = []
+    load = settings_module.load_settings
+
+    def slow_load() -> Any:  # widens the window between "none yet" and "built" to every thread
+        loads.append(None)
+        threading.Event().wait(0.05)
+        return load()
+
+    monkeypatch.setattr(settings_module, "load_settings", slow_load)
+    paid: list[dict[str, object]] = []
+    register_direct_handler("Payment", paid.append)
+    start = threading.Barrier(16)
+    errors: list[BaseException] = []
+
+    def first_publish() -> None:
+        start.wait()
+        try:
+            publish_event("Payment", PAYLOAD)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=first_publish) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(paid) == 16
+    assert len(loads) == 1, "one publisher for the process, none closed under another thread"
+
+
+def test_the_kafka_producer_is_idempotent_and_waits_for_all_in_sync_replicas() -> None:
+    config = producer_config(settings(ROUTING))
+    assert (config["acks"], config["enable.idempotence"], config["partitioner"]) == (
+        "all",
+        True,
+        "murmur2_random",
+    )
+
+
+class FailsFatally(Producer):  # type: ignore[misc]
+    """A real librdkafka producer whose first record gets the report a fatal idempotent-producer
+    error gives (e.g. an out-of-order sequence); from then on it refuses every record, as
+    librdkafka does after a fatal error."""
+
+    dead = False
+
+    def produce(self, topic: str, *args: Any, on_delivery: Any, **kwargs: Any) -> None:
+        if self.dead:
+            raise KafkaException(KafkaError(KafkaError._FATAL, "the producer failed fatally", fatal=True))
+        self.dead = True
+        on_delivery(KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "out of order", fatal=True), None)
+
+
+def test_a_fatal_producer_error_fails_that_publish_and_the_next_one_gets_a_new_producer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[Any] = []
+
+    def on_librdkafkas_mock_cluster(config: dict[str, Any]) -> Any:
+        kind = FailsFatally if not built else Producer
+        built.append(kind(config | {"test.mock.num.brokers": 1, "log_level": 0}))
+        return built[-1]
+
+    monkeypatch.setattr(publisher_module, "new_producer", on_librdkafkas_mock_cluster)
+    with Publisher(settings(ROUTING), delivery_timeout=10) as publisher:
+        with pytest.raises(PublishError, match=r"kafka failed.*out of order"):
+            publisher.publish("SharesPurchased", PAYLOAD)
+        published = publisher.publish("SharesPurchased", PAYLOAD)
+    assert published.delivered == ("kafka",) and published.offset == 0
+    assert [type(producer) for producer in built] == [FailsFatally, Producer]
+
+
+def test_a_timed_out_kafka_write_is_reported_as_maybe_written() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{unused.getsockname()[1]}"
+    publisher = Publisher(settings(ROUTING, dual_write=True, KAFKA_BROKER_URL=nowhere), delivery_timeout=0.5)
+    with pytest.raises(PublishError, match="kafka may have been written") as raised:
+        publisher.publish("SharesPurchased", PAYLOAD)
+    assert raised.value.maybe_written and raised.value.undelivered == ("kafka", "celery")
+    publisher.close()

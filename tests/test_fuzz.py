@@ -152,7 +152,7 @@ def expected_grants(
         grants.add(("GROUP", f"{prefix}{domain}.{service}", "LITERAL", "READ"))
     if spec["transactional"]:
         grants.add(("TRANSACTIONAL_ID", f"{prefix}{domain}.{service}.", "PREFIXED", "WRITE"))
-    if spec["idempotent"] and old_broker(settings_data):
+    if old_broker(settings_data) and any(grant[3] == "WRITE" for grant in grants):  # every producer
         grants.add(("CLUSTER", "kafka-cluster", "LITERAL", "IDEMPOTENT_WRITE"))
     return grants
 

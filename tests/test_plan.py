@@ -109,12 +109,27 @@ def test_idempotent_write_is_granted_only_to_brokers_older_than_2_8(project: Pro
     project.write("Pulumi.msk.yaml", (REPO / "examples/Pulumi.prod-msk.yaml").read_text())
     assert not [a for a in project.plan("msk").acls if a.operation == "IDEMPOTENT_WRITE"]
     project.edit_settings("msk", lambda s: s["kafka"]["msk"].update(kafka_version="2.6.2"))
-    old = [
-        (a.service, a.resource_type, a.operation)
-        for a in project.plan("msk").acls
-        if a.resource_type == "CLUSTER"
-    ]
-    assert old == [("api", "CLUSTER", "IDEMPOTENT_WRITE")]
+    old = project.plan("msk")
+    cluster = {(a.service, a.resource_type, a.operation) for a in old.acls if a.resource_type == "CLUSTER"}
+    producers = {service.name for service in old.services if service.produces}
+    assert cluster == {(name, "CLUSTER", "IDEMPOTENT_WRITE") for name in producers}
+
+
+def test_every_producer_on_an_old_broker_may_write_idempotently_as_the_client_always_does(
+    project: Project,
+) -> None:
+    """The client sets enable.idempotence=true for every service, not only `idempotent: true`
+    ones: on a broker older than 2.8 any producer without IDEMPOTENT_WRITE would fail with
+    CLUSTER_AUTHORIZATION_FAILED. A service that only consumes gets no such grant."""
+    project.write("Pulumi.msk.yaml", (REPO / "examples/Pulumi.prod-msk.yaml").read_text())
+    project.edit_settings("msk", lambda s: s["kafka"]["msk"].update(kafka_version="2.6.2"))
+    plan = project.plan("msk")
+    assert "KAFKA_ENABLE_IDEMPOTENCE" not in plan.service("context-vectorizer").env, "not declared idempotent"
+    assert ("CLUSTER", "kafka-cluster", "LITERAL", "IDEMPOTENT_WRITE") in grants(plan, "context-vectorizer")
+    consumer_only = [service.name for service in plan.services if service.consumes and not service.produces]
+    assert consumer_only, "the example has a service that only consumes"
+    for name in consumer_only:
+        assert not [grant for grant in grants(plan, name) if grant[0] == "CLUSTER"], name
 
 
 def test_per_instance_consumer_groups_are_granted_on_their_prefix(project: Project) -> None:

@@ -1033,3 +1033,16 @@ def test_a_topic_config_confluent_does_not_let_you_set_is_refused_on_confluent_s
     ]
     assert "Confluent Cloud does not let a topic set it (stack 'dev')" in str(caught.value)
     assert project.plan("local").topic("user.events").config["compression.type"] == "zstd"
+
+
+def test_a_misspelt_produced_topic_is_one_problem_not_two(project: Project) -> None:
+    """`produces: [user.evnts]` left no producer of user.events, and each event on it was also
+    reported ("no service produces topic"): a follow-on of the one typo."""
+    project.edit_topology(
+        _set("services|api|produces", ["user.evnts", "guardian.requests", "vectordb.ingest"])
+    )
+    with pytest.raises(ConfigError) as caught:
+        project.plan("dev")
+    messages = [str(problem) for problem in caught.value.problems]
+    assert any("services.api.produces[0]: unknown topic 'user.evnts'" in m for m in messages), messages
+    assert not any("no service produces" in m for m in messages), messages

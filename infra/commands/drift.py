@@ -21,6 +21,7 @@ from infra.commands.common import (
 )
 from infra.commands.live import add_cluster_arguments, read_live_cluster, stack_broker
 from infra.live.drift import Scope, compare
+from infra.live.local_cluster import served_owners
 from infra.live.schema_registry import (
     LiveSubject,
     RegistryError,
@@ -61,7 +62,13 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
     subjects = registered_subjects(plan)
     live = read_live_cluster(broker, args.timeout)
     admins = {name for name in (broker.admin_user, plan.cluster.admin_principal) if name}
-    scope = Scope(principal_ids=principal_ids, ignore_principals=admins, all_topics=args.all_topics)
+    former = served_owners(project_dir) if plan.cluster.provider == "local" else []
+    scope = Scope(
+        principal_ids=principal_ids,
+        ignore_principals=admins,
+        all_topics=args.all_topics,
+        former_owners=[owner for owner in former if owner != (plan.domain, plan.stack)],
+    )
     report = compare(plan, live, broker.bootstrap, scope, subjects)
     sys.stdout.write(report.to_json() if args.format == "json" else report.to_table())
     return EXIT_OK if report.in_sync else EXIT_DRIFT

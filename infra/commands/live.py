@@ -51,7 +51,8 @@ def stack_broker(args: argparse.Namespace, plan: Plan, project_dir: Path) -> Bro
     give it. A local stack's listener must answer with this checkout's broker (exit 1 if not)."""
     broker = _stack_broker(args, plan)
     if broker is not None and plan.cluster.provider == "local":
-        stranger = stranger_on(project_dir, broker.bootstrap)
+        explicit = bool(args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+        stranger = stranger_on(project_dir, broker.bootstrap, explicit=explicit)
         if stranger is not None:
             raise CommandFailed(EXIT_STALE, stranger)
     if broker is None:

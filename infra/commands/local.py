@@ -76,9 +76,6 @@ def _compose_up(project_dir: Path, plan: Plan, prune: bool) -> int:
 
 
 def _java_up(project_dir: Path, plan: Plan, prune: bool) -> int:
-    # The compose mirror stays current on this path too: CI's `compose --check` reads it.
-    for name in write_generated_files(project_dir, plan):
-        print(f"regenerated {name} from the topology (commit it with your change)")
     try:
         cluster = local_cluster.up(project_dir, plan, prune=prune)
     except ConvergeRefused as refused:
@@ -89,6 +86,10 @@ def _java_up(project_dir: Path, plan: Plan, prune: bool) -> int:
         raise CommandFailed(
             EXIT_STALE, f"applying the plan to the local Kafka failed: {exc.args[0].str()}"
         ) from None
+    # The compose mirror stays current on this path too (CI's `compose --check` reads it); only
+    # once the broker took the plan, so a refused run changes nothing.
+    for name in write_generated_files(project_dir, plan):
+        print(f"regenerated {name} from the topology (commit it with your change)")
     if cluster.started:
         print(
             "No Docker engine: started Apache Kafka from its jars (the same listeners as "
@@ -110,7 +111,7 @@ def _java_up(project_dir: Path, plan: Plan, prune: bool) -> int:
     elif not cluster.changes.lines:
         print("  nothing to change: the broker matches the plan")
     for line in cluster.changes.left_alone:
-        print(f"  left alone: {line} (`python -m infra local up --prune` deletes it)")
+        print(f"  left alone: {line} (`kafka-platform local up --prune` deletes it)")
     _print_users(project_dir, plan, cluster.secure_bootstrap)
     return EXIT_OK
 

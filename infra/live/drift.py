@@ -123,6 +123,9 @@ class Scope:
     principal_ids: dict[str, str] = field(default_factory=dict)
     ignore_principals: set[str] = field(default_factory=set)
     all_topics: bool = False
+    # Other (domain, stack) pairs this cluster holds for the stack: a local broker's domains
+    # before a rename, whose topics, users and grants are leftovers too.
+    former_owners: list[tuple[str, str]] = field(default_factory=list)
 
 
 def compare(
@@ -142,7 +145,7 @@ def compare(
             "acls.mode rbac: role bindings live in Confluent Cloud's API and are not compared"
         )
     _compare_acls(plan, live, scope, report)
-    _leftover_principals(plan, live, report)
+    _leftover_principals(plan, live, scope, report)
     return report
 
 
@@ -179,18 +182,23 @@ def _one_line(schema: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _leftover_principals(plan: Plan, live: LiveCluster, report: DriftReport) -> None:
-    """SCRAM users in this stack's principal namespace that no planned service (in any credential
-    generation) owns, and their grants: a removed service's credential that still logs in."""
+def _leftover_principals(plan: Plan, live: LiveCluster, scope: Scope, report: DriftReport) -> None:
+    """SCRAM users in this stack's principal namespace (and a former domain's) that no planned
+    service (in any credential generation) owns, and their grants: a removed service's
+    credential that still logs in."""
     if plan.cluster.provider == "confluent":  # service accounts, not SCRAM users
         return
-    namespace = f"{plan.domain}.{plan.stack}."
+    namespaces = tuple(
+        f"{domain}.{stack}." for domain, stack in [(plan.domain, plan.stack), *scope.former_owners]
+    )
     # Every planned service's user, in any credential generation (`<principal>[-g<N>]`).
     bases = "|".join(re.escape(principal.name) for principal in plan.principals) or "(?!)"
     planned = re.compile(rf"^(?:{bases})(?:-g\d+)?$")
 
     def leftover(name: str) -> bool:
-        return name.startswith(namespace) and name != plan.cluster.admin_principal and not planned.match(name)
+        return (
+            name.startswith(namespaces) and name != plan.cluster.admin_principal and not planned.match(name)
+        )
 
     users = sorted(name for name in live.users if leftover(name))
     report.leftover_principals = [f"user {name}" for name in users] + [
@@ -205,7 +213,8 @@ def _ours(plan: Plan, name: str, scope: Scope) -> bool:
     """Whether an unplanned live topic is this stack's to account for: those under its domain
     (a preview's under its own prefix), or with ``all_topics`` any but other previews'."""
     if not scope.all_topics:
-        return name.startswith(f"{plan.name_prefix}{plan.domain}.")
+        domains = [plan.domain, *(domain for domain, _ in scope.former_owners)]
+        return name.startswith(tuple(f"{plan.name_prefix}{domain}." for domain in domains))
     if plan.name_prefix:
         return name.startswith(plan.name_prefix)
     return not _PREVIEW_TOPIC.match(name)

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -363,6 +363,12 @@ def port_holder(port: int) -> str | None:
         return "another process"
 
 
+def ports_in_use(ports: Iterable[int], holder: Callable[[int], str | None] | None = None) -> str:
+    """'port P is in use by H; ...' for every taken port (all at once); '' when all are free."""
+    find = holder or port_holder
+    return "; ".join(f"port {port} is in use by {held}" for port in ports if (held := find(port)) is not None)
+
+
 def saved_cluster_id(work: Path) -> str | None:
     """The cluster id of the broker whose data is in ``work`` (None before its first start)."""
     saved = work / IDENTITY_FILE
@@ -377,14 +383,13 @@ def start_detached(work: Path, options: BrokerOptions) -> Broker:
         raise RuntimeError(f"a broker from {work} is already running; stop it first")
     identity = _storage_identity(work)
     ports = [p for p in (options.plaintext_port, options.port, identity.controller_port) if p is not None]
-    for port in ports:
-        holder = port_holder(port)
-        if holder is not None:
-            raise PortInUse(
-                f"port {port} is in use by {holder}, so the broker of {work} cannot start; stop that one "
-                "(`make local-down` in its checkout) or give this stack other ports "
-                "(kafka.local.external_bootstrap, secure_external_bootstrap in Pulumi.local.yaml)"
-            )
+    taken = ports_in_use(ports)
+    if taken:
+        raise PortInUse(
+            f"{taken}, so the broker of {work} cannot start; stop what holds it (`make local-down` in its "
+            "checkout) or give this stack other ports "
+            "(kafka.local.external_bootstrap, secure_external_bootstrap in Pulumi.local.yaml)"
+        )
     command, broker = _prepare(work, options)
     log_path = work / "broker.log"
     with log_path.open("w") as log:

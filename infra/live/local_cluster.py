@@ -23,7 +23,9 @@ from infra.live.converge import Changes, converge, set_passwords
 from infra.live.kafka_broker import (
     Broker,
     BrokerOptions,
+    PortInUse,
     missing_tools,
+    ports_in_use,
     running_pid,
     saved_cluster_id,
     start_detached,
@@ -45,6 +47,7 @@ from infra.render.compose import (
 STATE_DIR = Path("build") / "local-kafka"
 REDIS_DIR = STATE_DIR / "redis"
 OWNERS_FILE = "owners.json"
+LISTENERS_FILE = "listeners.json"  # the ports the running broker was started on
 ENV_FILE = ".env"
 LOCAL_ADMIN_PASSWORD = f"{LOCAL_PASSWORD_DEFAULT}-admin"  # pragma: allowlist secret - the compose default
 # What the compose `secure` profile's users use (Redpanda's); the Java path's admin also has 512.
@@ -120,6 +123,7 @@ def up(project_dir: Path, plan: Plan, prune: bool = False) -> LocalCluster:
     """Start the broker (reusing its data) unless it runs, then converge it to the plan.
     Raises RuntimeError with the reason, ConvergeRefused for a change Kafka cannot make."""
     local = plan.cluster.local_settings()
+    _refuse_taken_ports(project_dir, plan)
     redis = _redis_up(project_dir, plan)
     try:
         started = _broker_up(project_dir, plan)
@@ -142,7 +146,7 @@ def up(project_dir: Path, plan: Plan, prune: bool = False) -> LocalCluster:
     admin_client = broker.admin()
     users = local_users(project_dir, plan)
     set_passwords(admin_client, {users[0].username: users[0].password}, ADMIN_MECHANISMS)
-    former = _owners(project_dir)
+    former = served_owners(project_dir)
     changes = converge(
         admin_client,
         plan,
@@ -155,6 +159,37 @@ def up(project_dir: Path, plan: Plan, prune: bool = False) -> LocalCluster:
     current = (plan.domain, plan.stack)
     _save_owners(project_dir, [current] if prune else sorted({*former, current}))
     return LocalCluster(local.external_bootstrap, local.secure_external_bootstrap, started, changes, redis)
+
+
+def _listener_ports(plan: Plan) -> list[int]:
+    local = plan.cluster.local_settings()
+    return [_port(local.external_bootstrap), _port(local.secure_external_bootstrap)]
+
+
+def _refuse_taken_ports(project_dir: Path, plan: Plan) -> None:
+    """Every port this run would start something on, checked at once before anything starts;
+    and a running broker must be on the ports the stack file names."""
+    ports = _listener_ports(plan)
+    saved = project_dir / STATE_DIR / LISTENERS_FILE
+    if running_pid(project_dir / STATE_DIR) is not None:
+        running = json.loads(saved.read_text()) if saved.is_file() else ports
+        if running != ports:
+            raise RuntimeError(
+                f"this checkout's broker runs on ports {running[0]} and {running[1]}; Pulumi.local.yaml "
+                f"now says {ports[0]} and {ports[1]}: `make local-down`, then `make local`"
+            )
+        taken = ""
+    else:
+        taken = ports_in_use(ports)
+    redis_port = local_redis.redis_port(plan)
+    if redis_port is not None and local_redis.running_port(project_dir / REDIS_DIR) != redis_port:
+        taken = "; ".join(filter(None, [taken, ports_in_use([redis_port], local_redis.holder)]))
+    if taken:
+        raise PortInUse(
+            f"{taken}: nothing was started. Stop what holds it (`make local-down` in its checkout) or "
+            "give this stack other ports (kafka.local.external_bootstrap, secure_external_bootstrap, "
+            "redis_host_port in Pulumi.local.yaml)"
+        )
 
 
 def _broker_up(project_dir: Path, plan: Plan) -> bool:
@@ -173,10 +208,11 @@ def _broker_up(project_dir: Path, plan: Plan) -> bool:
         admin_password=admin.password,
     )
     start_detached(project_dir / STATE_DIR, options)
+    (project_dir / STATE_DIR / LISTENERS_FILE).write_text(json.dumps(_listener_ports(plan)) + "\n")
     return True
 
 
-def _owners(project_dir: Path) -> list[tuple[str, str]]:
+def served_owners(project_dir: Path) -> list[tuple[str, str]]:
     """Every (domain, stack) whose topics, users and grants `up` has put on this checkout's
     broker: a renamed domain's stay listed (and `--prune` deletes them) instead of vanishing
     from view."""
@@ -195,6 +231,8 @@ def _redis_up(project_dir: Path, plan: Plan) -> str | None:
     redis-server is said, not fatal: Kafka works without it."""
     port = local_redis.redis_port(plan)
     if port is None:
+        if local_redis.stop(project_dir / REDIS_DIR):
+            return "stopped Redis: the plan no longer routes to it (its data stays until `make local-reset`)"
         return None
     try:
         started = local_redis.start(project_dir / REDIS_DIR, port)
@@ -204,11 +242,13 @@ def _redis_up(project_dir: Path, plan: Plan) -> str | None:
     return f"{verb} Redis on localhost:{port} (the services' REDIS_URL, CELERY_BROKER_URL)"
 
 
-def stranger_on(project_dir: Path, bootstrap: str) -> str | None:
+def stranger_on(project_dir: Path, bootstrap: str, *, explicit: bool = False) -> str | None:
     """Why the broker answering at ``bootstrap`` is not this checkout's Java broker (another
-    checkout's, say), or None. Without this checkout's broker data there is nothing to compare."""
+    checkout's, say), or None. ``explicit``: the caller named the address itself, so a broker
+    there is read on purpose. Where a Docker engine runs, the compose broker (which keeps no
+    cluster id here) is taken as this checkout's."""
     own = saved_cluster_id(project_dir / STATE_DIR)
-    if own is None:
+    if own is None and (explicit or docker_engine_running()):
         return None
     try:
         _, found = connect(AdminLogin((bootstrap,), "PLAINTEXT"), within=5)
@@ -216,6 +256,12 @@ def stranger_on(project_dir: Path, bootstrap: str) -> str | None:
         return None
     if found == own:
         return None
+    if own is None:
+        return (
+            f"no Kafka of this checkout has run ({STATE_DIR} holds none), and the broker at "
+            f"{bootstrap} (cluster id {found}) is another's: nothing was read. Start this "
+            "checkout's with `make local`, or name that broker with --bootstrap-servers to read it"
+        )
     return (
         f"the Kafka broker at {bootstrap} (cluster id {found}) is not this checkout's "
         f"({STATE_DIR}, cluster id {own}): nothing was read or changed there. Stop it in its own "

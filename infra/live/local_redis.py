@@ -10,10 +10,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from infra.live.kafka_broker import PortInUse, port_holder, running_pid, stop_detached
+from infra.live.kafka_broker import PortInUse, port_holder, ports_in_use, running_pid, stop_detached
 from infra.plan.model import Plan
 
 PID_FILE = "redis.pid"
+PORT_FILE = "redis.port"
 LOG_FILE = "redis.log"
 READY_WITHIN = 20.0  # seconds; a redis-server answers PING well within a second
 
@@ -29,12 +30,28 @@ def redis_port(plan: Plan) -> int | None:
     return plan.cluster.local_settings().redis_host_port
 
 
+def holder(port: int) -> str | None:
+    """What holds a local port, a Redis server named as one."""
+    return "a Redis server" if _answers_ping(port) else port_holder(port)
+
+
+def running_port(work: Path) -> int | None:
+    """The port this checkout's Redis listens on, if it runs."""
+    if running_pid(work, PID_FILE) is None:
+        return None
+    saved = work / PORT_FILE
+    return int(saved.read_text()) if saved.is_file() else None
+
+
 def start(work: Path, port: int) -> bool:
     """Start redis-server on ``port`` with its data in ``work`` unless this checkout's runs
-    already (False then). Refuses (PortInUse) a port another process holds, and RedisMissing
-    without redis-server."""
+    there already (False then); one running on another port is restarted on this one (the data
+    stays). Refuses (PortInUse) a port another process holds, and RedisMissing without
+    redis-server."""
     if running_pid(work, PID_FILE) is not None:
-        return False
+        if running_port(work) == port:
+            return False
+        stop(work)
     executable = shutil.which("redis-server")
     if executable is None:
         raise RedisMissing(
@@ -43,12 +60,11 @@ def start(work: Path, port: int) -> bool:
             "`apt-get install redis-server`) and run `make local` again; until then nothing "
             f"listens at the services' REDIS_URL / CELERY_BROKER_URL"
         )
-    holder = port_holder(port)
-    if holder is not None:
+    taken = ports_in_use([port], holder)
+    if taken:
         raise PortInUse(
-            f"port {port} is in use by {holder}, so this checkout's Redis cannot start; stop that one "
-            "(`make local-down` in its checkout) or give this stack another port "
-            "(kafka.local.redis_host_port in Pulumi.local.yaml)"
+            f"{taken}, so this checkout's Redis cannot start; stop what holds it (`make local-down` in its "
+            "checkout) or give this stack another port (kafka.local.redis_host_port in Pulumi.local.yaml)"
         )
     work.mkdir(parents=True, exist_ok=True)
     with (work / LOG_FILE).open("w") as log:
@@ -66,6 +82,7 @@ def start(work: Path, port: int) -> bool:
             start_new_session=True,
         )  # fmt: skip
     (work / PID_FILE).write_text(f"{process.pid}\n")
+    (work / PORT_FILE).write_text(f"{port}\n")
     _wait_until_ready(port, process, work / LOG_FILE)
     return True
 

@@ -348,7 +348,8 @@ def _check_event(
     if event.topic is not None:
         if event.topic not in topology.topics:
             problems.add((*path, "topic"), _unknown_topic(event.topic, topology))
-        elif event.topic not in producers:
+        elif event.topic not in producers and producers <= set(topology.topics):
+            # (A service producing an unknown topic, refused above, may be this one misspelt.)
             problems.add(
                 (*path, "topic"), f"no service produces topic '{event.topic}'", reads=[("services",)]
             )

@@ -116,11 +116,10 @@ def resolve_plan(
     )
     registry, registry_problems = plan_registry(stack, subjects)
     topology_problems += [problem for found in subject_problems for problem in found.problems]
-    for name, spec in sorted(topology.services.items()):
+    needs_idempotent_write = _needs_idempotent_write_acl(settings)
+    for name in sorted(topology.services):
         names = _service_names(topology, stack, name, topics, credentials)
-        acls.extend(
-            _service_acls(names, idempotent_write=spec.idempotent and _needs_idempotent_write_acl(settings))
-        )
+        acls.extend(_service_acls(names, broker_needs_idempotent_write=needs_idempotent_write))
         env = _service_env(topology, settings, names, topics, cluster)
         connections, connection_secrets = connection_env(json.loads(env["MESSAGING_ROUTING"]), redis, celery)
         registry_vars, registry_secrets = registry_env(name, subjects, registry)
@@ -404,7 +403,9 @@ def _plan_cluster(topology: Topology, settings: StackSettings, stack: StackConte
 
 
 def _needs_idempotent_write_acl(settings: StackSettings) -> bool:
-    """Only brokers older than Kafka 2.8 (KIP-679) want IDEMPOTENT_WRITE for idempotent producers."""
+    """Only brokers older than Kafka 2.8 (KIP-679) want IDEMPOTENT_WRITE for idempotent producers.
+    Every producer is one: the Python client always sets enable.idempotence (and Java clients do
+    by default from 3.0), whatever `idempotent:` the topology says."""
     provider = settings.kafka.provider_settings
     return isinstance(provider, MskSettings | ExistingClusterSettings) and provider.needs_idempotent_write_acl
 
@@ -536,7 +537,7 @@ def _service_names(
     return names
 
 
-def _service_acls(names: _ServiceNames, *, idempotent_write: bool) -> list[AclBinding]:
+def _service_acls(names: _ServiceNames, *, broker_needs_idempotent_write: bool) -> list[AclBinding]:
     """Exactly what the declared paths need. READ and WRITE imply DESCRIBE on the same resource
     (Kafka's authorizer, Redpanda's too), so DESCRIBE is never granted on its own.
 
@@ -565,7 +566,7 @@ def _service_acls(names: _ServiceNames, *, idempotent_write: bool) -> list[AclBi
         grants += [("TOPIC", topic, "LITERAL", "READ"), ("TOPIC", topic, "LITERAL", "WRITE")]
     if names.connector_prefix is not None and names.consumes:
         grants.append(("GROUP", f"{CONNECT_SINK_GROUP_PREFIX}{names.connector_prefix}", "PREFIXED", "READ"))
-    if idempotent_write:
+    if broker_needs_idempotent_write and any(grant[3] == "WRITE" for grant in grants):
         grants.append(("CLUSTER", CLUSTER_RESOURCE_NAME, "LITERAL", "IDEMPOTENT_WRITE"))
     return [
         AclBinding(

@@ -4,9 +4,11 @@ mid-batch, and keys on the partitions a Java producer picks."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -235,3 +237,53 @@ def test_the_clients_keys_land_on_the_partitions_a_java_producer_picks(
     assert len(set(java_partitions.values())) > 1, "the keys spread over the topic's partitions"
     assert python_partitions("murmur2_random") == java_partitions
     assert python_partitions("consistent_random") != java_partitions, "librdkafka's default would differ"
+
+
+def test_threads_sharing_a_publisher_send_to_celery_one_at_a_time_and_every_task_arrives_once(
+    aura360: Deployed, redis_server: str
+) -> None:
+    """Celery and kombu are not thread-safe (a producer's channel shared by threads): the
+    publisher serializes its sends. Seen on the real app it built, and on the Celery broker's
+    queues (Redis lists), where each event must be once, whole, per queue it went to."""
+    run = secrets.token_hex(3)
+    overlap: list[int] = []
+    with Publisher(aura360.settings("api", MESSAGING_BACKEND="celery")) as publisher:
+        publisher.publish("user.mood.created", {"id": f"{run}-first", "user_id": "u"})
+        app = publisher.transports()._celery  # type: ignore[attr-defined]  # the real app it built
+        send_task = app.send_task
+        counting = threading.Lock()
+        running = [0]
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            with counting:
+                running[0] += 1
+                overlap.append(running[0])  # how many sends run at this moment
+            try:
+                return send_task(*args, **kwargs)
+            finally:
+                with counting:
+                    running[0] -= 1
+
+        app.send_task = watched
+
+        def publish(number: int) -> str:
+            payload = {"id": f"{run}-{number}", "user_id": f"user-{number % 11}"}
+            publisher.publish("user.mood.created", payload)
+            return payload["id"]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            published = [f"{run}-first", *pool.map(publish, range(120))]
+    assert max(overlap) == 1, "never two Celery sends at once"
+    queues = redis.Redis.from_url(redis_server.rsplit("/", 1)[0] + "/1")
+    per_queue: dict[str, list[str]] = {}
+    for queue in queues.scan_iter():
+        if queues.type(queue) != b"list":
+            continue
+        for raw in queues.lrange(queue, 0, -1):
+            message = json.loads(raw)
+            args, _, _ = json.loads(base64.b64decode(message["body"]))
+            if str(args[0].get("id", "")).startswith(run):
+                per_queue.setdefault(queue.decode(), []).append(args[0]["id"])
+    assert per_queue, "the tasks are on the Celery broker"
+    for queue, found in per_queue.items():
+        assert sorted(found) == sorted(published), queue

@@ -39,6 +39,12 @@ def test_a_second_checkout_on_the_same_ports_changes_nothing_and_says_why(tmp_pa
         assert clash.returncode == 1, clash.stdout
         assert f"port {open_port} is in use by a Kafka broker with cluster id" in clash.stderr
         assert "started Apache Kafka" not in clash.stdout
+        assert not (second.root / "docker-compose.kafka.yml").exists(), "a refused up writes nothing"
+        # Before the second checkout ever ran a broker, its drift and lag refuse the first one's too.
+        for command in ("drift", "lag"):
+            refused = cli(second, command, "--stack", "local")
+            assert refused.returncode == 1, (command, refused.stdout)
+            assert "no Kafka of this checkout has run" in refused.stderr, refused.stderr
         # The first checkout's broker holds its own plan and nothing of the second's.
         drift = cli(first, "drift", "--stack", "local", "--format", "json")
         assert drift.returncode == 0, drift.stdout + drift.stderr

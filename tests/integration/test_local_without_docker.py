@@ -4,6 +4,7 @@ running broker to the plan; a restart keeps the data; `down` and `reset` stop it
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -75,6 +76,7 @@ def local_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]
     assert started.returncode == 0, started.stderr
     assert "started Apache Kafka from its jars" in started.stdout
     assert "Users on" in started.stdout and "aura360.local.api" in started.stdout
+    assert "kafka-platform env --stack local --host --secure --service <name>" in started.stdout
     yield project
     cli(project, "local", "reset", "--runtime", "java")
 
@@ -260,6 +262,36 @@ def test_the_celery_fallback_gets_a_real_redis_beside_the_broker(local_project: 
     again = local_up(local_project)
     assert f"running: Redis on localhost:{port}" in again.stdout, "a second up reuses it"
 
+    # Another redis_host_port: the running Redis moves there with its data (it used to claim
+    # "running" on the new port while still listening on the old one).
+    moved = free_port()
+    local_project.edit_settings("local", lambda s: s["kafka"]["local"].update(redis_host_port=moved))
+    applied = local_up(local_project)
+    assert f"started Redis on localhost:{moved}" in applied.stdout, applied.stdout
+    assert celery_broker(local_project).lrange("celery", 0, -1) == [b"a task queued before the restart"]
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0, "nothing listens on the old port"
+
+
+def test_a_running_broker_on_other_ports_than_the_stack_file_is_refused(local_project: Project) -> None:
+    saved = (local_project.root / "Pulumi.local.yaml").read_text()
+    local = local_project.plan("local").cluster.local_settings()
+    elsewhere = free_port()
+    local_project.edit_settings(
+        "local", lambda s: s["kafka"]["local"].update(external_bootstrap=f"localhost:{elsewhere}")
+    )
+    refused = local_up(local_project)
+    open_port, secure_port = (
+        int(a.rsplit(":", 1)[1]) for a in (local.external_bootstrap, local.secure_external_bootstrap)
+    )
+    assert refused.returncode == 1
+    assert (
+        f"this checkout's broker runs on ports {open_port} and {secure_port}; Pulumi.local.yaml now says "
+        f"{elsewhere} and {secure_port}: `make local-down`, then `make local`"
+    ) in refused.stderr
+    assert "Connection refused" not in refused.stderr, "no librdkafka noise"
+    (local_project.root / "Pulumi.local.yaml").write_text(saved)
+
 
 def test_a_restart_keeps_the_data(local_project: Project) -> None:
     plan = local_project.plan("local")
@@ -286,6 +318,12 @@ def test_a_restart_keeps_the_data(local_project: Project) -> None:
     assert consume_one(plan, "aura360.audit.log", marker)
     if plan.celery_broker is not None:
         assert celery_broker(local_project).lrange("celery", 0, -1) == [b"a task queued before the restart"]
+        # The plan no longer needs Redis: `up` stops it instead of leaving it running unseen.
+        local_project.edit_settings("local", lambda s: s["messaging"].update(backend="kafka"))
+        without = local_up(local_project)
+        assert "stopped Redis: the plan no longer routes to it" in without.stdout, without.stdout
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", local.redis_host_port)) != 0, "Redis stopped"
 
 
 def test_prune_deletes_what_the_plan_no_longer_has(local_project: Project) -> None:
@@ -317,6 +355,13 @@ def test_a_renamed_domain_leaves_nothing_unseen_and_prune_cleans_it(local_projec
         renamed.stdout
     )
 
+    # drift sees them too (it used to say "in sync" after a rename).
+    drift = cli(local_project, "drift", "--stack", "local", "--format", "json")
+    assert drift.returncode == 3, drift.stdout + drift.stderr
+    report = json.loads(drift.stdout)
+    assert "aura360.audit.log" in report["extra_topics"]
+    assert "user aura360.local.api" in report["leftover_principals"]
+
     pruned = local_up(local_project, "--prune")
     assert pruned.returncode == 0, pruned.stderr
     assert "deleted topic aura360.audit.log" in pruned.stdout
@@ -325,6 +370,7 @@ def test_a_renamed_domain_leaves_nothing_unseen_and_prune_cleans_it(local_projec
     )
     assert not check.can_authenticate(secure_broker(before), "aura360.local.api", "changed-in-dot-env")
     assert "left alone" not in local_up(local_project).stdout
+    assert cli(local_project, "drift", "--stack", "local").returncode == 0
 
 
 def test_reset_deletes_the_data(local_project: Project) -> None:

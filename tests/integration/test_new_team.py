@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,7 @@ from infra.live.kafka_broker import Broker, missing_tools
 from tests.eventually import eventually
 from tests.integration import access_checks as check
 from tests.integration.test_local_without_docker import cli, exported, free_port, on_local_ports
+from tests.integration.test_quick_start import quick_start_snippet
 from tests.project_files import REPO, Project
 
 
@@ -139,3 +141,35 @@ def test_no_service_touches_another_services_topic(shop: Project) -> None:
     assert not check.can_produce(*login(mailer), "shop.orders")
     assert not check.can_consume(*login(mailer), "shop.orders", mailer["KAFKA_CONSUMER_GROUP"])
     assert not check.can_consume(*login(checkout), "shop.payments", billing["KAFKA_CONSUMER_GROUP"])
+
+
+@pytest.mark.parametrize(
+    ("service", "expected"),
+    [
+        ("checkout", ["produced to shop.orders"]),
+        ("billing", ["produced to shop.payments", "consumer: "]),
+        ("mailer", ["consumer: "]),
+    ],
+)
+def test_the_readme_snippet_works_for_each_of_the_teams_services(
+    shop: Project, service: str, expected: list[str]
+) -> None:
+    """The README says its produce/consume snippet works for each of a team's services after
+    `init`: run as written, with only the service's name changed."""
+    if not (shop.root / ".venv").exists():
+        (shop.root / ".venv").symlink_to(REPO / ".venv")
+    snippet = quick_start_snippet().replace("--service api", f"--service {service}")
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", snippet],
+        cwd=shop.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == len(expected) and all(
+        line.startswith(e) for line, e in zip(lines, expected, strict=True)
+    )
+    assert "error" not in result.stdout.lower(), result.stdout

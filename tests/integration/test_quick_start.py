@@ -28,6 +28,13 @@ def publish_snippet() -> str:
     return next(block for block in blocks if "publish_event" in block)
 
 
+def test_the_quick_start_producer_uses_the_platforms_partitioner() -> None:
+    """librdkafka's default partitioner puts a key on another partition than the Java clients
+    and the platform's client do: the snippet a team copies must not teach it."""
+    producer_line = next(line for line in quick_start_snippet().splitlines() if "Producer(" in line)
+    assert '"partitioner": os.environ["KAFKA_PARTITIONER"]' in producer_line
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -66,4 +73,8 @@ def test_the_quick_start_snippet_produces_and_consumes_as_api_and_publishes_with
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines[-2:] == ["produced; consumer: authorized, no reply yet", "('kafka',)"], result.stdout
+    assert lines[-3:] == [
+        "produced to aura360.user.events",
+        "consumer: authorized, no record yet",
+        "('kafka',)",
+    ], result.stdout

@@ -4,7 +4,9 @@ from importlib.metadata import version
 
 from kafka_platform_client.consumer import Event, EventConsumer
 from kafka_platform_client.publisher import (
+    BadKeyField,
     MissingKeyField,
+    PayloadNotJSON,
     Published,
     Publisher,
     PublishError,
@@ -19,11 +21,13 @@ from kafka_platform_client.settings import ClientSettings, ContractError, load_s
 __version__ = version("kafka-platform-client")
 
 __all__ = [
+    "BadKeyField",
     "ClientSettings",
     "ContractError",
     "Event",
     "EventConsumer",
     "MissingKeyField",
+    "PayloadNotJSON",
     "PublishError",
     "Published",
     "Publisher",

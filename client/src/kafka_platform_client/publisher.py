@@ -7,6 +7,8 @@ its Redis channel (`redis`, `both`), then its in-process handler (`direct`). `pu
 once every write is confirmed (Kafka: the broker's delivery report); the first write that fails
 raises `PublishError` naming what was delivered and what was not, and nothing after it is tried,
 so `publish(..., only=error.undelivered)` completes the event without a second copy anywhere.
+The payload is encoded once, before any write, so every transport gets the same JSON or none does.
+Delivery is at least once: a write that timed out may have been written (`PublishError.maybe_written`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ class MissingKeyField(ValueError):
     """The payload lacks a field its route's key template names (never a null key)."""
 
 
+class BadKeyField(TypeError):
+    """A key field is neither a string nor an integer: other languages would format it differently."""
+
+
+class PayloadNotJSON(TypeError):
+    """The payload holds a value JSON cannot carry (e.g. a datetime): nothing was written."""
+
+
 class PublishError(RuntimeError):
     """A write failed: `delivered` went out, `undelivered` did not (the failed one first)."""
 
@@ -52,10 +62,13 @@ class PublishError(RuntimeError):
         self.delivered = delivered
         self.undelivered = undelivered
         self.cause = cause
+        # A write that timed out may have reached the broker: completing it may write it twice.
+        self.maybe_written: bool = getattr(cause, "maybe_written", isinstance(cause, TimeoutError))
         done = ", ".join(delivered) or "nothing"
+        maybe = f" ({undelivered[0]} may have been written)" if self.maybe_written else ""
         super().__init__(
             f"{event_type}: {undelivered[0]} failed ({cause}); delivered: {done}; "
-            f"not delivered: {', '.join(undelivered)}"
+            f"not delivered: {', '.join(undelivered)}{maybe}"
         )
 
 
@@ -86,9 +99,15 @@ class CeleryTask:
 
 def encode(event_type: str, payload: Payload) -> bytes:
     """The body on Kafka and Redis: {"event_type": ..., "payload": {...}} as compact, sorted JSON."""
-    return json.dumps(
-        {"event_type": event_type, "payload": dict(payload)}, sort_keys=True, separators=(",", ":")
-    ).encode()
+    try:
+        return json.dumps(
+            {"event_type": event_type, "payload": dict(payload)}, sort_keys=True, separators=(",", ":")
+        ).encode()
+    except (TypeError, ValueError) as error:
+        raise PayloadNotJSON(
+            f"event '{event_type}': its payload is not JSON ({error}); convert it first, e.g. a "
+            "datetime to an ISO 8601 string"
+        ) from None
 
 
 def default_task_name(event_type: str) -> str:
@@ -173,12 +192,32 @@ class Publisher:
         template = self.route(event_type).key
         if template is None:
             return None
-        missing = [name for name in key_fields(template) if payload.get(name) is None]
+        names = key_fields(template)
+        missing = [name for name in names if payload.get(name) is None]
         if missing:
             raise MissingKeyField(
                 f"event '{event_type}': its key '{template}' needs payload field(s) {', '.join(missing)}"
             )
-        return template.format_map(payload)
+        # Only what every language formats alike (docs/env-contract.md): True, 1.0 or a dict
+        # would come out differently in Java or Go and land on another partition.
+        bad = [
+            f"{name} ({type(payload[name]).__name__})"
+            for name in names
+            if isinstance(payload[name], bool) or not isinstance(payload[name], str | int)
+        ]
+        if bad:
+            raise BadKeyField(
+                f"event '{event_type}': its key '{template}' takes only string or integer fields, "
+                f"not {', '.join(bad)}"
+            )
+        # A str or int subclass (an enum) formats as its plain value, as it does in JSON.
+        return template.format_map(
+            {
+                name: str.__str__(value) if isinstance(value, str) else int.__repr__(value)
+                for name in names
+                for value in (payload[name],)
+            }
+        )
 
     def publish(self, event_type: str, payload: Payload, *, only: Collection[str] | None = None) -> Published:
         """Write the event everywhere its route and the backend say (or only to `only`, e.g. a
@@ -186,14 +225,18 @@ class Publisher:
         if self._closed:
             raise RuntimeError("this publisher is closed")
         route = self.route(event_type)
-        body = dict(payload)
-        key = self.key(event_type, body) if route.on_topic else None
+        key = self.key(event_type, payload) if route.on_topic else None
+        # Encoded once, in every mode (`disabled` too), before any write: each transport gets the
+        # payload as JSON gives it back. A direct call is no messaging: its handler gets the payload.
+        encoded = encode(event_type, payload) if route.transport != "direct" else b""
+        body: dict[str, Any] = json.loads(encoded)["payload"] if encoded else dict(payload)
         planned = self.writes(event_type)
         if only is not None:
             planned = tuple(transport for transport in planned if transport in only)
         if not planned:
+            # Never the payload: it may hold personal data.
             log.info(
-                "MESSAGING_BACKEND=%s: %s not sent (%s)", self.settings.messaging_backend, event_type, body
+                "MESSAGING_BACKEND=%s: %s not sent (key %s)", self.settings.messaging_backend, event_type, key
             )
             return Published(event_type, ())
         delivered: list[str] = []
@@ -202,7 +245,7 @@ class Publisher:
             try:
                 if transport == "kafka":
                     assert route.topic is not None
-                    record = KafkaRecord(route.topic, key, encode(event_type, body), event_type)
+                    record = KafkaRecord(route.topic, key, encoded, event_type)
                     partition, offset = self.transports().kafka(record)
                 elif transport == "celery":
                     assert route.topic is not None
@@ -210,7 +253,7 @@ class Publisher:
                     self.transports().celery(CeleryTask(name, route.topic, body))
                 elif transport == "redis":
                     assert route.channel is not None
-                    self.transports().redis(route.channel, encode(event_type, body))
+                    self.transports().redis(route.channel, encoded)
                 else:
                     self._call_direct(event_type, body)
             except Exception as error:
@@ -219,12 +262,15 @@ class Publisher:
         return Published(event_type, tuple(delivered), partition, offset)
 
     def _call_direct(self, event_type: str, payload: dict[str, Any]) -> None:
+        self._direct_handler(event_type)(payload)
+
+    def _direct_handler(self, event_type: str) -> DirectHandler:
         handler = self._direct.get(event_type)
         if handler is None:
             raise LookupError(
                 f"event '{event_type}' is routed direct; register its handler with register_direct"
             )
-        handler(payload)
+        return handler
 
     def transports(self) -> Transports:
         """This process's connections: built on first use, rebuilt in a forked child."""
@@ -270,16 +316,39 @@ class RealTransports(Transports):
         self._celery: Any = None
         self._redis: Any = None
         self._lock = threading.Lock()
+        self._celery_lock = threading.Lock()
 
     def producer(self) -> Any:
         with self._lock:
             if self._producer is None:
-                from confluent_kafka import Producer
+                built: list[Any] = []
 
-                self._producer = Producer(producer_config(self.settings, self.delivery_timeout))
+                def on_error(error: Any) -> None:
+                    if error.fatal():
+                        log.error(
+                            "the Kafka producer failed for good; the next write builds another: %s", error
+                        )
+                        self._retire(built[0])
+
+                built.append(
+                    new_producer(
+                        producer_config(self.settings, self.delivery_timeout) | {"error_cb": on_error}
+                    )
+                )
+                self._producer = built[0]
             return self._producer
 
+    def _retire(self, producer: Any) -> None:
+        """Stop using a producer after a fatal error (a fatal idempotent producer refuses every
+        record from then on): the next write builds a new one; threads still waiting on the old
+        one get their delivery reports from it."""
+        with self._lock:
+            if self._producer is producer:
+                self._producer = None
+
     def kafka(self, record: KafkaRecord) -> tuple[int, int]:
+        from confluent_kafka import KafkaError, KafkaException
+
         producer = self.producer()
         done = threading.Event()
         outcome: dict[str, Any] = {}
@@ -288,13 +357,18 @@ class RealTransports(Transports):
             outcome["error"], outcome["message"] = error, message
             done.set()
 
-        producer.produce(
-            record.topic,
-            key=record.key.encode() if record.key is not None else None,
-            value=record.value,
-            headers=[(EVENT_TYPE_HEADER, record.event_type.encode())],
-            on_delivery=delivered,
-        )
+        try:
+            producer.produce(
+                record.topic,
+                key=record.key.encode() if record.key is not None else None,
+                value=record.value,
+                headers=[(EVENT_TYPE_HEADER, record.event_type.encode())],
+                on_delivery=delivered,
+            )
+        except KafkaException as error:
+            if error.args[0].fatal() or error.args[0].code() == KafkaError._FATAL:
+                self._retire(producer)
+            raise
         # librdkafka fails the record itself after message.timeout.ms; the margin covers the
         # report's way back.
         deadline = time.monotonic() + self.delivery_timeout + 10
@@ -304,8 +378,11 @@ class RealTransports(Transports):
             raise TimeoutError(
                 f"no delivery report for {record.topic} within {self.delivery_timeout + 10:.0f} s"
             )
-        if outcome["error"] is not None:
-            raise KafkaDeliveryError(str(outcome["error"]))
+        failure = outcome["error"]
+        if failure is not None:
+            if failure.fatal() or failure.code() == KafkaError._FATAL:
+                self._retire(producer)
+            raise KafkaDeliveryError(str(failure), maybe_written=failure.code() == KafkaError._MSG_TIMED_OUT)
         message = outcome["message"]
         return message.partition(), message.offset()
 
@@ -313,7 +390,10 @@ class RealTransports(Transports):
         with self._lock:
             if self._celery is None:
                 self._celery = celery_app(self.settings)
-        self._celery.send_task(task.name, args=(task.payload,), queue=task.queue, retry=False)
+        # Celery and kombu are not thread-safe (threads sharing a producer's channel): one send
+        # at a time.
+        with self._celery_lock:
+            self._celery.send_task(task.name, args=(task.payload,), queue=task.queue, retry=False)
 
     def redis(self, channel: str, body: bytes) -> None:
         with self._lock:
@@ -346,7 +426,18 @@ class RealTransports(Transports):
 
 
 class KafkaDeliveryError(RuntimeError):
-    """The broker's delivery report said the record was not written."""
+    """The delivery report said the record failed; after a timeout it may have been written."""
+
+    def __init__(self, message: str, *, maybe_written: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_written = maybe_written
+
+
+def new_producer(config: dict[str, Any]) -> Any:
+    """A confluent-kafka Producer (built in one place, so a test can see each one built)."""
+    from confluent_kafka import Producer
+
+    return Producer(config)
 
 
 def producer_config(settings: ClientSettings, delivery_timeout: float = 30.0) -> dict[str, Any]:
@@ -423,17 +514,23 @@ def configure(
     settings: ClientSettings | None = None, *, celery_tasks: Mapping[str, str] | None = None
 ) -> Publisher:
     """Build the process's publisher from its env (call it at start-up: a broken env fails there,
-    not at the first publish). `publish_event` calls it if nobody did."""
-    from kafka_platform_client.settings import load_settings
-
-    publisher = Publisher(settings or load_settings(), celery_tasks=celery_tasks)
+    not at the first publish). `publish_event` calls it if nobody did. A publisher it replaces
+    stays open for threads that may still hold it (flushed at exit)."""
+    publisher = _new_publisher(settings, celery_tasks)
     use(publisher)
     return publisher
 
 
-def use(publisher: Publisher | None, *, close_previous: bool = True) -> Publisher | None:
+def _new_publisher(settings: ClientSettings | None, celery_tasks: Mapping[str, str] | None) -> Publisher:
+    from kafka_platform_client import settings as contract
+
+    return Publisher(settings or contract.load_settings(), celery_tasks=celery_tasks)
+
+
+def use(publisher: Publisher | None, *, close_previous: bool = False) -> Publisher | None:
     """Make `publisher` the one `publish_event` uses (None: build one from the env at the next
-    publish); returns the one it replaced, or None once that is closed."""
+    publish); returns the one it replaced, or None if `close_previous` closed it (only safe when
+    no other thread may still publish with it)."""
     with _DEFAULT.lock:
         previous, _DEFAULT.publisher = _DEFAULT.publisher, publisher
         if publisher is not None:
@@ -446,9 +543,15 @@ def use(publisher: Publisher | None, *, close_previous: bool = True) -> Publishe
 
 
 def default_publisher() -> Publisher:
+    """The publisher `publish_event` uses: built from the env once, under the lock, so threads
+    racing to the first publish share one."""
     with _DEFAULT.lock:
-        publisher = _DEFAULT.publisher
-    return publisher if publisher is not None else configure()
+        if _DEFAULT.publisher is None:
+            publisher = _new_publisher(None, None)
+            for event_type, handler in _DEFAULT.direct.items():
+                publisher.register_direct(event_type, handler)
+            _DEFAULT.publisher = publisher
+        return _DEFAULT.publisher
 
 
 def register_direct_handler(event_type: str, handler: DirectHandler) -> None:

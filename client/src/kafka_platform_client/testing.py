@@ -1,6 +1,8 @@
 """A test double for a service's own unit tests: the real routing, backend and dual-write logic
 over in-memory transports that record what was published, by transport. No broker, no mocks of
-confluent-kafka.
+confluent-kafka. What it records went through the real publisher's checks: the key, the JSON
+encoding every transport gets (a payload Kafka would refuse is refused here too) and a `direct`
+event's registered handler.
 
     from kafka_platform_client import publish_event, testing
 
@@ -81,9 +83,9 @@ class RecordingPublisher(Publisher):
         self.memory.failing[transport] = error or ConnectionError(f"{transport} is down (test double)")
 
     def _call_direct(self, event_type: str, payload: dict[str, Any]) -> None:
+        handler = self._direct_handler(event_type)  # no handler: the real publisher's error
         self.memory._record("direct", Sent(event_type, payload, "direct"))
-        if event_type in self._direct:
-            self._direct[event_type](payload)
+        handler(payload)
 
 
 def settings(
