@@ -9,6 +9,7 @@ import pytest
 
 from infra.live.kafka_broker import Broker, broker_from_environment, local_kafka, missing_tools
 from tests.integration.redis_server import redis_missing, redis_url
+from tests.integration.schema_registry_server import registry_missing, schema_registry_url
 from tests.project_files import EXAMPLE, REPO, Project
 
 # Imported here, before any Pulumi mock runs: the hypothesis plugin otherwise imports it at the
@@ -71,4 +72,18 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "no REDIS_URL and no redis-server installed (`apt-get install redis-server`)", REQUIRE_REDIS
         )
     with redis_url(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def schema_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Confluent-compatible registry's API base URL (tests/integration/schema_registry_server.py),
+    one per session; the tests keep to subjects of their own."""
+    missing = registry_missing()
+    if missing:
+        reason = (
+            f"no SCHEMA_REGISTRY_URL and {' and '.join(missing)} not installed to start Apicurio Registry"
+        )
+        skip_unless_required(reason, REQUIRE_BROKER)
+    with schema_registry_url(tmp_path_factory.mktemp("schema-registry")) as url:
         yield url

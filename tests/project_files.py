@@ -35,6 +35,12 @@ def existing_cluster_stack_file() -> str:
     return with_admin_password(EXISTING_CLUSTER_EXAMPLE.read_text())
 
 
+def with_schema_registry_password(stack_file_text: str) -> str:
+    """A stack file once `pulumi config set --secret kafka-platform:schemaRegistryPassword` ran."""
+    secret = f"config:\n  kafka-platform:schemaRegistryPassword:\n    secure: {ENCRYPTED}\n"
+    return re.sub(r"^config:\n", secret, stack_file_text, count=1, flags=re.MULTILINE)
+
+
 STACK_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.local.yaml")
 
 Edit = Callable[[dict[str, Any]], None]

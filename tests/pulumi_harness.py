@@ -113,6 +113,15 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "bootstrapEndpoint": f"SASL_SSL://{cluster}.example:9092",
                 "rbacCrn": f"crn://confluent.cloud/organization=o/environment={environment}/cloud-cluster={cluster}",
             }
+        if args.token == "confluentcloud:index/getSchemaRegistryCluster:getSchemaRegistryCluster":
+            environment = args.args["environment"]["id"]
+            return {
+                "id": "lsrc-mock",
+                "apiVersion": "srcm/v3",
+                "kind": "Cluster",
+                "restEndpoint": "https://psrc-mock.us-east-1.aws.confluent.cloud",
+                "resourceName": f"crn://confluent.cloud/organization=o/environment={environment}/schema-registry=lsrc-mock",
+            }
         if args.token == READ_STACK_OUTPUTS:
             # What the engine answers (pkg/resource/deploy/builtins.go): {} before a first deployment.
             name = str(args.args["name"])
@@ -194,7 +203,10 @@ def run_program(
     def program() -> pulumi.Output[Any]:
         # No cluster behind the mocks: the namespace and Deployment check is tested on its own.
         plan, access = infra.program.main.run(
-            project_dir, kubernetes_check=lambda _plan: None, kafka_check=lambda _plan, _previous, _dir: None
+            project_dir,
+            kubernetes_check=lambda _plan: None,
+            kafka_check=lambda _plan, _previous, _dir: None,
+            registry_check=lambda _plan, _previous: None,
         )
         holder["plan"] = plan
         exports = pulumi.Output.from_input(access.exports).apply(lambda values: holder.update(exports=values))

@@ -18,9 +18,25 @@ from kafka_platform_client.settings import TOPIC_FAMILY, TOPIC_PREFIX, ClientSet
 from kafka_platform_client.testing import RecordingPublisher
 
 from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
-from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, Plan, ServicePlan
+from infra.plan.model import (
+    SASL_PASSWORD_ENV,
+    SASL_USERNAME_ENV,
+    SCHEMA_REGISTRY_PASSWORD_ENV,
+    SCHEMA_REGISTRY_USERNAME_ENV,
+    Plan,
+    ServicePlan,
+)
 from infra.plan.resolve import load_plan
-from tests.project_files import ENCRYPTED, EXAMPLE, REPO, Project, add_streams_and_connect
+from tests.project_files import (
+    ENCRYPTED,
+    EXAMPLE,
+    REPO,
+    Project,
+    add_streams_and_connect,
+    existing_cluster_stack_file,
+    with_schema_registry_password,
+)
+from tests.test_event_schemas import MOOD, record, with_schema
 
 CONTRACT_PAGE = REPO / "docs" / "env-contract.md"
 VIBESTREAM = REPO / "examples" / "vibestream"
@@ -54,6 +70,16 @@ def example_plans(root: Path) -> dict[str, Plan]:
     project = Project(root / "kinds").edit_topology(kinds)
     project.edit_settings("local", lambda s: s["messaging"].update(backend="celery"))
     plans["kinds and celery"] = project.plan("local")
+    (root / "registry").mkdir()
+    registry = with_schema(Project(root / "registry"), record(MOOD, name="MoodCreated"))
+    registry.write("Pulumi.staging.yaml", with_schema_registry_password(existing_cluster_stack_file()))
+    registry.edit_settings(
+        "staging",
+        lambda s: s.update(
+            schemas={"registry": {"url": "https://registry.internal", "username": "platform"}}
+        ),
+    )
+    plans["schemas in a registry"] = registry.plan("staging")
     return plans
 
 
@@ -69,6 +95,8 @@ def deployed_env(plan: Plan, service: ServicePlan) -> dict[str, str]:
         SASL_PASSWORD_ENV: "generated-by-the-platform",  # pragma: allowlist secret
         REDIS_URL_ENV: "rediss://:from-the-secret@redis.internal:6380/0",  # pragma: allowlist secret
         CELERY_BROKER_URL_ENV: "amqps://app:from-the-secret@mq.internal:5671/app",  # pragma: allowlist secret
+        SCHEMA_REGISTRY_USERNAME_ENV: "platform",
+        SCHEMA_REGISTRY_PASSWORD_ENV: "from-the-secret",  # pragma: allowlist secret
     }
     env = service.env | {key: secrets[key] for key in service.secret_env}
     if env["KAFKA_BROKER_URL"].startswith("${"):  # known after deployment
@@ -94,7 +122,13 @@ def test_the_page_the_plan_and_the_client_name_the_same_variables(plans: dict[st
 def test_secret_variables_are_documented_as_coming_from_the_secret(plans: dict[str, Plan]) -> None:
     secret = {name for plan in plans.values() for service in plan.services for name in service.secret_env}
     documented = documented_variables()
-    assert secret == {SASL_USERNAME_ENV, SASL_PASSWORD_ENV, REDIS_URL_ENV}
+    assert secret == {
+        SASL_USERNAME_ENV,
+        SASL_PASSWORD_ENV,
+        REDIS_URL_ENV,
+        SCHEMA_REGISTRY_USERNAME_ENV,
+        SCHEMA_REGISTRY_PASSWORD_ENV,
+    }
     assert all("Secret" in " ".join(documented[name]) for name in (*secret, CELERY_BROKER_URL_ENV))
 
 
@@ -156,6 +190,14 @@ def local_api_env() -> dict[str, str]:
         (
             {"CELERY_BROKER_URL": "http://mq:80"},
             "CELERY_BROKER_URL: a URL of another kind (expected a redis://, rediss://, amqp://",
+        ),
+        (
+            {"SCHEMA_REGISTRY_URL": "https://registry.internal", "SCHEMA_REGISTRY_USERNAME": "platform"},
+            "SCHEMA_REGISTRY_PASSWORD: missing; SCHEMA_REGISTRY_USERNAME is set",
+        ),
+        (
+            {"SCHEMA_REGISTRY_URL": "https://platform:hunter2@registry.internal"},  # pragma: allowlist secret
+            "SCHEMA_REGISTRY_URL: not an http:// or https:// URL without a credential",
         ),
     ],
     ids=lambda value: next(iter(value)) if isinstance(value, dict) else "",

@@ -618,6 +618,13 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
         "Pulumi.prod.yaml: config.kafka-platform:redisUrl: required by settings.messaging.redis.secret",
     ),
     (
+        "a schema registry on a Confluent stack",
+        PROD,
+        _set("schemas|registry", {"url": "https://registry.internal"}),
+        "prod",
+        "Pulumi.prod.yaml: settings.schemas.registry: only used when provider is kafka or msk",
+    ),
+    (
         "unknown acls mode",
         PROD,
         _set("acls|mode", "all"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,12 +15,25 @@ from infra.commands.common import (
     EXIT_CONFIG_ERROR,
     EXIT_DRIFT,
     EXIT_OK,
+    EXIT_STALE,
     CommandFailed,
     load_plan,
 )
 from infra.commands.live import add_cluster_arguments, read_live_cluster, stack_broker
 from infra.live.drift import Scope, compare
 from infra.live.local_cluster import served_owners
+from infra.live.schema_registry import (
+    LiveSubject,
+    RegistryError,
+    RegistryLogin,
+    RegistryUnreachable,
+    SchemaRegistry,
+    read_subjects,
+)
+from infra.plan.model import Plan
+
+# The password of settings.schemas.registry.username, as `pulumi config get` shows it.
+REGISTRY_PASSWORD_ENV = "SCHEMA_REGISTRY_PASSWORD"  # pragma: allowlist secret
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,6 +59,7 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
     plan = load_plan(project_dir, args.stack)
     principal_ids = _principal_ids(args.principal_ids)
     broker = stack_broker(args, plan, project_dir)
+    subjects = registered_subjects(plan)
     live = read_live_cluster(broker, args.timeout)
     admins = {name for name in (broker.admin_user, plan.cluster.admin_principal) if name}
     former = served_owners(project_dir) if plan.cluster.provider == "local" else []
@@ -54,9 +69,28 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
         all_topics=args.all_topics,
         former_owners=[owner for owner in former if owner != (plan.domain, plan.stack)],
     )
-    report = compare(plan, live, broker.bootstrap, scope)
+    report = compare(plan, live, broker.bootstrap, scope, subjects)
     sys.stdout.write(report.to_json() if args.format == "json" else report.to_table())
     return EXIT_OK if report.in_sync else EXIT_DRIFT
+
+
+def registered_subjects(plan: Plan) -> dict[str, LiveSubject] | None:
+    """What the stack's registry holds of its subjects; None where it names no registry."""
+    registry = plan.schema_registry
+    if registry is None or not plan.subjects:
+        return None
+    password = os.environ.get(REGISTRY_PASSWORD_ENV, "")
+    if registry.username and not password:
+        raise CommandFailed(
+            EXIT_CONFIG_ERROR,
+            f"{REGISTRY_PASSWORD_ENV}: required to read schema registry {registry.url} as "
+            f"'{registry.username}' (`pulumi config get {registry.password_config}`)",
+        )
+    login = RegistryLogin(url=registry.url, username=registry.username or "", password=password)
+    try:
+        return read_subjects(SchemaRegistry(login), [subject.subject for subject in plan.subjects])
+    except (RegistryUnreachable, RegistryError) as error:
+        raise CommandFailed(EXIT_STALE, str(error)) from None
 
 
 def _principal_ids(text: str | None) -> dict[str, str]:

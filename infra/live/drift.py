@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
+import avro.errors
+import avro.schema
+
 from infra.live.live_cluster import LiveAcl, LiveCluster, LiveTopic
+from infra.live.schema_registry import LiveSubject
 from infra.plan.model import AclBinding, Plan, PlannedTopic
 
 _PREVIEW_TOPIC = re.compile(r"^pr-\d+\.")
@@ -20,6 +25,14 @@ _PREVIEW_TOPIC = re.compile(r"^pr-\d+\.")
 class TopicDifference:
     topic: str
     setting: str  # "partitions", "replication_factor" or a config key
+    planned: str
+    live: str
+
+
+@dataclass(frozen=True, order=True)
+class SubjectDifference:
+    subject: str
+    setting: str  # "schema" or "compatibility"
     planned: str
     live: str
 
@@ -37,6 +50,9 @@ class DriftReport:
     # Users and grants named as this stack's principals (`<domain>.<stack>.<service>`) for a
     # service the plan no longer has: a removed service's credential that still works.
     leftover_principals: list[str] = field(default_factory=list)
+    # Schema Registry subjects of the plan not registered, or whose latest schema or level differs.
+    missing_subjects: list[str] = field(default_factory=list)
+    different_subjects: list[SubjectDifference] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -50,6 +66,8 @@ class DriftReport:
                 self.extra_acls,
                 self.foreign_acls,
                 self.leftover_principals,
+                self.missing_subjects,
+                self.different_subjects,
             )
         )
 
@@ -80,6 +98,16 @@ class DriftReport:
                 f"PRINCIPALS  leftover {len(self.leftover_principals)}  (services the plan no longer has)"
             )
             lines += [f"  leftover   {what}" for what in self.leftover_principals]
+        if self.missing_subjects or self.different_subjects:
+            lines.append(
+                f"SUBJECTS  missing {len(self.missing_subjects)}  "
+                f"different {len({d.subject for d in self.different_subjects})}"
+            )
+            lines += [f"  missing    {name}" for name in self.missing_subjects]
+            lines += [
+                f"  different  {d.subject}  {d.setting}: plan {d.planned}, live {d.live}"
+                for d in self.different_subjects
+            ]
         lines += [f"note: {note}" for note in self.notes]
         lines.append("in sync" if self.in_sync else "drift found")
         return "\n".join(lines) + "\n"
@@ -100,8 +128,17 @@ class Scope:
     former_owners: list[tuple[str, str]] = field(default_factory=list)
 
 
-def compare(plan: Plan, live: LiveCluster, cluster: str, scope: Scope) -> DriftReport:
+def compare(
+    plan: Plan,
+    live: LiveCluster,
+    cluster: str,
+    scope: Scope,
+    subjects: Mapping[str, LiveSubject] | None = None,
+) -> DriftReport:
+    """``subjects``: what the stack's Schema Registry holds of the plan's subjects (None: not read)."""
     report = DriftReport(stack=plan.stack, cluster=cluster)
+    if subjects is not None:
+        compare_subjects(plan, subjects, report)
     _compare_topics(plan, live, scope, report)
     if plan.access_mode == "rbac":
         report.notes.append(
@@ -110,6 +147,39 @@ def compare(plan: Plan, live: LiveCluster, cluster: str, scope: Scope) -> DriftR
     _compare_acls(plan, live, scope, report)
     _leftover_principals(plan, live, scope, report)
     return report
+
+
+def compare_subjects(plan: Plan, live: Mapping[str, LiveSubject], report: DriftReport) -> None:
+    """Each planned subject against its latest registered version (the same Avro schema, in
+    whatever spelling the registry keeps it) and its own compatibility level."""
+    for subject in plan.subjects:
+        found = live.get(subject.subject)
+        if found is None or found.schema is None:
+            report.missing_subjects.append(subject.subject)
+            continue
+        if not _same_schema(subject.definition, found.schema):
+            report.different_subjects.append(
+                SubjectDifference(subject.subject, "schema", subject.schema_file, _one_line(found.schema))
+            )
+        if found.compatibility != subject.compatibility:
+            shown = found.compatibility or "(registry default)"
+            report.different_subjects.append(
+                SubjectDifference(subject.subject, "compatibility", subject.compatibility, shown)
+            )
+    report.missing_subjects.sort()
+    report.different_subjects.sort()
+
+
+def _same_schema(planned: str, registered: str) -> bool:
+    try:
+        return bool(avro.schema.parse(planned) == avro.schema.parse(registered))
+    except (avro.errors.AvroException, ValueError):
+        return planned == registered
+
+
+def _one_line(schema: str, limit: int = 120) -> str:
+    text = " ".join(schema.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _leftover_principals(plan: Plan, live: LiveCluster, scope: Scope, report: DriftReport) -> None:

@@ -376,6 +376,8 @@ class AdoptSettings(StrictModel):
     users: list[str] = Field(default_factory=list)
     # Confluent: the existing service account (sa-...) a service keeps, so its ACLs can be adopted.
     service_accounts: dict[str, str] = Field(default_factory=dict)
+    # Schema Registry subjects that exist and whose versions and level the deployment takes over.
+    subjects: list[str] = Field(default_factory=list)
 
 
 class PrometheusSettings(StrictModel):
@@ -407,10 +409,27 @@ CompatibilityLevel = Literal[
 ]
 
 
+# The secret config holding the registry's password (settings.schemas.registry.username).
+SCHEMA_REGISTRY_PASSWORD_NAME = "schemaRegistryPassword"  # pragma: allowlist secret
+# Providers whose registry is any Confluent-compatible one the team runs (Confluent Cloud's is
+# the environment's own; a local stack's is the compose mirror's).
+REGISTRY_PROVIDERS = ("kafka", "msk")
+
+
+class SchemaRegistrySettings(StrictModel):
+    """A Confluent-compatible Schema Registry (Confluent Platform, Redpanda, Apicurio's ccompat
+    API, Karapace): its REST base URL and, with basic auth, the user whose password is secret
+    config `kafka-platform:schemaRegistryPassword`."""
+
+    url: str
+    username: str | None = None
+
+
 class SchemaSettings(StrictModel):
     # What every subject of the stack must keep; `subjects` overrides it per subject name.
     compatibility: CompatibilityLevel = "BACKWARD"
     subjects: dict[str, CompatibilityLevel] = Field(default_factory=dict)
+    registry: SchemaRegistrySettings | None = None
 
 
 class StackSettings(StrictModel):
@@ -458,6 +477,7 @@ def check_settings(settings: StackSettings, topology: Topology, collector: Probl
     if settings.kubernetes is not None:
         _check_kubernetes(settings.kubernetes, topology, add)
     _check_monitoring(settings, add)
+    _check_schema_registry(settings, add)
 
     if settings.production and settings.protection.protect is False:
         add(("protection", "protect"), "a production stack cannot turn protection off")
@@ -683,6 +703,30 @@ def _check_connection(setting: str, connection: ConnectionSettings, add: AddProb
             "holds a credential in plain text: remove it, run "
             f"`pulumi config set --secret {config} <url>` and set `secret: true`",
         )
+
+
+def _check_schema_registry(settings: StackSettings, add: AddProblem) -> None:
+    registry = settings.schemas.registry
+    if registry is None:
+        return
+    path: KeyPath = ("schemas", "registry")
+    provider = settings.kafka.provider
+    if provider not in REGISTRY_PROVIDERS:
+        add(path, f"only used when provider is {' or '.join(REGISTRY_PROVIDERS)} (provider is '{provider}')")
+        return
+    parsed = urlsplit(registry.url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        add((*path, "url"), f"'{registry.url}' is not an http:// or https:// URL")
+    elif parsed.username is not None or parsed.password is not None:
+        add(
+            (*path, "url"),
+            "holds a credential: set `username` here and the password with "
+            f"`pulumi config set --secret kafka-platform:{SCHEMA_REGISTRY_PASSWORD_NAME} <password>`",
+        )
+    elif parsed.query or parsed.fragment:
+        add((*path, "url"), "is the registry's base URL; it takes no query or fragment")
+    if registry.username is not None and not registry.username.strip():
+        add((*path, "username"), "is empty; leave it out for a registry without authentication")
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:

@@ -11,15 +11,22 @@ from typing import Any
 from infra.model.errors import ConfigError, Problem, ProblemCollector, did_you_mean, without_follow_ons
 from infra.model.names import looks_like_pr_stack, pr_number
 from infra.model.pydantic_problems import Checked, validate_setting_aside
-from infra.model.settings import SECRET_URL_CONFIG, StackSettings, check_settings
+from infra.model.settings import (
+    SCHEMA_REGISTRY_PASSWORD_NAME,
+    SECRET_URL_CONFIG,
+    StackSettings,
+    check_settings,
+)
 from infra.model.topology import Topology, read_topology
 from infra.model.yaml_files import load_yaml_file
 
 PROJECT = "kafka-platform"
 SETTINGS_KEY = f"{PROJECT}:settings"
-# The one secret this project reads itself: the admin password of an existing cluster.
+# The secrets this project reads itself: the admin password of an existing cluster, and the
+# Schema Registry's password (settings.schemas.registry.username).
 ADMIN_PASSWORD_NAME = "kafkaAdminPassword"  # pragma: allowlist secret
 ADMIN_PASSWORD_KEY = f"{PROJECT}:{ADMIN_PASSWORD_NAME}"
+SCHEMA_REGISTRY_PASSWORD_KEY = f"{PROJECT}:{SCHEMA_REGISTRY_PASSWORD_NAME}"
 # Connection URLs that carry a credential (settings.messaging.<redis|celery_broker>.secret).
 SECRET_URL_KEYS = {setting: f"{PROJECT}:{name}" for setting, name in SECRET_URL_CONFIG.items()}
 TOPOLOGY_FILE = "topology.yaml"
@@ -99,7 +106,7 @@ def checked_settings(config: Any, file: str) -> Checked[StackSettings]:
         return Checked(None, collector.problems, [])
     for key, value in config.items():
         namespace, _, name = str(key).partition(":")
-        known = {SETTINGS_KEY, ADMIN_PASSWORD_KEY, *SECRET_URL_KEYS.values()}
+        known = {SETTINGS_KEY, ADMIN_PASSWORD_KEY, SCHEMA_REGISTRY_PASSWORD_KEY, *SECRET_URL_KEYS.values()}
         if namespace == PROJECT and key not in known:
             collector.add(("config", key), f"unknown key; this project reads only {', '.join(sorted(known))}")
         secret_looking = _SECRET_LOOKING_KEY.search(name) or key in SECRET_URL_KEYS.values()
@@ -178,6 +185,16 @@ def stack_problems(
                 ("config", ADMIN_PASSWORD_KEY),
                 "required for provider 'kafka': "
                 f"`pulumi config set --secret {ADMIN_PASSWORD_KEY} <admin password>`",
+            )
+        )
+    registry = settings.schemas.registry
+    if registry is not None and registry.username and SCHEMA_REGISTRY_PASSWORD_KEY not in set(config_keys):
+        collector.problems.append(
+            Problem(
+                file,
+                ("config", SCHEMA_REGISTRY_PASSWORD_KEY),
+                "required by settings.schemas.registry.username: "
+                f"`pulumi config set --secret {SCHEMA_REGISTRY_PASSWORD_KEY} <password>`",
             )
         )
     for setting, key in SECRET_URL_KEYS.items():

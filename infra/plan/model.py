@@ -250,6 +250,21 @@ class SubjectPlan(PlanModel):
     consumers: list[str]
 
 
+SCHEMA_REGISTRY_URL_ENV = "SCHEMA_REGISTRY_URL"
+SCHEMA_REGISTRY_USERNAME_ENV = "SCHEMA_REGISTRY_USERNAME"
+SCHEMA_REGISTRY_PASSWORD_ENV = "SCHEMA_REGISTRY_PASSWORD"  # pragma: allowlist secret
+
+
+class SchemaRegistryPlan(PlanModel):
+    """Where the stack's subjects are registered (settings.schemas.registry)."""
+
+    url: str
+    username: str | None
+    password_config: str | None  # the secret config key holding the password
+    # Subjects that exist in the registry and that this stack takes over (settings.adopt.subjects).
+    adopt: list[str] = []
+
+
 class Plan(PlanModel):
     stack: str
     environment: str
@@ -275,6 +290,7 @@ class Plan(PlanModel):
     consumers: list[ConsumerWatch]
     monitoring: MonitoringPlan
     subjects: list[SubjectPlan] = Field(default_factory=list)
+    schema_registry: SchemaRegistryPlan | None = None
     # What validate reports without failing, as "<file>: <key path>: <message>".
     warnings: list[str]
 

@@ -49,7 +49,7 @@ from infra.plan.model import (
     ResourceType,
     ServicePlan,
 )
-from infra.plan.schema_subjects import plan_subjects
+from infra.plan.schema_subjects import plan_registry, plan_subjects, registry_env, unregistered_subjects
 from infra.plan.service_access import LiteralGrants, budget_problems, grant_access
 
 STREAMS_INTERNAL_TOPIC_OPERATIONS: tuple[Operation, ...] = ("CREATE", "READ", "WRITE", "DELETE")
@@ -111,6 +111,11 @@ def resolve_plan(
     acls: list[AclBinding] = []
     redis, celery = plan_connections(settings, topology)
     credentials = _plan_credentials(settings, stack)
+    subjects, subject_problems = plan_subjects(
+        topology, settings, event_schemas or {}, topics, stack_file=stack.file, name_prefix=prefix
+    )
+    registry, registry_problems = plan_registry(stack, subjects)
+    topology_problems += [problem for found in subject_problems for problem in found.problems]
     needs_idempotent_write = _needs_idempotent_write_acl(settings)
     celery_queues = _celery_queues(topology, stack, topics)
     for name in sorted(topology.services):
@@ -118,7 +123,9 @@ def resolve_plan(
         acls.extend(_service_acls(names, broker_needs_idempotent_write=needs_idempotent_write))
         env = _service_env(topology, settings, names, topics, cluster, queues=celery_queues)
         connections, connection_secrets = connection_env(json.loads(env["MESSAGING_ROUTING"]), redis, celery)
-        secret_env = _secret_env(cluster) | connection_secrets
+        registry_vars, registry_secrets = registry_env(name, subjects, registry)
+        env |= registry_vars
+        secret_env = _secret_env(cluster) | connection_secrets | registry_secrets
         services.append(
             ServicePlan(
                 name=name,
@@ -137,10 +144,6 @@ def resolve_plan(
         )
     literal = sorted(set(acls), key=lambda acl: acl.sort_key)
     prefix_problems = _prefix_reach_problems(literal, topics.values())
-    subjects, subject_problems = plan_subjects(
-        topology, settings, event_schemas or {}, topics, stack_file=stack.file, name_prefix=prefix
-    )
-    topology_problems += [problem for found in subject_problems for problem in found.problems]
     grants = LiteralGrants(
         acls=literal,
         topic_names=sorted(topic.name for topic in topics.values()),
@@ -166,6 +169,7 @@ def resolve_plan(
         *collector.problems,
         *errors,
         *adoption.problems,
+        *registry_problems.problems,
     ]
     if problems:
         raise ConfigError(problems)
@@ -202,9 +206,15 @@ def resolve_plan(
             settings, any(REDIS_URL_ENV in s.env or REDIS_URL_ENV in s.secret_env for s in services)
         ),
         subjects=subjects,
+        schema_registry=registry,
         warnings=[
             str(warning)
-            for warning in [*access.warnings, *budget_warnings, *_shadowed_defaults(topology, stack)]
+            for warning in [
+                *access.warnings,
+                *budget_warnings,
+                *_shadowed_defaults(topology, stack),
+                *unregistered_subjects(stack, subjects, registry),
+            ]
         ],
     )
 

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from infra.model.errors import ProblemCollector
+from infra.model.errors import Problem, ProblemCollector
 from infra.model.event_schemas import EventSchema
-from infra.model.settings import StackSettings
-from infra.model.stacks import TOPOLOGY_FILE
+from infra.model.settings import REGISTRY_PROVIDERS, StackSettings
+from infra.model.stacks import SCHEMA_REGISTRY_PASSWORD_KEY, TOPOLOGY_FILE, StackContext
 from infra.model.topology import Topology
-from infra.plan.model import PlannedTopic, SubjectPlan
+from infra.plan.model import (
+    SCHEMA_REGISTRY_PASSWORD_ENV,
+    SCHEMA_REGISTRY_URL_ENV,
+    SCHEMA_REGISTRY_USERNAME_ENV,
+    PlannedTopic,
+    SchemaRegistryPlan,
+    SubjectPlan,
+)
 
 
 def subject_name(strategy: str, topic: str, record_name: str) -> str:
@@ -81,3 +88,63 @@ def plan_subjects(
             )
         )
     return subjects, [in_topology, in_stack]
+
+
+def plan_registry(
+    stack: StackContext, subjects: list[SubjectPlan]
+) -> tuple[SchemaRegistryPlan | None, ProblemCollector]:
+    """The registry the stack's subjects go to; problems: adopted subjects the plan lacks.
+    A stack with subjects and no registry registers nothing (its schemas are still reviewed by
+    `diff`); `validate` warns about it."""
+    collector = ProblemCollector(stack.file, prefix=("settings", "adopt", "subjects"))
+    registry = stack.settings.schemas.registry
+    adopt = stack.settings.adopt.subjects
+    if registry is None:
+        for index, _ in enumerate(adopt):
+            collector.add((index,), "needs settings.schemas.registry, the registry holding the subject")
+        return None, collector
+    names = {subject.subject for subject in subjects}
+    for index, name in enumerate(adopt):
+        if name not in names:
+            shown = ", ".join(sorted(names)) or "none"
+            collector.add((index,), f"'{name}' is not a subject of this stack's plan (its subjects: {shown})")
+    return (
+        SchemaRegistryPlan(
+            url=registry.url.rstrip("/"),
+            username=registry.username,
+            password_config=SCHEMA_REGISTRY_PASSWORD_KEY if registry.username else None,
+            # A pr-<n> preview copies its base stack's settings, whose subjects it does not share.
+            adopt=[] if stack.is_preview else sorted(set(adopt)),
+        ),
+        collector,
+    )
+
+
+def unregistered_subjects(
+    stack: StackContext, subjects: list[SubjectPlan], registry: SchemaRegistryPlan | None
+) -> list[Problem]:
+    """A warning where the stack has subjects a registry could hold and names none."""
+    if registry is not None or not subjects or stack.settings.kafka.provider not in REGISTRY_PROVIDERS:
+        return []
+    collector = ProblemCollector(stack.file, prefix=("settings", "schemas"))
+    collector.add(
+        ("registry",),
+        f"not set: the stack's {len(subjects)} subject(s) are reviewed by `diff` but registered nowhere",
+    )
+    return collector.problems
+
+
+def registry_env(
+    service: str, subjects: list[SubjectPlan], registry: SchemaRegistryPlan | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(ConfigMap env, Secret env descriptions) of a service that writes or reads a subject."""
+    uses = any(service in subject.producers or service in subject.consumers for subject in subjects)
+    if registry is None or not uses:
+        return {}, {}
+    secret_env: dict[str, str] = {}
+    if registry.username is not None:
+        secret_env = {
+            SCHEMA_REGISTRY_USERNAME_ENV: "registry user (settings.schemas.registry.username)",
+            SCHEMA_REGISTRY_PASSWORD_ENV: f"password from secret config {registry.password_config}",
+        }
+    return {SCHEMA_REGISTRY_URL_ENV: registry.url}, secret_env

@@ -71,9 +71,8 @@ from infra.live.cluster_admin import (
     upsert_scram_users,
     wait_for_topics,
 )
+from infra.program.dynamic_inputs import changed
 
-# The engine's placeholder for a value not known until deployment (pulumi.runtime.rpc.UNKNOWN).
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 # A cluster that did not answer is not asked again by every resource of the same run.
 UNREACHABLE_REMEMBERED_S = 30
 
@@ -134,18 +133,6 @@ def session(login: AdminLogin) -> tuple[Any, str]:
         return _sessions[key]
 
 
-def _unknown(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return any(_unknown(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_unknown(item) for item in value)
-    return bool(value == UNKNOWN)
-
-
-def _changed(olds: Mapping[str, Any], news: Mapping[str, Any], keys: Iterable[str]) -> bool:
-    return any(_unknown(news.get(key)) or olds.get(key) != news.get(key) for key in keys)
-
-
 def _same_cluster(olds: Mapping[str, Any], cluster_id: str) -> bool:
     """Whether the state's objects live on this cluster (states written before the cluster id
     was recorded count as the same)."""
@@ -172,7 +159,7 @@ class _AdminProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         return DiffResult(
-            changes=_changed(olds, news, self.COMPARED), replaces=[], delete_before_replace=False
+            changes=changed(olds, news, self.COMPARED), replaces=[], delete_before_replace=False
         )
 
     COMPARED: tuple[str, ...] = ()

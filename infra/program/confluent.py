@@ -13,12 +13,15 @@ from infra.model.settings import DELETION_PROTECTION_TIERS, ConfluentSettings
 from infra.plan.credential_rotation import Generations
 from infra.plan.model import KAFKA_CRN_TOKEN, AclBinding, Plan, PlannedTopic, RoleBinding
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
+from infra.program.confluent_schemas import (
+    SERVICE_ACCOUNT_API_VERSION,
+    SERVICE_ACCOUNT_KIND,
+    ConfluentSchemas,
+)
 from infra.program.protection import kept
 
 CLUSTER_API_VERSION = "cmk/v2"
 CLUSTER_KIND = "Cluster"
-SERVICE_ACCOUNT_API_VERSION = "iam/v2"
-SERVICE_ACCOUNT_KIND = "ServiceAccount"
 
 
 # (environment id, cluster id, rbac_crn, REST endpoint, bootstrap endpoint)
@@ -38,6 +41,7 @@ class ConfluentCluster:
     bootstrap_endpoint: pulumi.Output[str]
     admin_api_key: pulumi.Output[str]
     admin_api_secret: pulumi.Output[str]
+    admin_id: pulumi.Output[str] | None = None  # the admin service account, where this stack owns it
 
 
 def shared_cluster(base_stack: str, *, role_bindings: bool) -> ConfluentCluster:
@@ -126,6 +130,15 @@ class ConfluentPlatform(pulumi.ComponentResource):
         )
         for binding in plan.role_bindings:
             role_binding_resource(binding, principals[binding.service], kafka_crn, self)
+        # A pr-<n> preview shares dev's cluster and has no admin of its own to register with.
+        if plan.subjects and cluster.admin_id is not None:
+            ConfluentSchemas(
+                plan,
+                cluster.environment_id,
+                cluster.admin_id,
+                principals,
+                pulumi.ResourceOptions(parent=self),
+            )
         self.access = ClusterAccess(
             bootstrap_servers=cluster.bootstrap_endpoint.apply(strip_scheme),
             cluster_id=cluster.cluster_id,
@@ -173,6 +186,7 @@ class ConfluentPlatform(pulumi.ComponentResource):
             bootstrap_endpoint=bootstrap,
             admin_api_key=admin_key.id,
             admin_api_secret=admin_key.secret,
+            admin_id=admin.id,
         )
 
     def _existing_cluster(self, settings: ConfluentSettings) -> ClusterFacts:

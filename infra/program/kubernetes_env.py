@@ -53,7 +53,7 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
         service: ServicePlan,
         access: ClusterAccess,
         namespace: pulumi.Input[str],
-        secret_urls: dict[str, pulumi.Output[str]] | None = None,
+        secret_values: dict[str, pulumi.Output[str]] | None = None,
         *,
         rollout_wait_seconds: int | None = None,
         opts: pulumi.ResourceOptions | None = None,
@@ -77,7 +77,7 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
         credential_version: pulumi.Output[str] = pulumi.Output.from_input("")
         if service.secret is not None:
             string_data: dict[str, pulumi.Input[str]] = {
-                key: url for key, url in (secret_urls or {}).items() if key in service.secret_env
+                key: value for key, value in (secret_values or {}).items() if key in service.secret_env
             }
             credentials = access.credentials.get(service.name)
             if credentials is not None:

@@ -14,6 +14,7 @@ from infra.model.stacks import (
     ADMIN_PASSWORD_KEY,
     ADMIN_PASSWORD_NAME,
     PROJECT,
+    SCHEMA_REGISTRY_PASSWORD_KEY,
     SECRET_URL_KEYS,
     SETTINGS_KEY,
     TOPOLOGY_FILE,
@@ -36,12 +37,16 @@ from infra.program.previous_deployment import (
     CREDENTIAL_GENERATIONS_OUTPUT,
     CREDENTIAL_VERSIONS_OUTPUT,
     KAFKA_CLUSTER_ID_OUTPUT,
+    SCHEMA_REGISTRY_OUTPUT,
+    SCHEMA_SUBJECTS_OUTPUT,
     SERVICES_OUTPUT,
     TOPIC_FAMILIES_OUTPUT,
     TOPIC_NAMES_OUTPUT,
     TOPIC_PARTITIONS_OUTPUT,
     PreviousDeployment,
 )
+from infra.program.registry_preflight import RegistryCheck, check_schema_registry
+from infra.program.schema_subjects import manage_subjects, registry_secret_env
 from infra.program.sdk_debug_logs import mute_registration_debug_logs
 from infra.program.state_migration import GROUPED_PROVIDERS, STATE_LAYOUT, STATE_LAYOUT_OUTPUT
 
@@ -57,9 +62,10 @@ def plan_from_pulumi_config(project_dir: Path = PROJECT_DIR) -> Plan:
     config = pulumi.Config(PROJECT)
     settings = settings_from_config({SETTINGS_KEY: config.require_object("settings")}, file)
     # Only whether each secret is set; its value stays a secret output.
-    secrets = {ADMIN_PASSWORD_KEY: ADMIN_PASSWORD_NAME} | {
-        key: key.split(":", 1)[1] for key in SECRET_URL_KEYS.values()
-    }
+    secrets = {
+        ADMIN_PASSWORD_KEY: ADMIN_PASSWORD_NAME,
+        SCHEMA_REGISTRY_PASSWORD_KEY: SCHEMA_REGISTRY_PASSWORD_KEY.split(":", 1)[1],
+    } | {key: key.split(":", 1)[1] for key in SECRET_URL_KEYS.values()}
     keys = [SETTINGS_KEY] + [key for key, name in secrets.items() if config.get_secret(name) is not None]
     return resolve_plan(
         topology,
@@ -113,12 +119,15 @@ def build(
     plan: Plan,
     previous: PreviousDeployment,
     project_dir: Path = PROJECT_DIR,
+    *,
     kubernetes_check: KubernetesCheck = check_kubernetes_targets,
     kafka_check: KafkaCheck = check_kafka_cluster,
+    registry_check: RegistryCheck = check_schema_registry,
 ) -> ClusterAccess:
     # Before the first registration: a refusal here leaves every resource untouched.
     refuse_unsafe_changes(plan, previous)
     kafka_cluster_id = kafka_check(plan, previous, project_dir)
+    registry_check(plan, previous)
     kubernetes_check(plan)
     for warning in plan.warnings:  # the same warnings `validate` prints, in the preview's diagnostics
         pulumi.log.warn(warning)
@@ -127,17 +136,19 @@ def build(
         credentials.generation, credentials.overlap_ms, previous.credential_generations(), rotation_clock()
     )
     access = cluster_for(plan, project_dir, previous, generations)
+    subjects = manage_subjects(plan)
     if plan.kubernetes is not None:
         provider = kubernetes_provider(plan.kubernetes, project_dir)
         namespace = namespace_for(plan.kubernetes, provider)
-        urls = secret_urls(plan)
+        # What each service's Secret carries besides its SASL login, by env var.
+        secret_values = secret_urls(plan) | registry_secret_env(plan)
         kubernetes_opts = pulumi.ResourceOptions(providers=[provider])
         for service in plan.services:
             ServiceKafkaEnv(
                 service,
                 access,
                 namespace,
-                urls,
+                secret_values,
                 rollout_wait_seconds=plan.kubernetes.rollout_wait_seconds,
                 opts=kubernetes_opts,
             )
@@ -164,6 +175,9 @@ def build(
     if kafka_cluster_id is not None:
         pulumi.export(KAFKA_CLUSTER_ID_OUTPUT, kafka_cluster_id)
     pulumi.export(SERVICES_OUTPUT, [service.name for service in plan.services])
+    if subjects is not None and plan.schema_registry is not None:
+        pulumi.export(SCHEMA_REGISTRY_OUTPUT, plan.schema_registry.url)
+        pulumi.export(SCHEMA_SUBJECTS_OUTPUT, [subject.subject for subject in plan.subjects])
     pulumi.export("principal_ids", {name: cred.principal_id for name, cred in access.credentials.items()})
     pulumi.export(CREDENTIAL_GENERATIONS_OUTPUT, generations.to_output())
     pulumi.export(
@@ -189,13 +203,23 @@ def run(
     project_dir: Path = PROJECT_DIR,
     kubernetes_check: KubernetesCheck = check_kubernetes_targets,
     kafka_check: KafkaCheck = check_kafka_cluster,
+    registry_check: RegistryCheck = check_schema_registry,
 ) -> tuple[Plan, ClusterAccess]:
-    """The program. ``kubernetes_check`` and ``kafka_check`` read the live clusters before
-    anything is registered (Pulumi's mocks have none behind them: their tests pass their own)."""
+    """The program. ``kubernetes_check``, ``kafka_check`` and ``registry_check`` read the live
+    clusters and registry before anything is registered (Pulumi's mocks have none behind them:
+    their tests pass their own)."""
     mute_registration_debug_logs()
     try:
         plan = plan_from_pulumi_config(project_dir)
     except ConfigError as exc:
         # A clean, complete message and no resources registered: nothing is created or changed.
         raise pulumi.RunError("invalid configuration:\n" + "\n".join(map(str, exc.problems))) from None
-    return plan, build(plan, PreviousDeployment.of_this_stack(), project_dir, kubernetes_check, kafka_check)
+    access = build(
+        plan,
+        PreviousDeployment.of_this_stack(),
+        project_dir,
+        kubernetes_check=kubernetes_check,
+        kafka_check=kafka_check,
+        registry_check=registry_check,
+    )
+    return plan, access

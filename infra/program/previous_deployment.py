@@ -27,6 +27,9 @@ SERVICES_OUTPUT = "services"
 CLUSTER_ID_OUTPUT = "cluster_id"
 CREDENTIAL_VERSIONS_OUTPUT = "credential_versions"
 CREDENTIAL_GENERATIONS_OUTPUT = "credential_generations"
+# The Schema Registry subjects the stack registered, and where (kafka and msk stacks).
+SCHEMA_SUBJECTS_OUTPUT = "schema_subjects"
+SCHEMA_REGISTRY_OUTPUT = "schema_registry"
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,15 @@ class ClientSettings(BaseSettings):
     celery_broker_url: SecretStr | None = env(
         "CELERY_BROKER_URL", "a redis://, rediss://, amqp://, amqps:// or sqs:// URL", None
     )
+    schema_registry_url: str | None = env(
+        "SCHEMA_REGISTRY_URL", "the Schema Registry's http:// or https:// base URL", None
+    )
+    schema_registry_username: str | None = env(
+        "SCHEMA_REGISTRY_USERNAME", "the Schema Registry user (its Secret)", None
+    )
+    schema_registry_password: SecretStr | None = env(
+        "SCHEMA_REGISTRY_PASSWORD", "the Schema Registry password (its Secret)", None
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -242,9 +251,29 @@ class ClientSettings(BaseSettings):
     def _celery(cls, value: SecretStr | None) -> SecretStr | None:
         return _url(value, ("redis", "rediss", "amqp", "amqps", "sqs"))
 
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _registry(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.password is not None:
+            raise ValueError("not an http:// or https:// URL without a credential")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> ClientSettings:
         problems = []
+        registry_login = {
+            "SCHEMA_REGISTRY_USERNAME": self.schema_registry_username,
+            "SCHEMA_REGISTRY_PASSWORD": self.schema_registry_password,
+        }
+        for name, value in registry_login.items():
+            other = next(key for key in registry_login if key != name)
+            if value is None and registry_login[other] is not None:
+                problems.append(f"{name}: missing; {other} is set (the registry's login needs both)")
+        if self.schema_registry_username is not None and self.schema_registry_url is None:
+            problems.append("SCHEMA_REGISTRY_URL: missing; SCHEMA_REGISTRY_USERNAME is set")
         if self.kafka_security_protocol.startswith("SASL"):
             for name, value in (
                 ("KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism),
