@@ -36,18 +36,18 @@ class LiteralGrants:
 
 
 @dataclass(frozen=True)
-class ServiceAccess:
+class GrantedAccess:
     acls: list[AclBinding]
     role_bindings: list[RoleBinding]
     warnings: list[Problem] = field(default_factory=list)
 
 
-def grant_access(mode: AclMode, grants: LiteralGrants, file: str) -> ServiceAccess:
+def grant_access(mode: AclMode, grants: LiteralGrants, file: str) -> GrantedAccess:
     """The stack's form of the exact grants."""
     if mode == "rbac":
-        return ServiceAccess(acls=[], role_bindings=role_bindings_for(grants.acls))
+        return GrantedAccess(acls=[], role_bindings=role_bindings_for(grants.acls))
     if mode == "literal":
-        return ServiceAccess(acls=grants.acls, role_bindings=[])
+        return GrantedAccess(acls=grants.acls, role_bindings=[])
     compacted = grants.compacted()
     warnings = [
         Problem(
@@ -58,7 +58,7 @@ def grant_access(mode: AclMode, grants: LiteralGrants, file: str) -> ServiceAcce
         )
         for service, folded in _folded_prefixes(grants.acls, compacted).items()
     ]
-    return ServiceAccess(acls=compacted, role_bindings=[], warnings=warnings)
+    return GrantedAccess(acls=compacted, role_bindings=[], warnings=warnings)
 
 
 def _folded_prefixes(literal: list[AclBinding], compacted: list[AclBinding]) -> dict[str, list[str]]:
@@ -94,7 +94,7 @@ def acl_budget(settings: StackSettings, *, shares_cluster: bool) -> AclBudget | 
 
 
 def budget_problems(
-    settings: StackSettings, access: ServiceAccess, grants: LiteralGrants, *, shares_cluster: bool, file: str
+    settings: StackSettings, access: GrantedAccess, grants: LiteralGrants, *, shares_cluster: bool, file: str
 ) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings): over the limit fails validate with the count and the ways out;
     a base stack whose previews would take the cluster over it is warned."""

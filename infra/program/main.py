@@ -46,7 +46,7 @@ from infra.program.previous_deployment import (
     PreviousDeployment,
 )
 from infra.program.registry_preflight import RegistryCheck, check_schema_registry
-from infra.program.schema_subjects import manage_subjects, registry_secret_env
+from infra.program.schema_registration import manage_subjects, registry_secret_env
 from infra.program.sdk_debug_logs import mute_registration_debug_logs
 from infra.program.state_migration import GROUPED_PROVIDERS, STATE_LAYOUT, STATE_LAYOUT_OUTPUT
 

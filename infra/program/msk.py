@@ -60,7 +60,7 @@ def secret_name(principal: str) -> str:
 
 
 @dataclass(frozen=True)
-class ScramUser:
+class MskScramSecret:
     secret_arn: pulumi.Output[str]
     version: aws.secretsmanager.SecretVersion
     credentials: ServiceCredentials
@@ -218,7 +218,7 @@ class MskPlatform(pulumi.ComponentResource):
 
     def _scram_user(
         self, plan: Plan, name: str, principal: str, generation: int = 1, *, current: bool = True
-    ) -> ScramUser:
+    ) -> MskScramSecret:
         """A SCRAM user's secret; ``current`` False: a previous generation, unprotected so the
         deployment after the overlap can revoke it."""
         child = pulumi.ResourceOptions(parent=self)
@@ -246,7 +246,7 @@ class MskPlatform(pulumi.ComponentResource):
             policy=secret.arn.apply(msk_secret_policy),
             opts=child,
         )
-        return ScramUser(
+        return MskScramSecret(
             secret_arn=secret.arn,
             version=version,
             credentials=ServiceCredentials(

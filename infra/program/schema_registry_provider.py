@@ -1,4 +1,4 @@
-"""The Pulumi dynamic provider behind `SchemaSubjects` (infra/program/schema_subjects.py): a
+"""The Pulumi dynamic provider behind `SchemaSubjects` (infra/program/schema_registration.py): a
 stack's Schema Registry subjects, their compatibility levels and schema versions, applied through
 the one registry core (`infra.live.schema_registry`).
 
@@ -39,10 +39,10 @@ from infra.program.dynamic_inputs import changed
 
 SubjectSpec = dict[str, str]  # {"schema": text, "compatibility": level}
 
-__all__ = ["Refused", "SubjectsProvider"]
+__all__ = ["SubjectsProvider", "SubjectsRefused"]
 
 
-class Refused(Exception):
+class SubjectsRefused(Exception):
     """A change the provider will not make, raised before it changes anything."""
 
 
@@ -54,7 +54,7 @@ def registry_login(props: Mapping[str, Any], config: Any | None) -> RegistryLogi
     key = props.get("password_config")
     password = config.get(key) if key and config is not None else None
     if username and password is None:
-        raise Refused(
+        raise SubjectsRefused(
             f"no schema registry password: set it with `pulumi config set --secret {key} <password>`"
         )
     return RegistryLogin(url=str(registry["url"]), username=str(username), password=str(password or ""))
@@ -89,7 +89,7 @@ def converge_subjects(
     existing = set(registry.subjects())
     foreign = sorted(name for name in planned if name in existing and name not in owned)
     if foreign:
-        raise Refused(foreign_subjects_refusal(foreign, registry.login.url))
+        raise SubjectsRefused(foreign_subjects_refusal(foreign, registry.login.url))
     created: list[str] = []
     try:
         for name, spec in planned.items():

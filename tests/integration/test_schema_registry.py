@@ -26,7 +26,7 @@ from infra.program.previous_deployment import (
     PreviousDeployment,
 )
 from infra.program.registry_preflight import schema_registry_problems
-from infra.program.schema_registry_provider import Refused, SubjectsProvider
+from infra.program.schema_registry_provider import SubjectsProvider, SubjectsRefused
 from tests.integration.kafka_apps import free_port
 from tests.integration.test_import_and_drift import drift
 from tests.project_files import Project, existing_cluster_stack_file
@@ -164,7 +164,7 @@ def test_a_subject_of_someone_else_is_refused_until_adopted(
     provider = SubjectsProvider()
     planned = props(schema_registry, {mine: (V1, "BACKWARD"), subject: (V2_COMPATIBLE, "BACKWARD")})
     with pytest.raises(
-        Refused, match=rf"subject {re.escape(subject)} already exists .*\(settings.adopt.subjects\)"
+        SubjectsRefused, match=rf"subject {re.escape(subject)} already exists .*\(settings.adopt.subjects\)"
     ):
         provider.create(planned)
     assert mine not in registry.subjects(), "nothing was changed"
