@@ -30,10 +30,9 @@ from infra.live.schema_registry import (
     SchemaRegistry,
     read_subjects,
 )
-from infra.plan.model import Plan
+from infra.plan.model import SCHEMA_REGISTRY_PASSWORD_ENV, Plan
 
 # The password of settings.schemas.registry.username, as `pulumi config get` shows it.
-REGISTRY_PASSWORD_ENV = "SCHEMA_REGISTRY_PASSWORD"  # pragma: allowlist secret
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,11 +78,11 @@ def registered_subjects(plan: Plan) -> dict[str, LiveSubject] | None:
     registry = plan.schema_registry
     if registry is None or not plan.subjects:
         return None
-    password = os.environ.get(REGISTRY_PASSWORD_ENV, "")
+    password = os.environ.get(SCHEMA_REGISTRY_PASSWORD_ENV, "")
     if registry.username and not password:
         raise CommandFailed(
             EXIT_CONFIG_ERROR,
-            f"{REGISTRY_PASSWORD_ENV}: required to read schema registry {registry.url} as "
+            f"{SCHEMA_REGISTRY_PASSWORD_ENV}: required to read schema registry {registry.url} as "
             f"'{registry.username}' (`pulumi config get {registry.password_config}`)",
         )
     login = RegistryLogin(url=registry.url, username=registry.username or "", password=password)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +18,7 @@ from infra.live.kafka_broker import Broker, missing_tools
 from tests.eventually import eventually
 from tests.integration import access_checks as check
 from tests.integration.test_local_without_docker import cli, exported, free_port, on_local_ports
-from tests.integration.test_quick_start import quick_start_snippet
+from tests.integration.test_quick_start import quick_start_snippet, run_snippet
 from tests.project_files import REPO, Project
 
 
@@ -159,17 +158,8 @@ def test_the_readme_snippet_works_for_each_of_the_teams_services(
     if not (shop.root / ".venv").exists():
         (shop.root / ".venv").symlink_to(REPO / ".venv")
     snippet = quick_start_snippet().replace("--service api", f"--service {service}")
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", snippet],
-        cwd=shop.root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
+    lines = run_snippet(snippet, shop)
     assert len(lines) == len(expected) and all(
         line.startswith(e) for line, e in zip(lines, expected, strict=True)
-    )
-    assert "error" not in result.stdout.lower(), result.stdout
+    ), lines
+    assert not any("error" in line.lower() for line in lines), lines

@@ -28,6 +28,20 @@ def publish_snippet() -> str:
     return next(block for block in blocks if "publish_event" in block)
 
 
+def run_snippet(script: str, project: Project) -> list[str]:
+    """A README bash block run as a newcomer pastes it, in ``project``; its output lines."""
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()
+
+
 def test_the_quick_start_producer_uses_the_platforms_partitioner() -> None:
     """librdkafka's default partitioner puts a key on another partition than the Java clients
     and the platform's client do: the snippet a team copies must not teach it."""
@@ -63,18 +77,9 @@ def test_the_quick_start_snippet_produces_and_consumes_as_api_and_publishes_with
     running_local: Project,
 ) -> None:
     """The produce/consume snippet, then the "publish from a service" step in the same shell."""
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", quick_start_snippet() + publish_snippet()],
-        cwd=running_local.root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
+    lines = run_snippet(quick_start_snippet() + publish_snippet(), running_local)
     assert lines[-3:] == [
         "produced to aura360.user.events",
         "consumer: authorized, no record yet",
         "('kafka',)",
-    ], result.stdout
+    ], lines
