@@ -123,7 +123,7 @@ def resolve_plan(
         acls.extend(_service_acls(names, broker_needs_idempotent_write=needs_idempotent_write))
         env = _service_env(topology, settings, names, topics, cluster, queues=celery_queues)
         connections, connection_secrets = connection_env(json.loads(env["MESSAGING_ROUTING"]), redis, celery)
-        registry_vars, registry_secrets = registry_env(name, subjects, registry)
+        registry_vars, registry_secrets = registry_env(name, subjects, registry, stack)
         env |= registry_vars
         secret_env = _secret_env(cluster) | connection_secrets | registry_secrets
         services.append(

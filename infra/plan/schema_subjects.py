@@ -12,6 +12,8 @@ from infra.model.settings import REGISTRY_PROVIDERS, StackSettings
 from infra.model.stacks import SCHEMA_REGISTRY_PASSWORD_KEY, TOPOLOGY_FILE, StackContext
 from infra.model.topology import Topology
 from infra.plan.model import (
+    LOCAL_REGISTRY_URL,
+    REGISTRY_ENDPOINT_TOKEN,
     SCHEMA_REGISTRY_PASSWORD_ENV,
     SCHEMA_REGISTRY_URL_ENV,
     SCHEMA_REGISTRY_USERNAME_ENV,
@@ -97,6 +99,9 @@ def plan_registry(
     A stack with subjects and no registry registers nothing (its schemas are still reviewed by
     `diff`); `validate` warns about it."""
     collector = ProblemCollector(stack.file, prefix=("settings", "adopt", "subjects"))
+    kafka = stack.settings.kafka
+    if kafka.provider == "local":
+        return _local_registry(kafka.local_or_default.schema_registry_port, subjects), collector
     registry = stack.settings.schemas.registry
     adopt = stack.settings.adopt.subjects
     if registry is None:
@@ -120,6 +125,19 @@ def plan_registry(
     )
 
 
+def _local_registry(host_port: int, subjects: list[SubjectPlan]) -> SchemaRegistryPlan | None:
+    """The local stack's own registry, run by `local up` (outside Pulumi) when it has subjects:
+    services in the compose network reach Redpanda's by name, processes on the host by port."""
+    if not subjects:
+        return None
+    return SchemaRegistryPlan(
+        url=LOCAL_REGISTRY_URL,
+        host_url=f"http://localhost:{host_port}",
+        username=None,
+        password_config=None,
+    )
+
+
 def unregistered_subjects(
     stack: StackContext, subjects: list[SubjectPlan], registry: SchemaRegistryPlan | None
 ) -> list[Problem]:
@@ -135,10 +153,17 @@ def unregistered_subjects(
 
 
 def registry_env(
-    service: str, subjects: list[SubjectPlan], registry: SchemaRegistryPlan | None
+    service: str, subjects: list[SubjectPlan], registry: SchemaRegistryPlan | None, stack: StackContext
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """(ConfigMap env, Secret env descriptions) of a service that writes or reads a subject."""
+    """(ConfigMap env, Secret env descriptions) of a service that writes or reads a subject. On
+    Confluent Cloud: the environment's registry, with the service's own registry key (a pr-<n>
+    preview registers no subjects, so its services get none)."""
     uses = any(service in subject.producers or service in subject.consumers for subject in subjects)
+    if stack.settings.kafka.provider == "confluent" and uses and not stack.is_preview:
+        return {SCHEMA_REGISTRY_URL_ENV: REGISTRY_ENDPOINT_TOKEN}, {
+            SCHEMA_REGISTRY_USERNAME_ENV: "the service's own Schema Registry API key (Confluent Cloud)",
+            SCHEMA_REGISTRY_PASSWORD_ENV: "that API key's secret",
+        }
     if registry is None or not uses:
         return {}, {}
     secret_env: dict[str, str] = {}
