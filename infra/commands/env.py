@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, CommandFailed, load_plan
-from infra.live import local_registry
-from infra.live.local_cluster import REGISTRY_DIR, local_users
+from infra.live.local_cluster import host_registry_url, local_users
 from infra.render.env_output import render_env
 
 
@@ -41,14 +40,14 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
         by_user = {user.service: user.password for user in local_users(project_dir, plan)}
         passwords = {service.name: by_user[service.name] for service in plan.services}
     # The Java path's registry (Apicurio) serves the API under its own path; Compose's at the root.
-    java_registry = local_registry.running_url(project_dir / REGISTRY_DIR) if local else None
+    registry = host_registry_url(project_dir, plan) if local else None
     sys.stdout.write(
         render_env(
             plan,
             services=args.service,
             host=args.host,
             local_passwords=passwords,
-            host_registry_url=java_registry,
+            host_registry_url=registry,
         )
     )
     return EXIT_OK

@@ -279,6 +279,15 @@ def _registry_up(project_dir: Path, plan: Plan) -> tuple[str, ...]:
     )
 
 
+def host_registry_url(project_dir: Path, plan: Plan) -> str | None:
+    """Where processes on the host reach the local stack's registry: this checkout's Apicurio
+    (Java path) while it runs, else Redpanda's (Compose); None when the plan has no subjects."""
+    registry = plan.schema_registry
+    if registry is None or registry.host_url is None:
+        return None
+    return local_registry.running_url(project_dir / REGISTRY_DIR) or registry.host_url
+
+
 def stranger_on(project_dir: Path, bootstrap: str, *, explicit: bool = False) -> str | None:
     """Why the broker answering at ``bootstrap`` is not this checkout's Java broker (another
     checkout's, say), or None. ``explicit``: the caller named the address itself, so a broker
