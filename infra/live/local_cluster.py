@@ -161,7 +161,7 @@ def up(project_dir: Path, plan: Plan, prune: bool = False) -> LocalCluster:
     )
     current = (plan.domain, plan.stack)
     _save_owners(project_dir, [current] if prune else sorted({*former, current}))
-    registry = _registry_up(project_dir, plan)
+    registry = registry_up(project_dir, plan)
     return LocalCluster(
         local.external_bootstrap, local.secure_external_bootstrap, started, changes, redis, registry
     )
@@ -253,7 +253,7 @@ def _redis_up(project_dir: Path, plan: Plan) -> str | None:
     return f"{verb} Redis on localhost:{port} (the services' REDIS_URL, CELERY_BROKER_URL)"
 
 
-def _registry_up(project_dir: Path, plan: Plan) -> tuple[str, ...]:
+def registry_up(project_dir: Path, plan: Plan) -> tuple[str, ...]:
     """Start Apicurio for the plan's subjects and register them (after the broker took the plan,
     so a refused run starts nothing); one that cannot start is said, not fatal: Kafka works
     without it."""

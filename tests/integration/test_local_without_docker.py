@@ -21,7 +21,7 @@ import redis
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from infra.live import local_redis, local_registry
+from infra.live import local_cluster, local_redis, local_registry
 from infra.live.kafka_broker import Broker, missing_tools, ports_in_use
 from infra.live.schema_registry import RegistryLogin, SchemaRegistry
 from infra.plan.model import Plan
@@ -454,3 +454,27 @@ def test_without_redis_server_the_missing_redis_is_said_plainly(
     assert "needs Redis on localhost:16379" in str(missing.value)
     assert "redis-server is not installed" in str(missing.value)
     assert not (tmp_path / "redis").exists(), "nothing was started or written"
+
+
+def test_a_registry_that_cannot_start_is_a_warning_and_kafka_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run-registry itself fails (here: no Maven to fetch Apicurio with, into an empty cache):
+    `up` says so in one warning line with the script's reason, and nothing is left running."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "mkdir"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("KAFKA_PLATFORM_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "project").mkdir()
+    project = with_schema(Project(tmp_path / "project"), event_record(MOOD, name="MoodCreated"))
+    plan = project.plan("local")
+    said = local_cluster.registry_up(project.root, plan)
+    assert said == (
+        "warning: no Schema Registry, the plan's 1 subject(s) are not registered: "
+        "run-registry: mvn not found (needed once to download the distribution)",
+    )
+    assert local_registry.running_port(project.root / local_cluster.REGISTRY_DIR) is None
