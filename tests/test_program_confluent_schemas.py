@@ -129,7 +129,7 @@ def test_a_preview_stack_registers_no_subjects_in_devs_registry(tmp_path: Any) -
     ), "no registry env where nothing is registered"
 
 
-SECRET = "kubernetes:core/v1:Secret"
+SECRET = "kubernetes:core/v1:Secret"  # pragma: allowlist secret - a resource type
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 
 
@@ -154,7 +154,7 @@ def test_each_service_of_a_subject_reads_the_registry_with_its_own_key(prod: Run
         assert secret["KAFKA_SASL_USERNAME"] != secret["SCHEMA_REGISTRY_USERNAME"], "not its Kafka key"
     others = [s for s in prod.plan.services if s.name not in ("api", "context-aggregator")]
     assert others, "the example has services that use no subject"
-    for service in others:
-        assert "SCHEMA_REGISTRY_URL" not in service.env
-        assert not [r for r in prod.of_type(API_KEY) if r.name == f"schema-registry-key-{service.name}"]
+    for other in others:
+        assert "SCHEMA_REGISTRY_URL" not in other.env
+        assert not [r for r in prod.of_type(API_KEY) if r.name == f"schema-registry-key-{other.name}"]
     assert prod.exports["schema_registry"] == endpoint
