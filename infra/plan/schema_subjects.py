@@ -92,16 +92,25 @@ def plan_subjects(
     return subjects, [in_topology, in_stack]
 
 
+def preview_shares_subjects(stack: StackContext, strategy: str) -> bool:
+    """A pr-<n> preview under the `record` strategy: a subject named by its record alone has no
+    topic to carry the preview's prefix, so it is its base stack's own subject (and a client's
+    RecordNameStrategy names it so); the preview must not register it."""
+    return stack.is_preview and strategy == "record"
+
+
 def plan_registry(
-    stack: StackContext, subjects: list[SubjectPlan]
+    stack: StackContext, subjects: list[SubjectPlan], strategy: str
 ) -> tuple[SchemaRegistryPlan | None, ProblemCollector]:
     """The registry the stack's subjects go to; problems: adopted subjects the plan lacks.
     A stack with subjects and no registry registers nothing (its schemas are still reviewed by
-    `diff`); `validate` warns about it."""
+    `diff`); `validate` warns about it, as it does for a preview sharing its base's subjects."""
     collector = ProblemCollector(stack.file, prefix=("settings", "adopt", "subjects"))
     kafka = stack.settings.kafka
     if kafka.provider == "local":
         return _local_registry(kafka.local_or_default.schema_registry_port, subjects), collector
+    if preview_shares_subjects(stack, strategy):
+        return None, collector
     registry = stack.settings.schemas.registry
     adopt = stack.settings.adopt.subjects
     if registry is None:
@@ -139,11 +148,22 @@ def _local_registry(host_port: int, subjects: list[SubjectPlan]) -> SchemaRegist
 
 
 def unregistered_subjects(
-    stack: StackContext, subjects: list[SubjectPlan], registry: SchemaRegistryPlan | None
+    stack: StackContext, subjects: list[SubjectPlan], registry: SchemaRegistryPlan | None, strategy: str
 ) -> list[Problem]:
-    """A warning where the stack has subjects a registry could hold and names none."""
+    """A warning where the stack has subjects a registry could hold and names none, or a
+    preview leaves them unregistered because they are its base stack's."""
     if registry is not None or not subjects or stack.settings.kafka.provider not in REGISTRY_PROVIDERS:
         return []
+    if preview_shares_subjects(stack, strategy) and stack.settings.schemas.registry is not None:
+        collector = ProblemCollector(TOPOLOGY_FILE)
+        collector.add(
+            ("subject_name_strategy",),
+            f"record: stack '{stack.name}' registers none of its {len(subjects)} subject(s) and its "
+            f"services get no {SCHEMA_REGISTRY_URL_ENV}: a subject named by its record alone (e.g. "
+            f"'{subjects[0].subject}') has no topic to carry the prefix '{stack.name_prefix}', so it "
+            "is the base stack's own; `diff` still judges the preview's schemas",
+        )
+        return collector.problems
     collector = ProblemCollector(stack.file, prefix=("settings", "schemas"))
     collector.add(
         ("registry",),
