@@ -2,10 +2,11 @@
 
 The flags, their spellings and the environment it checks follow rpk's own sources
 (`rpk topic create|describe|alter-config`, `rpk security user create|update`,
-`rpk security acl create`, `rpk cluster config set`), so a script that passes here calls rpk
-the way rpk expects: Kafka-API commands need `RPK_BROKERS`, Admin-API commands need
-`RPK_ADMIN_HOSTS` (rpk's defaults, localhost:9092 and localhost:9644, are wrong inside a
-compose service). State lives in `$FAKE_RPK_STATE`; every call is appended to its `calls` file.
+`rpk security acl create`, `rpk cluster config set`, `rpk registry compatibility-level set`,
+`rpk registry schema create`), so a script that passes here calls rpk the way rpk expects:
+Kafka-API commands need `RPK_BROKERS`, Admin-API commands `RPK_ADMIN_HOSTS`, Schema Registry
+commands `RPK_REGISTRY_HOSTS` (rpk's defaults, localhost:9092, :9644 and :8081, are wrong
+inside a compose service). State lives in `$FAKE_RPK_STATE`; every call is appended to its `calls` file.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ KAFKA_ACL_OPERATIONS = {
     "idempotentwrite",
 }
 SCRAM_MECHANISMS = {"scram-sha-256", "scram-sha-512"}
+COMPATIBILITY_LEVELS = [
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+]
 
 
 class RpkError(Exception):
@@ -79,6 +89,17 @@ def _parser() -> argparse.ArgumentParser:
     config_set = config.add_parser("set")
     config_set.add_argument("key")
     config_set.add_argument("value")
+
+    registry = groups.add_parser("registry").add_subparsers(dest="area", required=True)
+    level = registry.add_parser("compatibility-level").add_subparsers(dest="command", required=True)
+    level_set = level.add_parser("set")
+    level_set.add_argument("subjects", nargs="*")
+    level_set.add_argument("--level", required=True, choices=COMPATIBILITY_LEVELS)
+    schema = registry.add_parser("schema").add_subparsers(dest="command", required=True)
+    schema_create = schema.add_parser("create")
+    schema_create.add_argument("subject")
+    schema_create.add_argument("--schema", required=True)
+    schema_create.add_argument("--type", choices=["avro", "protobuf", "json"])
     return parser
 
 
@@ -93,7 +114,28 @@ def _key_values(pairs: list[str]) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in pairs)
 
 
+def _registry(args: argparse.Namespace, state: dict[str, Any]) -> int:
+    _require_env("RPK_REGISTRY_HOSTS", "Schema Registry")
+    subjects: dict[str, Any] = state.setdefault("subjects", {})
+    if args.area == "compatibility-level":
+        for name in args.subjects:
+            subjects.setdefault(name, {"versions": []})["level"] = args.level
+        return 0
+    path = Path(args.schema)
+    if not path.is_file():
+        raise RpkError(f"unable to read {args.schema}")
+    if args.type is None and path.suffix not in (".avro", ".avsc", ".proto", ".json"):
+        raise RpkError("unable to detect the schema type from the file name: pass --type")
+    versions = subjects.setdefault(args.subject, {"versions": []})["versions"]
+    text = json.dumps(json.loads(path.read_text()), sort_keys=True)
+    if text not in versions:  # the same schema again is the version the subject has
+        versions.append(text)
+    return 0
+
+
 def run(args: argparse.Namespace, state: dict[str, Any]) -> int:
+    if args.group == "registry":
+        return _registry(args, state)
     kafka_api = args.group == "topic" or getattr(args, "area", None) == "acl"
     _require_env("RPK_BROKERS" if kafka_api else "RPK_ADMIN_HOSTS", "Kafka API" if kafka_api else "Admin API")
     topics: dict[str, Any] = state.setdefault("topics", {})

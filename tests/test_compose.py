@@ -17,6 +17,8 @@ import yaml
 from infra.plan.resolve import load_plan
 from infra.render.compose import render_compose, unescape_compose
 from tests.project_files import Project
+from tests.test_event_schemas import MOOD, with_schema
+from tests.test_event_schemas import record as event_record
 
 FAKE_RPK = Path(__file__).with_name("fake_rpk.py")
 
@@ -209,3 +211,40 @@ def test_fake_rpk_rejects_what_rpk_would(fake_rpk: dict[str, str]) -> None:
     assert rpk(*acl_create, "--operation", "read", "--topic", "t", **broker) == 0
     assert rpk(*acl_create, "--operation", "readwrite", "--topic", "t", **broker) != 0
     assert rpk(*acl_create, "--operation", "read", "--topics", "t", **broker) != 0
+    level = ("registry", "compatibility-level", "set", "s-value")
+    assert rpk(*level, "--level", "BACKWARD", **broker) != 0  # no RPK_REGISTRY_HOSTS
+    assert rpk(*level, "--level", "BACKWARDS", RPK_REGISTRY_HOSTS="redpanda:8081") != 0
+    assert rpk("registry", "schema", "create", "s-value", "--schema", "/nonexistent.avsc") != 0
+
+
+def test_a_topology_with_schemas_exposes_redpandas_registry_and_registers_its_subjects(
+    project: Project, fake_rpk: dict[str, str]
+) -> None:
+    """Redpanda's built-in registry on the stack's port; topics-init gives each subject its
+    level, then its schema (twice over: the second `up` adds no version)."""
+    plan = with_schema(project, event_record(MOOD, name="MoodCreated")).plan("local")
+    (subject,) = plan.subjects
+    document = compose_document(render_compose(plan))
+    redpanda = document["services"]["redpanda"]
+    assert "--schema-registry-addr=internal://0.0.0.0:8081,external://0.0.0.0:18081" in redpanda["command"]
+    assert "18081:18081" in redpanda["ports"]
+    assert plan.schema_registry is not None
+    assert (plan.schema_registry.url, plan.schema_registry.host_url) == (
+        "http://redpanda:8081",
+        "http://localhost:18081",
+    )
+    state = run_init_script(document, "topics-init", fake_rpk)
+    assert state["subjects"] == {
+        subject.subject: {
+            "level": "BACKWARD",
+            "versions": [json.dumps(json.loads(subject.definition), sort_keys=True)],
+        }
+    }
+    assert plan.service("api").env["SCHEMA_REGISTRY_URL"] == "http://redpanda:8081"
+    host = run_cli("env", "--stack", "local", "--host", "--service", "api", cwd=project.root)
+    assert "export SCHEMA_REGISTRY_URL=http://localhost:18081" in host.stdout, host.stdout + host.stderr
+
+
+def test_a_topology_without_schemas_has_no_registry_in_compose(example_dir: Path) -> None:
+    text = (example_dir / "docker-compose.kafka.yml").read_text()
+    assert "schema-registry" not in text and "RPK_REGISTRY_HOSTS" not in text

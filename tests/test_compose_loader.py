@@ -21,12 +21,15 @@ import yaml
 from infra.plan.resolve import load_plan
 from infra.render.alert_rules import rule_groups
 from infra.render.compose import unescape_compose
+from tests.project_files import Project
+from tests.test_event_schemas import MOOD, with_schema
+from tests.test_event_schemas import record as event_record
 
 COMPOSE_CONFIG = Path(sys.executable).parent / "compose-config"
 REQUIRED = os.environ.get("KAFKA_PLATFORM_REQUIRE_COMPOSE_LOADER") == "1"
 DEFAULT_SERVICES = {"redpanda", "console", "topics-init"}
 SECURE_SERVICES = DEFAULT_SERVICES | {"redpanda-secure", "acl-init"}
-BROKER_PORTS = {"kafka": 9092, "admin": 9644}
+BROKER_PORTS = {"kafka": 9092, "admin": 9644, "registry": 8081}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,12 @@ def test_profiles_select_the_documented_services(loader: Path, compose_copy: Pat
     assert set(load(loader, compose_copy, "secure")["services"]) == SECURE_SERVICES
 
 
-CLIENT_ADDRESSES = {"RPK_BROKERS": "kafka", "KAFKA_BROKERS": "kafka", "RPK_ADMIN_HOSTS": "admin"}
+CLIENT_ADDRESSES = {
+    "RPK_BROKERS": "kafka",
+    "KAFKA_BROKERS": "kafka",
+    "RPK_ADMIN_HOSTS": "admin",
+    "RPK_REGISTRY_HOSTS": "registry",
+}
 
 
 def test_every_client_address_is_a_broker_of_the_same_profile(loader: Path, compose_copy: Path) -> None:
@@ -191,3 +199,23 @@ def test_vibestream_monitors_its_redis_too(loader: Path, tmp_path: Path) -> None
     services = load(loader, compose_file, "monitoring")["services"]
     assert {"redis-exporter", "redis", "prometheus"} <= set(services)
     assert services["redis-exporter"]["environment"]["REDIS_ADDR"] == "redis://redis:6379"
+
+
+def test_a_topology_with_schemas_gets_redpandas_registry_on_the_host_port(
+    loader: Path, project: Project, tmp_path: Path
+) -> None:
+    """Compose reads the registry flag, the published port and the init job's registry address
+    (one of the same profile's brokers, checked like every client address), and the heredoc
+    that hands `rpk registry schema create` its schema survives interpolation intact."""
+    from infra.render.compose import render_compose
+
+    plan = with_schema(project, event_record(MOOD, name="MoodCreated")).plan("local")
+    file = tmp_path / "docker-compose.kafka.yml"
+    file.write_text(render_compose(plan))
+    test_every_client_address_is_a_broker_of_the_same_profile(loader, file)
+    services = load(loader, file)["services"]
+    redpanda = services["redpanda"]
+    assert ("18081", 18081) in [(p["published"], p["target"]) for p in redpanda["ports"]]
+    assert "--schema-registry-addr=internal://0.0.0.0:8081,external://0.0.0.0:18081" in redpanda["command"]
+    script = services["topics-init"]["command"][0]
+    assert f"cat > /tmp/schema.avsc <<'SCHEMA'\n{plan.subjects[0].definition}\nSCHEMA\n" in script

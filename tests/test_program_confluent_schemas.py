@@ -122,3 +122,39 @@ def test_a_preview_stack_registers_no_subjects_in_devs_registry(tmp_path: Any) -
     )
     assert [s.subject for s in run.plan.subjects] == [f"pr-42.{SUBJECT}"]
     assert not run.of_type(SCHEMA) and not run.of_type(SUBJECT_CONFIG)
+    assert not [r for r in run.of_type(API_KEY) if r.name.startswith("schema-registry-key-")]
+    assert all(
+        "SCHEMA_REGISTRY_URL" not in s.env and not s.secret_env.keys() & {"SCHEMA_REGISTRY_USERNAME"}
+        for s in run.plan.services
+    ), "no registry env where nothing is registered"
+
+
+SECRET = "kubernetes:core/v1:Secret"  # pragma: allowlist secret - a resource type
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+
+
+def test_each_service_of_a_subject_reads_the_registry_with_its_own_key(prod: Run) -> None:
+    """A producer and a consumer of the subject: the environment's endpoint in the ConfigMap, an
+    API key owned by the service's own account (managed resource: the registry) in the Secret."""
+    endpoint = "https://psrc-mock.us-east-1.aws.confluent.cloud"
+    for service in ("api", "context-aggregator"):
+        key = prod.one(API_KEY, f"schema-registry-key-{service}")
+        assert key.inputs["owner"] == {
+            "id": f"sa-sa-{service}",
+            "apiVersion": "iam/v2",
+            "kind": "ServiceAccount",
+        }
+        assert key.inputs["managedResource"]["id"] == "lsrc-mock"
+        assert key.inputs["managedResource"]["kind"] == "Cluster"
+        plan = prod.plan.service(service)
+        assert prod.one(CONFIG_MAP, plan.config_map).inputs["data"]["SCHEMA_REGISTRY_URL"] == endpoint
+        secret = prod.one(SECRET, str(plan.secret)).inputs["stringData"]
+        assert secret["SCHEMA_REGISTRY_USERNAME"] == f"KEYSCHEMA-REGISTRY-KEY-{service.upper()}"
+        assert secret["SCHEMA_REGISTRY_PASSWORD"] == f"mock-api-secret-of-schema-registry-key-{service}"
+        assert secret["KAFKA_SASL_USERNAME"] != secret["SCHEMA_REGISTRY_USERNAME"], "not its Kafka key"
+    others = [s for s in prod.plan.services if s.name not in ("api", "context-aggregator")]
+    assert others, "the example has services that use no subject"
+    for other in others:
+        assert "SCHEMA_REGISTRY_URL" not in other.env
+        assert not [r for r in prod.of_type(API_KEY) if r.name == f"schema-registry-key-{other.name}"]
+    assert prod.exports["schema_registry"] == endpoint

@@ -265,3 +265,41 @@ def test_an_msk_stack_registers_its_subjects_too(project: Project) -> None:
     assert subjects.inputs["subjects"][SUBJECT]["compatibility"] == "FULL"
     assert "password_config" not in subjects.inputs, "a registry without a user has no password"
     assert subjects.protect, "the MSK example is a production stack"
+
+
+def preview_of_staging(project: Project) -> Project:
+    """`staging` (an existing cluster with a registry) as the file pr-<n> previews start from."""
+    staging(project, {"url": URL})
+    project.write("Pulumi.dev.yaml", (project.root / "Pulumi.staging.yaml").read_text())
+    return project
+
+
+def test_a_preview_registers_its_prefixed_subjects_in_the_base_registry(project: Project) -> None:
+    """Topic naming: the preview's subject follows its prefixed topic, as its clients' does."""
+    plan = preview_of_staging(project).plan("pr-42")
+    assert [s.subject for s in plan.subjects] == [f"pr-42.{SUBJECT}"]
+    assert plan.schema_registry is not None and plan.schema_registry.url == URL
+    assert plan.schema_registry.adopt == []
+    assert plan.service("api").env[SCHEMA_REGISTRY_URL_ENV] == URL
+    run = run_program(project.root, "pr-42", settings=stack_settings(project.root, "dev"))
+    (subjects,) = run.of_type(SUBJECTS)
+    assert set(subjects.inputs["subjects"]) == {f"pr-42.{SUBJECT}"}
+
+
+def test_a_preview_under_record_naming_registers_nothing_and_says_why(project: Project) -> None:
+    """Record naming: the subject is the base stack's own (no topic carries the prefix), so the
+    preview neither registers it nor hands its services the registry."""
+    preview_of_staging(project).edit_topology(lambda t: t.update(subject_name_strategy="record"))
+    plan = project.plan("pr-42")
+    assert [s.subject for s in plan.subjects] == ["aura360.MoodCreated"]
+    assert plan.schema_registry is None
+    assert all(SCHEMA_REGISTRY_URL_ENV not in s.env for s in plan.services)
+    assert any(
+        w.startswith("topology.yaml: subject_name_strategy: record: stack 'pr-42' registers none")
+        and "(e.g. 'aura360.MoodCreated') has no topic to carry the prefix 'pr-42.'" in w
+        for w in plan.warnings
+    ), plan.warnings
+    base = project.plan("staging")
+    assert base.schema_registry is not None and not [w for w in base.warnings if "subject" in w]
+    run = run_program(project.root, "pr-42", settings=stack_settings(project.root, "dev"))
+    assert not run.of_type(SUBJECTS)

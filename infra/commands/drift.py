@@ -21,7 +21,7 @@ from infra.commands.common import (
 )
 from infra.commands.live import add_cluster_arguments, read_live_cluster, stack_broker
 from infra.live.drift import Scope, compare
-from infra.live.local_cluster import served_owners
+from infra.live.local_cluster import host_registry_url, served_owners
 from infra.live.schema_registry import (
     LiveSubject,
     RegistryError,
@@ -58,7 +58,8 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
     plan = load_plan(project_dir, args.stack)
     principal_ids = _principal_ids(args.principal_ids)
     broker = stack_broker(args, plan, project_dir)
-    subjects = registered_subjects(plan)
+    local_registry = host_registry_url(project_dir, plan) if plan.cluster.provider == "local" else None
+    subjects = registered_subjects(plan, local_registry)
     live = read_live_cluster(broker, args.timeout)
     admins = {name for name in (broker.admin_user, plan.cluster.admin_principal) if name}
     former = served_owners(project_dir) if plan.cluster.provider == "local" else []
@@ -73,8 +74,9 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
     return EXIT_OK if report.in_sync else EXIT_DRIFT
 
 
-def registered_subjects(plan: Plan) -> dict[str, LiveSubject] | None:
-    """What the stack's registry holds of its subjects; None where it names no registry."""
+def registered_subjects(plan: Plan, url: str | None = None) -> dict[str, LiveSubject] | None:
+    """What the stack's registry (at ``url`` where given: a local stack's on the host) holds of
+    its subjects; None where it names no registry."""
     registry = plan.schema_registry
     if registry is None or not plan.subjects:
         return None
@@ -85,7 +87,7 @@ def registered_subjects(plan: Plan) -> dict[str, LiveSubject] | None:
             f"{SCHEMA_REGISTRY_PASSWORD_ENV}: required to read schema registry {registry.url} as "
             f"'{registry.username}' (`pulumi config get {registry.password_config}`)",
         )
-    login = RegistryLogin(url=registry.url, username=registry.username or "", password=password)
+    login = RegistryLogin(url=url or registry.url, username=registry.username or "", password=password)
     try:
         return read_subjects(SchemaRegistry(login), [subject.subject for subject in plan.subjects])
     except (RegistryUnreachable, RegistryError) as error:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, CommandFailed, load_plan
-from infra.live.local_cluster import local_users
+from infra.live.local_cluster import host_registry_url, local_users
 from infra.render.env_output import render_env
 
 
@@ -39,5 +39,15 @@ def run(args: argparse.Namespace, project_dir: Path) -> int:
     if args.secure:
         by_user = {user.service: user.password for user in local_users(project_dir, plan)}
         passwords = {service.name: by_user[service.name] for service in plan.services}
-    sys.stdout.write(render_env(plan, services=args.service, host=args.host, local_passwords=passwords))
+    # The Java path's registry (Apicurio) serves the API under its own path; Compose's at the root.
+    registry = host_registry_url(project_dir, plan) if local else None
+    sys.stdout.write(
+        render_env(
+            plan,
+            services=args.service,
+            host=args.host,
+            local_passwords=passwords,
+            host_registry_url=registry,
+        )
+    )
     return EXIT_OK

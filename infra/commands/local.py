@@ -104,6 +104,8 @@ def _java_up(project_dir: Path, plan: Plan, prune: bool) -> int:
         print(f"Apache Kafka from {local_cluster.STATE_DIR} is running: applied the plan to it.")
     if cluster.redis is not None:
         print(cluster.redis)
+    for line in cluster.registry:
+        print(line)
     for line in cluster.changes.lines:
         print(f"  {line}")
     if not cluster.changes.lines and cluster.changes.left_alone:

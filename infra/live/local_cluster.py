@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.live import local_redis
+from infra.live import local_redis, local_registry
 from infra.live.cluster_admin import AdminLogin, ClusterUnreachable, connect
 from infra.live.converge import Changes, converge, set_passwords
 from infra.live.kafka_broker import (
@@ -46,6 +46,7 @@ from infra.render.compose import (
 
 STATE_DIR = Path("build") / "local-kafka"
 REDIS_DIR = STATE_DIR / "redis"
+REGISTRY_DIR = STATE_DIR / "schema-registry"
 OWNERS_FILE = "owners.json"
 LISTENERS_FILE = "listeners.json"  # the ports the running broker was started on
 ENV_FILE = ".env"
@@ -70,6 +71,8 @@ class LocalCluster:
     started: bool  # False: it was running already
     changes: Changes
     redis: str | None = None  # what became of the local Redis, when the plan needs one
+    # What became of the local Schema Registry and the plan's subjects in it, when it has any.
+    registry: tuple[str, ...] = ()
 
 
 def read_env_file(project_dir: Path) -> dict[str, str]:
@@ -158,7 +161,10 @@ def up(project_dir: Path, plan: Plan, prune: bool = False) -> LocalCluster:
     )
     current = (plan.domain, plan.stack)
     _save_owners(project_dir, [current] if prune else sorted({*former, current}))
-    return LocalCluster(local.external_bootstrap, local.secure_external_bootstrap, started, changes, redis)
+    registry = registry_up(project_dir, plan)
+    return LocalCluster(
+        local.external_bootstrap, local.secure_external_bootstrap, started, changes, redis, registry
+    )
 
 
 def _listener_ports(plan: Plan) -> list[int]:
@@ -184,11 +190,16 @@ def _refuse_taken_ports(project_dir: Path, plan: Plan) -> None:
     redis_port = local_redis.redis_port(plan)
     if redis_port is not None and local_redis.running_port(project_dir / REDIS_DIR) != redis_port:
         taken = "; ".join(filter(None, [taken, ports_in_use([redis_port], local_redis.holder)]))
+    registry_port = local_registry.registry_port(plan)
+    if registry_port is not None:
+        taken = "; ".join(
+            filter(None, [taken, local_registry.taken_ports(project_dir / REGISTRY_DIR, registry_port)])
+        )
     if taken:
         raise PortInUse(
             f"{taken}: nothing was started. Stop what holds it (`make local-down` in its checkout) or "
             "give this stack other ports (kafka.local.external_bootstrap, secure_external_bootstrap, "
-            "redis_host_port in Pulumi.local.yaml)"
+            "redis_host_port, schema_registry_port in Pulumi.local.yaml)"
         )
 
 
@@ -242,6 +253,41 @@ def _redis_up(project_dir: Path, plan: Plan) -> str | None:
     return f"{verb} Redis on localhost:{port} (the services' REDIS_URL, CELERY_BROKER_URL)"
 
 
+def registry_up(project_dir: Path, plan: Plan) -> tuple[str, ...]:
+    """Start Apicurio for the plan's subjects and register them (after the broker took the plan,
+    so a refused run starts nothing); one that cannot start is said, not fatal: Kafka works
+    without it."""
+    work = project_dir / REGISTRY_DIR
+    port = local_registry.registry_port(plan)
+    if port is None:
+        if local_registry.stop(work):
+            return ("stopped the Schema Registry: the plan has no event schemas any more",)
+        return ()
+    try:
+        started = local_registry.start(work, port)
+    except local_registry.RegistryNotStarted as failed:
+        return (
+            f"warning: no Schema Registry, the plan's {len(plan.subjects)} subject(s) are not registered: "
+            f"{failed}",
+        )
+    url = local_registry.running_url(work)
+    assert url is not None
+    verb = "started" if started else "running:"
+    return (
+        f"{verb} Schema Registry (Apicurio) at {url} (the services' SCHEMA_REGISTRY_URL with `env --host`)",
+        *local_registry.register_subjects(url, plan),
+    )
+
+
+def host_registry_url(project_dir: Path, plan: Plan) -> str | None:
+    """Where processes on the host reach the local stack's registry: this checkout's Apicurio
+    (Java path) while it runs, else Redpanda's (Compose); None when the plan has no subjects."""
+    registry = plan.schema_registry
+    if registry is None or registry.host_url is None:
+        return None
+    return local_registry.running_url(project_dir / REGISTRY_DIR) or registry.host_url
+
+
 def stranger_on(project_dir: Path, bootstrap: str, *, explicit: bool = False) -> str | None:
     """Why the broker answering at ``bootstrap`` is not this checkout's Java broker (another
     checkout's, say), or None. ``explicit``: the caller named the address itself, so a broker
@@ -274,9 +320,10 @@ def is_running(project_dir: Path) -> bool:
 
 
 def stop(project_dir: Path) -> bool:
-    """Stop the broker and the local Redis; False when neither was running."""
+    """Stop the broker, the local Redis and the Schema Registry; False when none was running."""
     redis_stopped = local_redis.stop(project_dir / REDIS_DIR)
-    return stop_detached(project_dir / STATE_DIR) or redis_stopped
+    registry_stopped = local_registry.stop(project_dir / REGISTRY_DIR)
+    return stop_detached(project_dir / STATE_DIR) or redis_stopped or registry_stopped
 
 
 def reset(project_dir: Path) -> bool:

@@ -189,6 +189,10 @@ class LocalSettings(StrictModel):
     # compose file only when something needs it).
     redis_image: str = "redis:7.4-alpine"
     redis_host_port: int = Field(default=16379, ge=1, le=65535)
+    # The Schema Registry's port on the host when the topology has event schemas: Redpanda's
+    # built-in one with Compose, Apicurio Registry on the path without Docker (whose health
+    # endpoint takes the port 1000 above).
+    schema_registry_port: int = Field(default=18081, ge=1, le=64535)
     # The `monitoring` compose profile: the exporter the generated rules read, and Prometheus.
     kafka_exporter_image: str = "danielqsj/kafka-exporter:v1.9.0"
     redis_exporter_image: str = "oliver006/redis_exporter:v1.67.0"

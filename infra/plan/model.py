@@ -30,6 +30,10 @@ CLUSTER_RESOURCE_NAME = "kafka-cluster"
 # The bootstrap endpoint of a cloud cluster exists only after deployment; renderers
 # substitute the real value (a Pulumi output) for this token.
 BOOTSTRAP_TOKEN = "${cluster.bootstrap}"
+# Likewise a Confluent environment's Schema Registry endpoint (its `rest_endpoint`).
+REGISTRY_ENDPOINT_TOKEN = "${schema_registry.rest_endpoint}"
+# The stack output naming the stack's registry (its `url`, or the Confluent endpoint).
+SCHEMA_REGISTRY_OUTPUT = "schema_registry"
 
 # A Confluent cluster's Kafka resources are named under this CRN; the program substitutes the
 # cluster's `rbac_crn` and id. Role bindings name one resource below it.
@@ -253,12 +257,21 @@ class SubjectPlan(PlanModel):
 SCHEMA_REGISTRY_URL_ENV = "SCHEMA_REGISTRY_URL"
 SCHEMA_REGISTRY_USERNAME_ENV = "SCHEMA_REGISTRY_USERNAME"
 SCHEMA_REGISTRY_PASSWORD_ENV = "SCHEMA_REGISTRY_PASSWORD"  # pragma: allowlist secret
+# Redpanda's built-in registry inside the compose network (its default port); on the host it is
+# at kafka.local.schema_registry_port.
+LOCAL_REGISTRY_URL = "http://redpanda:8081"
+# Where Apicurio Registry serves the Confluent-compatible API (the Java path's registry).
+APICURIO_CCOMPAT_PATH = "/apis/ccompat/v7"
 
 
 class SchemaRegistryPlan(PlanModel):
-    """Where the stack's subjects are registered (settings.schemas.registry)."""
+    """Where the stack's subjects are registered (settings.schemas.registry; on a local stack,
+    the registry `local up` runs beside the broker)."""
 
     url: str
+    # local: the address processes on the host use (Redpanda's registry; the Java path's Apicurio
+    # serves the same API under APICURIO_CCOMPAT_PATH on this address)
+    host_url: str | None = None
     username: str | None
     password_config: str | None  # the secret config key holding the password
     # Subjects that exist in the registry and that this stack takes over (settings.adopt.subjects).

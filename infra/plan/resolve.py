@@ -114,7 +114,7 @@ def resolve_plan(
     subjects, subject_problems = plan_subjects(
         topology, settings, event_schemas or {}, topics, stack_file=stack.file, name_prefix=prefix
     )
-    registry, registry_problems = plan_registry(stack, subjects)
+    registry, registry_problems = plan_registry(stack, subjects, topology.subject_name_strategy)
     topology_problems += [problem for found in subject_problems for problem in found.problems]
     needs_idempotent_write = _needs_idempotent_write_acl(settings)
     celery_queues = _celery_queues(topology, stack, topics)
@@ -123,7 +123,7 @@ def resolve_plan(
         acls.extend(_service_acls(names, broker_needs_idempotent_write=needs_idempotent_write))
         env = _service_env(topology, settings, names, topics, cluster, queues=celery_queues)
         connections, connection_secrets = connection_env(json.loads(env["MESSAGING_ROUTING"]), redis, celery)
-        registry_vars, registry_secrets = registry_env(name, subjects, registry)
+        registry_vars, registry_secrets = registry_env(name, subjects, registry, stack)
         env |= registry_vars
         secret_env = _secret_env(cluster) | connection_secrets | registry_secrets
         services.append(
@@ -213,7 +213,7 @@ def resolve_plan(
                 *access.warnings,
                 *budget_warnings,
                 *_shadowed_defaults(topology, stack),
-                *unregistered_subjects(stack, subjects, registry),
+                *unregistered_subjects(stack, subjects, registry, topology.subject_name_strategy),
             ]
         ],
     )

@@ -12,6 +12,8 @@ from infra.model.settings import REGISTRY_PROVIDERS, StackSettings
 from infra.model.stacks import SCHEMA_REGISTRY_PASSWORD_KEY, TOPOLOGY_FILE, StackContext
 from infra.model.topology import Topology
 from infra.plan.model import (
+    LOCAL_REGISTRY_URL,
+    REGISTRY_ENDPOINT_TOKEN,
     SCHEMA_REGISTRY_PASSWORD_ENV,
     SCHEMA_REGISTRY_URL_ENV,
     SCHEMA_REGISTRY_USERNAME_ENV,
@@ -90,13 +92,25 @@ def plan_subjects(
     return subjects, [in_topology, in_stack]
 
 
+def preview_shares_subjects(stack: StackContext, strategy: str) -> bool:
+    """A pr-<n> preview under the `record` strategy: a subject named by its record alone has no
+    topic to carry the preview's prefix, so it is its base stack's own subject (and a client's
+    RecordNameStrategy names it so); the preview must not register it."""
+    return stack.is_preview and strategy == "record"
+
+
 def plan_registry(
-    stack: StackContext, subjects: list[SubjectPlan]
+    stack: StackContext, subjects: list[SubjectPlan], strategy: str
 ) -> tuple[SchemaRegistryPlan | None, ProblemCollector]:
     """The registry the stack's subjects go to; problems: adopted subjects the plan lacks.
     A stack with subjects and no registry registers nothing (its schemas are still reviewed by
-    `diff`); `validate` warns about it."""
+    `diff`); `validate` warns about it, as it does for a preview sharing its base's subjects."""
     collector = ProblemCollector(stack.file, prefix=("settings", "adopt", "subjects"))
+    kafka = stack.settings.kafka
+    if kafka.provider == "local":
+        return _local_registry(kafka.local_or_default.schema_registry_port, subjects), collector
+    if preview_shares_subjects(stack, strategy):
+        return None, collector
     registry = stack.settings.schemas.registry
     adopt = stack.settings.adopt.subjects
     if registry is None:
@@ -120,12 +134,36 @@ def plan_registry(
     )
 
 
+def _local_registry(host_port: int, subjects: list[SubjectPlan]) -> SchemaRegistryPlan | None:
+    """The local stack's own registry, run by `local up` (outside Pulumi) when it has subjects:
+    services in the compose network reach Redpanda's by name, processes on the host by port."""
+    if not subjects:
+        return None
+    return SchemaRegistryPlan(
+        url=LOCAL_REGISTRY_URL,
+        host_url=f"http://localhost:{host_port}",
+        username=None,
+        password_config=None,
+    )
+
+
 def unregistered_subjects(
-    stack: StackContext, subjects: list[SubjectPlan], registry: SchemaRegistryPlan | None
+    stack: StackContext, subjects: list[SubjectPlan], registry: SchemaRegistryPlan | None, strategy: str
 ) -> list[Problem]:
-    """A warning where the stack has subjects a registry could hold and names none."""
+    """A warning where the stack has subjects a registry could hold and names none, or a
+    preview leaves them unregistered because they are its base stack's."""
     if registry is not None or not subjects or stack.settings.kafka.provider not in REGISTRY_PROVIDERS:
         return []
+    if preview_shares_subjects(stack, strategy) and stack.settings.schemas.registry is not None:
+        collector = ProblemCollector(TOPOLOGY_FILE)
+        collector.add(
+            ("subject_name_strategy",),
+            f"record: stack '{stack.name}' registers none of its {len(subjects)} subject(s) and its "
+            f"services get no {SCHEMA_REGISTRY_URL_ENV}: a subject named by its record alone (e.g. "
+            f"'{subjects[0].subject}') has no topic to carry the prefix '{stack.name_prefix}', so it "
+            "is the base stack's own; `diff` still judges the preview's schemas",
+        )
+        return collector.problems
     collector = ProblemCollector(stack.file, prefix=("settings", "schemas"))
     collector.add(
         ("registry",),
@@ -135,10 +173,17 @@ def unregistered_subjects(
 
 
 def registry_env(
-    service: str, subjects: list[SubjectPlan], registry: SchemaRegistryPlan | None
+    service: str, subjects: list[SubjectPlan], registry: SchemaRegistryPlan | None, stack: StackContext
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """(ConfigMap env, Secret env descriptions) of a service that writes or reads a subject."""
+    """(ConfigMap env, Secret env descriptions) of a service that writes or reads a subject. On
+    Confluent Cloud: the environment's registry, with the service's own registry key (a pr-<n>
+    preview registers no subjects, so its services get none)."""
     uses = any(service in subject.producers or service in subject.consumers for subject in subjects)
+    if stack.settings.kafka.provider == "confluent" and uses and not stack.is_preview:
+        return {SCHEMA_REGISTRY_URL_ENV: REGISTRY_ENDPOINT_TOKEN}, {
+            SCHEMA_REGISTRY_USERNAME_ENV: "the service's own Schema Registry API key (Confluent Cloud)",
+            SCHEMA_REGISTRY_PASSWORD_ENV: "that API key's secret",
+        }
     if registry is None or not uses:
         return {}, {}
     secret_env: dict[str, str] = {}

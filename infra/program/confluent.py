@@ -11,7 +11,14 @@ import pulumi_confluentcloud as confluent
 from infra.model.names import generation_suffix
 from infra.model.settings import DELETION_PROTECTION_TIERS, ConfluentSettings
 from infra.plan.credential_rotation import Generations
-from infra.plan.model import KAFKA_CRN_TOKEN, AclBinding, Plan, PlannedTopic, RoleBinding
+from infra.plan.model import (
+    KAFKA_CRN_TOKEN,
+    SCHEMA_REGISTRY_OUTPUT,
+    AclBinding,
+    Plan,
+    PlannedTopic,
+    RoleBinding,
+)
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.confluent_schemas import (
     SERVICE_ACCOUNT_API_VERSION,
@@ -131,19 +138,23 @@ class ConfluentPlatform(pulumi.ComponentResource):
         for binding in plan.role_bindings:
             role_binding_resource(binding, principals[binding.service], kafka_crn, self)
         # A pr-<n> preview shares dev's cluster and has no admin of its own to register with.
+        schemas = None
         if plan.subjects and cluster.admin_id is not None:
-            ConfluentSchemas(
+            schemas = ConfluentSchemas(
                 plan,
                 cluster.environment_id,
                 cluster.admin_id,
-                principals,
+                {name: identity.principal_id for name, identity in credentials.items()},
                 pulumi.ResourceOptions(parent=self),
             )
+            exports[SCHEMA_REGISTRY_OUTPUT] = schemas.endpoint
         self.access = ClusterAccess(
             bootstrap_servers=cluster.bootstrap_endpoint.apply(strip_scheme),
             cluster_id=cluster.cluster_id,
             credentials=credentials,
             exports=exports,
+            registry_endpoint=schemas.endpoint if schemas is not None else None,
+            registry_logins=schemas.logins if schemas is not None else {},
         )
         self.register_outputs({"cluster_id": cluster.cluster_id})
 

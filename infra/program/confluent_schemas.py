@@ -1,14 +1,15 @@
 """Confluent Cloud's Schema Registry for a stack that owns its cluster: the environment's
 registry (read, never managed), the admin's registry key and ownership of the stack's subjects,
 then per subject its compatibility level (`SubjectConfig`), its schema (`Schema`) and its services'
-role bindings: producers `DeveloperWrite`, consumers `DeveloperRead`."""
+role bindings: producers `DeveloperWrite`, consumers `DeveloperRead`; and each such service's own
+registry API key (owned by its service account), which its Secret carries."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_confluentcloud as confluent
 
-from infra.plan.model import Plan, SubjectPlan
+from infra.plan.model import SCHEMA_REGISTRY_PASSWORD_ENV, SCHEMA_REGISTRY_USERNAME_ENV, Plan, SubjectPlan
 from infra.program.protection import kept
 
 SERVICE_ACCOUNT_API_VERSION = "iam/v2"
@@ -18,12 +19,16 @@ SERVICE_ACCOUNT_KIND = "ServiceAccount"
 class ConfluentSchemas(pulumi.ComponentResource):
     """The stack's subjects in its environment's Schema Registry."""
 
+    endpoint: pulumi.Output[str]
+    # Per service that writes or reads a subject: its registry key, by the env var carrying it.
+    logins: dict[str, dict[str, pulumi.Output[str]]]
+
     def __init__(
         self,
         plan: Plan,
         environment_id: pulumi.Input[str],
         admin_id: pulumi.Input[str],
-        principals: dict[str, pulumi.Output[str]],
+        accounts: dict[str, pulumi.Output[str]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kafka-platform:confluent:Schemas", "schemas", None, opts)
@@ -34,6 +39,9 @@ class ConfluentSchemas(pulumi.ComponentResource):
             opts=pulumi.InvokeOptions(parent=self),
         )
         admin_principal = pulumi.Output.from_input(admin_id).apply(lambda sa_id: f"User:{sa_id}")
+        principals = {
+            name: account.apply(lambda sa_id: f"User:{sa_id}") for name, account in accounts.items()
+        }
         owner = [
             confluent.RoleBinding(
                 f"admin-subject-{subject.subject}",
@@ -44,6 +52,12 @@ class ConfluentSchemas(pulumi.ComponentResource):
             )
             for subject in plan.subjects
         ]
+        managed_registry = confluent.ApiKeyManagedResourceArgs(
+            id=registry.id,
+            api_version=registry.api_version,
+            kind=registry.kind,
+            environment=confluent.ApiKeyManagedResourceEnvironmentArgs(id=environment_id),
+        )
         admin_key = confluent.ApiKey(
             "admin-schema-registry-key",
             display_name=f"{plan.cluster.admin_principal}-schema-registry",
@@ -51,14 +65,29 @@ class ConfluentSchemas(pulumi.ComponentResource):
             owner=confluent.ApiKeyOwnerArgs(
                 id=admin_id, api_version=SERVICE_ACCOUNT_API_VERSION, kind=SERVICE_ACCOUNT_KIND
             ),
-            managed_resource=confluent.ApiKeyManagedResourceArgs(
-                id=registry.id,
-                api_version=registry.api_version,
-                kind=registry.kind,
-                environment=confluent.ApiKeyManagedResourceEnvironmentArgs(id=environment_id),
-            ),
+            managed_resource=managed_registry,
             opts=pulumi.ResourceOptions(parent=self, depends_on=owner),
         )
+        self.endpoint = registry.rest_endpoint
+        self.logins = {}
+        users = sorted(
+            {name for subject in plan.subjects for name in (*subject.producers, *subject.consumers)}
+        )
+        for service in users:
+            key = confluent.ApiKey(
+                f"schema-registry-key-{service}",
+                display_name=f"{plan.service(service).principal}-schema-registry",
+                description=f"Schema Registry API key of service '{service}'",
+                owner=confluent.ApiKeyOwnerArgs(
+                    id=accounts[service], api_version=SERVICE_ACCOUNT_API_VERSION, kind=SERVICE_ACCOUNT_KIND
+                ),
+                managed_resource=managed_registry,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.logins[service] = {
+                SCHEMA_REGISTRY_USERNAME_ENV: key.id,
+                SCHEMA_REGISTRY_PASSWORD_ENV: pulumi.Output.secret(key.secret),
+            }
         # One provider bound to the registry and the admin key, so no schema carries the secret.
         provider = confluent.Provider(
             "schema-registry-admin",

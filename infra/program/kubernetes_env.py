@@ -11,7 +11,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.plan.model import (
-    BOOTSTRAP_TOKEN,
     SASL_PASSWORD_ENV,
     SASL_USERNAME_ENV,
     KubernetesPlan,
@@ -33,11 +32,9 @@ def config_checksum(env: dict[str, str], credential_version: str) -> str:
 
 
 def service_env(service: ServicePlan, access: ClusterAccess) -> pulumi.Output[dict[str, str]]:
-    """The service's env flags with the cluster's real bootstrap address."""
-    return access.bootstrap_servers.apply(
-        lambda bootstrap: {
-            key: bootstrap if value == BOOTSTRAP_TOKEN else value for key, value in service.env.items()
-        }
+    """The service's env flags with the cluster's real endpoints."""
+    return pulumi.Output.all(**{key: access.env_value(value) for key, value in service.env.items()}).apply(
+        lambda env: {key: str(value) for key, value in env.items()}
     )
 
 
@@ -65,19 +62,20 @@ class ServiceKafkaEnv(pulumi.ComponentResource):
         self.config_map = k8s.core.v1.ConfigMap(
             service.config_map,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=service.config_map, namespace=namespace, labels=labels),
-            # Key by key, so that in a preview only the bootstrap address is unknown and the
+            # Key by key, so that in a preview only the endpoints are unknown and the
             # policy pack can check every other value.
-            data={
-                key: access.bootstrap_servers if value == BOOTSTRAP_TOKEN else value
-                for key, value in service.env.items()
-            },
+            data={key: access.env_value(value) for key, value in service.env.items()},
             opts=child,
         )
         self.secret = None
         credential_version: pulumi.Output[str] = pulumi.Output.from_input("")
         if service.secret is not None:
             string_data: dict[str, pulumi.Input[str]] = {
-                key: value for key, value in (secret_values or {}).items() if key in service.secret_env
+                key: value
+                for key, value in (
+                    (secret_values or {}) | access.registry_logins.get(service.name, {})
+                ).items()
+                if key in service.secret_env
             }
             credentials = access.credentials.get(service.name)
             if credentials is not None:

@@ -24,7 +24,7 @@ from infra.model.stacks import (
 from infra.model.topology import load_topology
 from infra.plan.credential_rotation import Generations, generations_now
 from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
-from infra.plan.model import Plan
+from infra.plan.model import SCHEMA_REGISTRY_OUTPUT, Plan
 from infra.plan.resolve import resolve_plan
 from infra.program.cluster_access import ClusterAccess
 from infra.program.kafka_admin import family
@@ -37,7 +37,6 @@ from infra.program.previous_deployment import (
     CREDENTIAL_GENERATIONS_OUTPUT,
     CREDENTIAL_VERSIONS_OUTPUT,
     KAFKA_CLUSTER_ID_OUTPUT,
-    SCHEMA_REGISTRY_OUTPUT,
     SCHEMA_SUBJECTS_OUTPUT,
     SERVICES_OUTPUT,
     TOPIC_FAMILIES_OUTPUT,

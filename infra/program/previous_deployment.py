@@ -27,9 +27,9 @@ SERVICES_OUTPUT = "services"
 CLUSTER_ID_OUTPUT = "cluster_id"
 CREDENTIAL_VERSIONS_OUTPUT = "credential_versions"
 CREDENTIAL_GENERATIONS_OUTPUT = "credential_generations"
-# The Schema Registry subjects the stack registered, and where (kafka and msk stacks).
+# The Schema Registry subjects the stack registered (kafka and msk stacks); where: the plan's
+# SCHEMA_REGISTRY_OUTPUT (Confluent stacks publish their registry's endpoint there too).
 SCHEMA_SUBJECTS_OUTPUT = "schema_subjects"
-SCHEMA_REGISTRY_OUTPUT = "schema_registry"
 
 
 @dataclass(frozen=True)

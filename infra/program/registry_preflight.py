@@ -15,9 +15,8 @@ from collections.abc import Callable
 import pulumi
 
 from infra.live.schema_registry import RegistryError, RegistryLogin, RegistryUnreachable, SchemaRegistry
-from infra.plan.model import Plan
+from infra.plan.model import SCHEMA_REGISTRY_OUTPUT, Plan
 from infra.program.previous_deployment import (
-    SCHEMA_REGISTRY_OUTPUT,
     SCHEMA_SUBJECTS_OUTPUT,
     PreviousDeployment,
 )
@@ -48,7 +47,7 @@ def schema_registry_problems(login: RegistryLogin, plan: Plan, previous: Previou
 
 def check_schema_registry(plan: Plan, previous: PreviousDeployment) -> None:
     registry = plan.schema_registry
-    if registry is None or not plan.subjects:
+    if registry is None or not plan.subjects or plan.cluster.provider == "local":
         return
     password = ""
     if registry.password_config is not None:

@@ -35,8 +35,9 @@ class SchemaSubjects(pulumi.dynamic.Resource, module="schemas", name="Subjects")
 
 
 def manage_subjects(plan: Plan) -> SchemaSubjects | None:
-    """The stack's subjects, where it names a registry and has any."""
-    if plan.schema_registry is None or not plan.subjects:
+    """The stack's subjects, where it names a registry and has any (a local stack's registry
+    runs outside Pulumi, like its broker: `local up` registers them)."""
+    if plan.schema_registry is None or not plan.subjects or plan.cluster.provider == "local":
         return None
     return SchemaSubjects(plan)
 

@@ -22,6 +22,7 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD_VAR = "LOCAL_KAFKA_ADMIN_PASSWORD"  # pragma: allowlist secret
 LOCAL_PASSWORD_DEFAULT = "local-dev-only"  # pragma: allowlist secret
 ADMIN_API_PORT = 9644  # Redpanda's Admin API: users and cluster config go through it, not Kafka
+REDPANDA_REGISTRY_PORT = 8081  # Redpanda's Schema Registry inside the network (LOCAL_REGISTRY_URL)
 # dev-container mode turns topic auto-creation on; the cloud clusters have it off, so a
 # misspelt topic must fail locally too.
 _NO_AUTO_CREATE = "rpk cluster config set auto_create_topics_enabled false\n"
@@ -130,11 +131,27 @@ def acl_commands(plan: Plan) -> list[str]:
     return lines
 
 
+def subject_commands(plan: Plan) -> list[str]:
+    """Each subject's level, then its schema, in the plan's order, in Redpanda's registry (the
+    schema goes through a file: `rpk registry schema create` reads none from its arguments)."""
+    lines = []
+    for subject in plan.subjects:
+        name = shlex.quote(subject.subject)
+        lines += [
+            f"rpk registry compatibility-level set {name} --level {subject.compatibility}",
+            f"cat > /tmp/schema.avsc <<'SCHEMA'\n{subject.definition}\nSCHEMA",
+            f"rpk registry schema create {name} --schema /tmp/schema.avsc --type {subject.format.lower()}",
+        ]
+    return lines
+
+
 def _script(*parts: str) -> str:
     return _escape_for_compose("set -euo pipefail\n" + "".join(parts))
 
 
-def _broker(local: LocalSettings, name: str, external: str, secure: bool) -> dict[str, Any]:
+def _broker(
+    local: LocalSettings, name: str, external: str, secure: bool, registry_port: int | None = None
+) -> dict[str, Any]:
     external_port = external.rsplit(":", 1)[1]
     service: dict[str, Any] = {
         "image": local.redpanda_image,
@@ -159,6 +176,14 @@ def _broker(local: LocalSettings, name: str, external: str, secure: bool) -> dic
             "start_period": "10s",
         },
     }
+    if registry_port is not None:
+        # Redpanda's built-in Schema Registry: the init job and Console inside the network,
+        # processes on the host at the stack's port.
+        service["command"].append(
+            f"--schema-registry-addr=internal://0.0.0.0:{REDPANDA_REGISTRY_PORT},"
+            f"external://0.0.0.0:{registry_port}"
+        )
+        service["ports"].append(f"{registry_port}:{registry_port}")
     if secure:
         service["profiles"] = [SECURE_PROFILE]
         service["environment"] = {
@@ -191,7 +216,15 @@ def render_compose(plan: Plan) -> str:
     healthy = {"condition": "service_healthy"}
     completed = {"condition": "service_completed_successfully"}
     topic_lines = [f"{line}\n" for line in topic_commands(plan)]
-    topics_script = _script(_ENSURE_TOPIC, _NO_AUTO_CREATE, *topic_lines)
+    subject_lines = [f"{line}\n" for line in subject_commands(plan)]
+    topics_script = _script(_ENSURE_TOPIC, _NO_AUTO_CREATE, *topic_lines, *subject_lines)
+    registry_port = local.schema_registry_port if plan.subjects else None
+    topics_env = {
+        "RPK_BROKERS": local.internal_bootstrap,
+        "RPK_ADMIN_HOSTS": f"redpanda:{ADMIN_API_PORT}",
+    }
+    if registry_port is not None:
+        topics_env["RPK_REGISTRY_HOSTS"] = f"redpanda:{REDPANDA_REGISTRY_PORT}"
     secure_script = _script(
         _ENSURE_TOPIC,
         _ENSURE_USER,
@@ -213,7 +246,7 @@ def render_compose(plan: Plan) -> str:
     document: dict[str, Any] = {
         "name": f"kafka-platform-{plan.domain}",
         "services": {
-            "redpanda": _broker(local, "redpanda", local.external_bootstrap, secure=False),
+            "redpanda": _broker(local, "redpanda", local.external_bootstrap, False, registry_port),
             "console": {
                 "image": local.console_image,
                 "environment": {"KAFKA_BROKERS": local.internal_bootstrap},
@@ -230,10 +263,7 @@ def render_compose(plan: Plan) -> str:
                 "image": local.redpanda_image,
                 "entrypoint": ["/bin/bash", "-c"],
                 "command": [topics_script],
-                "environment": {
-                    "RPK_BROKERS": local.internal_bootstrap,
-                    "RPK_ADMIN_HOSTS": f"redpanda:{ADMIN_API_PORT}",
-                },
+                "environment": topics_env,
                 "depends_on": {"redpanda": healthy},
                 "restart": "no",
             },

@@ -7,9 +7,21 @@ from collections.abc import Sequence
 
 from infra.model.errors import ConfigError, Problem, did_you_mean
 from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
-from infra.plan.model import BOOTSTRAP_TOKEN, Plan, ServicePlan
+from infra.plan.model import (
+    BOOTSTRAP_TOKEN,
+    REGISTRY_ENDPOINT_TOKEN,
+    SCHEMA_REGISTRY_OUTPUT,
+    SCHEMA_REGISTRY_URL_ENV,
+    Plan,
+    ServicePlan,
+)
 from infra.render.compose import LOCAL_SCRAM_MECHANISM, SECURE_BROKER_SERVICE
 
+# The stack output holding what a token of the plan stands for.
+KNOWN_AFTER_DEPLOYMENT = {
+    BOOTSTRAP_TOKEN: "bootstrap_servers",
+    REGISTRY_ENDPOINT_TOKEN: SCHEMA_REGISTRY_OUTPUT,
+}
 SASL_USERNAME_ENV = "KAFKA_SASL_USERNAME"
 SASL_PASSWORD_ENV = "KAFKA_SASL_PASSWORD"  # pragma: allowlist secret - a variable's name
 
@@ -19,8 +31,10 @@ def render_env(
     services: Sequence[str] | None = None,
     host: bool = False,
     local_passwords: dict[str, str] | None = None,
+    host_registry_url: str | None = None,
 ) -> str:
-    """Each service's env. ``host``: a local stack's addresses for processes on the host;
+    """Each service's env. ``host``: a local stack's addresses for processes on the host
+    (``host_registry_url``: the Schema Registry's, where it is not the plan's `host_url`);
     ``local_passwords`` (service -> password): the local stack's secure listener, with its
     LOCAL-DEV-ONLY credentials printed (the only credentials this ever prints)."""
     known = [s.name for s in plan.services]
@@ -42,12 +56,16 @@ def render_env(
     for service in plan.services:
         if services and service.name not in services:
             continue
-        out += _service_env(plan, service, host, local_passwords)
+        out += _service_env(plan, service, host, local_passwords, host_registry_url)
     return "\n".join(out)
 
 
 def _service_env(
-    plan: Plan, service: ServicePlan, host: bool, local_passwords: dict[str, str] | None
+    plan: Plan,
+    service: ServicePlan,
+    host: bool,
+    local_passwords: dict[str, str] | None,
+    host_registry_url: str | None,
 ) -> list[str]:
     local = plan.cluster.local_settings() if plan.cluster.provider == "local" else None
     env = dict(service.env)
@@ -56,6 +74,9 @@ def _service_env(
         for key, connection in ((REDIS_URL_ENV, plan.redis), (CELERY_BROKER_URL_ENV, plan.celery_broker)):
             if key in env and connection is not None and connection.host_url is not None:
                 env[key] = connection.host_url
+        registry = plan.schema_registry
+        if SCHEMA_REGISTRY_URL_ENV in env and registry is not None and registry.host_url is not None:
+            env[SCHEMA_REGISTRY_URL_ENV] = host_registry_url or registry.host_url
     if local is not None and local_passwords is not None:
         internal_port = local.internal_bootstrap.rsplit(":", 1)[1]
         env["KAFKA_BROKER_URL"] = (
@@ -68,8 +89,8 @@ def _service_env(
     where = f"ConfigMap {service.config_map}" if plan.kubernetes else "stack output service_env"
     lines = [f"# {service.name} ({where})"]
     for key, value in env.items():
-        if value == BOOTSTRAP_TOKEN:
-            output = f"pulumi stack output bootstrap_servers --stack {plan.stack}"
+        if value in KNOWN_AFTER_DEPLOYMENT:
+            output = f"pulumi stack output {KNOWN_AFTER_DEPLOYMENT[value]} --stack {plan.stack}"
             lines.append(f"# {key}: known after deployment: `{output}`")
         else:
             lines.append(f"export {key}={shlex.quote(value)}")

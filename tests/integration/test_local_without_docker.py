@@ -21,13 +21,16 @@ import redis
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from infra.live import local_redis
-from infra.live.kafka_broker import Broker, missing_tools
+from infra.live import local_cluster, local_redis, local_registry
+from infra.live.kafka_broker import Broker, missing_tools, ports_in_use
+from infra.live.schema_registry import RegistryLogin, SchemaRegistry
 from infra.plan.model import Plan
 from infra.render.compose import local_password_default
 from tests.eventually import eventually
 from tests.integration import access_checks as check
 from tests.project_files import Project
+from tests.test_event_schemas import MOOD, with_schema
+from tests.test_event_schemas import record as event_record
 
 ADMIN_PASSWORD = "local-dev-only-admin"  # pragma: allowlist secret - the compose default
 
@@ -52,13 +55,25 @@ def cli(project: Project, *args: str, env: dict[str, str] | None = None) -> subp
 
 def on_local_ports(project: Project, open_port: int, secure_port: int) -> Project:
     """The local stack's two listeners on these ports (free ones, not the defaults a developer's
-    own broker may hold)."""
+    own broker may hold), and its Schema Registry on free ones too."""
     return project.edit_settings(
         "local",
         lambda s: s["kafka"]["local"].update(
-            external_bootstrap=f"localhost:{open_port}", secure_external_bootstrap=f"localhost:{secure_port}"
+            external_bootstrap=f"localhost:{open_port}",
+            secure_external_bootstrap=f"localhost:{secure_port}",
+            schema_registry_port=free_registry_port(),
         ),
     )
+
+
+def free_registry_port() -> int:
+    """A free port whose health port (1000 above, run-registry's) is free too."""
+    while True:
+        port = free_port()
+        if port + local_registry.HEALTH_PORT_OFFSET <= 65535 and not ports_in_use(
+            local_registry.registry_ports(port)
+        ):
+            return port
 
 
 def local_up(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,9 +86,14 @@ def local_up(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
 def local_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     if missing_tools():
         pytest.skip("needs Java and Maven")
-    project = on_local_ports(Project(tmp_path_factory.mktemp("local")), free_port(), free_port())
+    # One event with a schema: the same `up` runs the Schema Registry beside the broker.
+    project = with_schema(
+        on_local_ports(Project(tmp_path_factory.mktemp("local")), free_port(), free_port()),
+        event_record(MOOD, name="MoodCreated"),
+    )
     started = local_up(project)
     assert started.returncode == 0, started.stderr
+    assert "warning: no Schema Registry" not in started.stdout, started.stdout
     assert "started Apache Kafka from its jars" in started.stdout
     assert "Users on" in started.stdout and "aura360.local.api" in started.stdout
     assert "kafka-platform env --stack local --host --secure --service <name>" in started.stdout
@@ -149,6 +169,26 @@ def test_the_printed_secure_env_is_enough_to_produce(local_project: Project) -> 
     )
     producer.flush(30)
     assert reports == [None]
+
+
+def test_the_subjects_are_registered_in_the_registry_the_services_env_names(local_project: Project) -> None:
+    """Apicurio's ccompat API on the stack's registry port holds each subject with its level,
+    and `env --host` gives exactly that address to the services that write or read it."""
+    plan = local_project.plan("local")
+    (subject,) = plan.subjects
+    url = f"http://localhost:{plan.cluster.local_settings().schema_registry_port}/apis/ccompat/v7"
+    registry = SchemaRegistry(RegistryLogin(url=url))
+    latest = registry.latest(subject.subject)
+    assert latest is not None and json.loads(latest.schema) == json.loads(subject.definition)
+    assert registry.compatibility(subject.subject) == subject.compatibility
+    for service in plan.services:
+        printed = cli(local_project, "env", "--stack", "local", "--host", "--service", service.name)
+        assert printed.returncode == 0, printed.stderr
+        uses = service.name in (*subject.producers, *subject.consumers)
+        assert exported(printed.stdout).get("SCHEMA_REGISTRY_URL") == (url if uses else None), service.name
+    again = local_up(local_project)
+    assert f"running: Schema Registry (Apicurio) at {url}" in again.stdout, again.stdout
+    assert f"subject {subject.subject}: {subject.compatibility}, schema id {latest.schema_id}" in again.stdout
 
 
 def add_auditor_drop_guardian(topology: dict[str, Any]) -> None:
@@ -303,7 +343,7 @@ def test_a_restart_keeps_the_data(local_project: Project) -> None:
     stopped = cli(local_project, "local", "down", "--runtime", "java")
     assert stopped.returncode == 0 and "its data stays" in stopped.stdout
     local = plan.cluster.local_settings()
-    addresses = [local.external_bootstrap]
+    addresses = [local.external_bootstrap, f"localhost:{local.schema_registry_port}"]
     if plan.celery_broker is not None:
         addresses.append(f"localhost:{local.redis_host_port}")
     for address in addresses:
@@ -313,6 +353,9 @@ def test_a_restart_keeps_the_data(local_project: Project) -> None:
     restarted = local_up(local_project)
     assert restarted.returncode == 0, restarted.stderr
     assert "started Apache Kafka from its jars" in restarted.stdout
+    # The registry keeps its subjects in memory: the restart registered them again.
+    assert "started Schema Registry (Apicurio)" in restarted.stdout, restarted.stdout
+    assert f"subject {plan.subjects[0].subject}: BACKWARD" in restarted.stdout
     # The data is back, so nothing is created (what the earlier edit dropped is still left alone).
     assert "nothing to create or change" in restarted.stdout
     assert consume_one(plan, "aura360.audit.log", marker)
@@ -411,3 +454,27 @@ def test_without_redis_server_the_missing_redis_is_said_plainly(
     assert "needs Redis on localhost:16379" in str(missing.value)
     assert "redis-server is not installed" in str(missing.value)
     assert not (tmp_path / "redis").exists(), "nothing was started or written"
+
+
+def test_a_registry_that_cannot_start_is_a_warning_and_kafka_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run-registry itself fails (here: no Maven to fetch Apicurio with, into an empty cache):
+    `up` says so in one warning line with the script's reason, and nothing is left running."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "mkdir"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("KAFKA_PLATFORM_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "project").mkdir()
+    project = with_schema(Project(tmp_path / "project"), event_record(MOOD, name="MoodCreated"))
+    plan = project.plan("local")
+    said = local_cluster.registry_up(project.root, plan)
+    assert said == (
+        "warning: no Schema Registry, the plan's 1 subject(s) are not registered: "
+        "run-registry: mvn not found (needed once to download the distribution)",
+    )
+    assert local_registry.running_port(project.root / local_cluster.REGISTRY_DIR) is None

@@ -20,8 +20,8 @@ from infra.live.schema_registry import (
     RegistryUnreachable,
     SchemaRegistry,
 )
+from infra.plan.model import SCHEMA_REGISTRY_OUTPUT
 from infra.program.previous_deployment import (
-    SCHEMA_REGISTRY_OUTPUT,
     SCHEMA_SUBJECTS_OUTPUT,
     PreviousDeployment,
 )
