@@ -98,7 +98,7 @@ def unsafe_order_message(producer: str, at_risk: Iterable[tuple[str, str]]) -> s
     return (
         f"service '{producer}' writes to target while {described}: its events would stop reaching "
         f"{', '.join(repr(c) for c in consumers)} (nothing mirrors target back to source); "
-        "move consumers first"
+        "move consumers to target first, and back to source last"
     )
 
 
