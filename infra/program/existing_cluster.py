@@ -9,7 +9,7 @@ import pulumi
 import pulumi_random as random
 
 from infra.model.cluster_connection import ExistingClusterSettings
-from infra.model.names import generation_suffix
+from infra.model.names import PLATFORM_MIRROR, generation_suffix
 from infra.model.stacks import ADMIN_PASSWORD_KEY
 from infra.plan.credential_rotation import Generations
 from infra.plan.model import Plan
@@ -18,6 +18,7 @@ from infra.program.kafka_admin import (
     AdminConnection,
     ScramUser,
     ServiceAccess,
+    manage_mirror_access,
     manage_service_access,
     manage_topics,
 )
@@ -71,6 +72,17 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
         }
         manage_topics(plan, connection, self, previous)
         access = manage_service_access(plan, connection, self, generations, previous, users=users)
+        mirror = None
+        if plan.migration is not None:
+            principal = plan.migration.target.principal
+            user = ScramUser(settings.sasl_mechanism, self._password(PLATFORM_MIRROR, 1))
+            mirror_access = manage_mirror_access(plan.migration.target, connection, self, user=user)
+            mirror = ServiceCredentials(
+                username=mirror_access.id.apply(lambda _: principal),
+                password=pulumi.Output.secret(user.password),
+                principal_id=pulumi.Output.from_input(principal),
+                version=pulumi.Output.from_input(principal),
+            )
         self.access = ClusterAccess(
             bootstrap_servers=pulumi.Output.from_input(plan.cluster.bootstrap),
             cluster_id=pulumi.Output.from_input(plan.cluster.bootstrap),
@@ -80,6 +92,7 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
                 )
                 for service in plan.services
             },
+            mirror=mirror,
         )
         self.register_outputs({"bootstrap_servers": plan.cluster.bootstrap})
 

@@ -16,8 +16,9 @@ import pulumi
 import pulumi.dynamic
 
 from infra.live.converge import planned_grant
+from infra.model.names import PLATFORM_MIRROR
 from infra.plan.credential_rotation import Generations
-from infra.plan.model import AclBinding, Plan, PlannedTopic
+from infra.plan.model import AclBinding, MirrorSide, Plan, PlannedTopic
 from infra.program.admin_api_provider import ServiceAccessProvider, TopicsProvider
 from infra.program.previous_deployment import SERVICES_OUTPUT, TOPIC_NAMES_OUTPUT, PreviousDeployment
 from infra.program.protection import kept
@@ -98,6 +99,7 @@ class ServiceAccess(pulumi.dynamic.Resource, module="kafka", name="ServiceAccess
         *,
         users: Mapping[str, ScramUser] | None = None,
         adopt_users: Sequence[str] = (),
+        resource_prefix: str = "",
         opts: pulumi.ResourceOptions,
     ) -> None:
         users = users or {}
@@ -113,7 +115,9 @@ class ServiceAccess(pulumi.dynamic.Resource, module="kafka", name="ServiceAccess
             "adopt_users": sorted(name for name in adopt_users if name in users),
         }
         secret = pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS)
-        super().__init__(ServiceAccessProvider(), f"access-{service}", props, opts.merge(secret))
+        super().__init__(
+            ServiceAccessProvider(), f"{resource_prefix}access-{service}", props, opts.merge(secret)
+        )
 
 
 @dataclass(frozen=True)
@@ -249,3 +253,26 @@ def manage_service_access(
             principals = [plan.principal_at(name, generation) for generation in valid]
             ServiceAccess(name, principals, [], connection, users={}, opts=retiring(parent, after))
     return access
+
+
+def manage_mirror_access(
+    side: MirrorSide,
+    connection: AdminConnection,
+    parent: pulumi.Resource,
+    *,
+    user: ScramUser | None,
+    resource_prefix: str = "",
+    after: Sequence[pulumi.Resource] = (),
+) -> ServiceAccess:
+    """MirrorMaker 2's principal on one cluster of a migration: its SCRAM user (where users live
+    in Kafka) and exactly the plan's grants for that side. Never protected: removing the migration
+    removes it, and on a protected stack the preflight refuses that unless allowed."""
+    return ServiceAccess(
+        PLATFORM_MIRROR,
+        [side.principal],
+        [plan_acl_text(acl, acl.principal) for acl in side.acls],
+        connection,
+        users={side.principal: user} if user is not None else None,
+        resource_prefix=resource_prefix,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
+    )

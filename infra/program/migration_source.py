@@ -1,0 +1,134 @@
+"""A migration's source cluster (settings.migration.source), through the same Admin-API providers
+as an existing cluster, logged in as the source's admin (`kafka-platform:migrationSourceAdminPassword`):
+
+- per service, its SCRAM user (the same principal name as on the target, a password of its own)
+  and the same least-privilege ACLs as on the target. Retained on delete: finishing the migration
+  never revokes them, the source goes away whole;
+- MirrorMaker 2's principal with exactly its read-only source grants, removed with the migration.
+
+Topics on the source are the old cluster's own: never created or changed here (the preflight
+names a planned topic the source lacks).
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_random as random
+
+from infra.model.migration_settings import MIGRATION_SOURCE_PASSWORD_NAME
+from infra.model.names import PLATFORM_MIRROR, generation_suffix
+from infra.model.stacks import MIGRATION_SOURCE_PASSWORD_KEY, PROJECT
+from infra.plan.credential_rotation import Generations
+from infra.plan.model import MigrationPlan, Plan
+from infra.program.cluster_access import ClusterAccess, ServiceCredentials
+from infra.program.kafka_admin import (
+    AdminConnection,
+    ScramUser,
+    ServiceAccess,
+    manage_mirror_access,
+    plan_acl_text,
+)
+
+PASSWORD_LENGTH = 32
+SOURCE_PREFIX = "source-"
+
+
+def source_connection(migration: MigrationPlan, password: pulumi.Output[str]) -> AdminConnection:
+    settings = migration.source_settings
+    return AdminConnection(
+        bootstrap_servers=settings.bootstrap_servers,
+        username=settings.admin.username,
+        password=pulumi.Output.secret(password),
+        sasl_mechanism=settings.admin_mechanism,
+        tls=settings.security_protocol == "SASL_SSL",
+        password_config=MIGRATION_SOURCE_PASSWORD_KEY,
+    )
+
+
+class MigrationSource(pulumi.ComponentResource):
+    """The services' users and grants, and the mirror's, on the cluster they are leaving."""
+
+    access: ClusterAccess  # the source's address and each service's login there
+
+    def __init__(
+        self,
+        name: str,
+        plan: Plan,
+        generations: Generations,
+        *,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("kafka-platform:kafka:MigrationSource", name, None, opts)
+        migration = plan.migration
+        if migration is None:
+            raise ValueError(f"stack '{plan.stack}' has no settings.migration")
+        admin_password = pulumi.Config(PROJECT).require_secret(MIGRATION_SOURCE_PASSWORD_NAME)
+        connection = source_connection(migration, admin_password)
+        mechanism = migration.source_settings.sasl_mechanism
+        valid = [generations.current] + ([generations.previous] if generations.previous is not None else [])
+        # Never deleted by Pulumi: the users and grants go with the source cluster.
+        retained = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+        credentials: dict[str, ServiceCredentials] = {}
+        for service in plan.services:
+            users = {
+                plan.principal_at(service.name, generation): ScramUser(
+                    mechanism, self._password(service.name, generation)
+                )
+                for generation in valid
+            }
+            acls = [
+                plan_acl_text(acl, principal)
+                for acl in plan.acls
+                if acl.service == service.name
+                for principal in users
+            ]
+            access = ServiceAccess(
+                service.name,
+                list(users),
+                acls,
+                connection,
+                users=users,
+                adopt_users=migration.adopt_users,
+                resource_prefix=SOURCE_PREFIX,
+                opts=retained,
+            )
+            username = plan.principal_at(service.name, generations.current)
+            credentials[service.name] = ServiceCredentials(
+                username=_once_created(access, username),
+                password=pulumi.Output.secret(users[username].password),
+                principal_id=pulumi.Output.from_input(username),
+                version=pulumi.Output.from_input(f"{SOURCE_PREFIX}{username}#{generations.current}"),
+            )
+        mirror_user = ScramUser(mechanism, self._password(PLATFORM_MIRROR, 1))
+        mirror_access = manage_mirror_access(
+            migration.source, connection, self, user=mirror_user, resource_prefix=SOURCE_PREFIX
+        )
+        principal = migration.source.principal
+        self.access = ClusterAccess(
+            bootstrap_servers=pulumi.Output.from_input(migration.source.bootstrap),
+            cluster_id=pulumi.Output.from_input(migration.source.bootstrap),
+            credentials=credentials,
+            mirror=ServiceCredentials(
+                username=mirror_access.id.apply(lambda _: principal),
+                password=pulumi.Output.secret(mirror_user.password),
+                principal_id=pulumi.Output.from_input(principal),
+                version=pulumi.Output.from_input(principal),
+            ),
+        )
+        self.register_outputs({"bootstrap_servers": migration.source.bootstrap})
+
+    def _password(self, service: str, generation: int) -> pulumi.Output[str]:
+        """A password of its own on the source: a leak of one cluster's never opens the other."""
+        password = random.RandomPassword(
+            f"{SOURCE_PREFIX}scram-password-{service}{generation_suffix(generation)}",
+            length=PASSWORD_LENGTH,
+            special=False,
+            keepers={"generation": str(generation)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return password.result
+
+
+def _once_created(access: ServiceAccess, username: str) -> pulumi.Output[str]:
+    """The username, known once its user exists: the Secret is written only after that."""
+    return access.id.apply(lambda _: username)
