@@ -25,11 +25,16 @@ STACK = "existing-cluster"
 ACCESS = "pulumi-python:dynamic/kafka:ServiceAccess"
 TOPICS = "pulumi-python:dynamic/kafka:Topics"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
-SECRET = "kubernetes:core/v1:Secret"
+SECRET = "kubernetes:core/v1:Secret"  # pragma: allowlist secret - a resource type
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SOURCE_PASSWORD = "mock-source-admin-password"  # pragma: allowlist secret
 MOVED = {"vectordb-ingest": "target"}
 MSK_EXAMPLE = REPO / "examples/Pulumi.prod-msk.yaml"
+
+
+def generated(random_password: str) -> str:
+    """What the mocks make a RandomPassword named so (tests/pulumi_harness.py)."""
+    return f"mock-password-of-{random_password}"
 
 
 def migrating_settings(services: dict[str, str]) -> dict[str, Any]:
@@ -91,13 +96,8 @@ def test_config_maps_and_secrets_point_at_the_cluster_each_service_is_on(migrati
     staying_secret = migrating.one(SECRET, "api-kafka-credentials")
     moved_secret = migrating.one(SECRET, "vectordb-ingest-kafka-credentials")
     assert staying_secret.inputs["stringData"][SASL_USERNAME_ENV] == "aura360.existing-cluster.api"
-    assert (
-        staying_secret.inputs["stringData"][SASL_PASSWORD_ENV] == "mock-password-of-source-scram-password-api"
-    )
-    assert (
-        moved_secret.inputs["stringData"][SASL_PASSWORD_ENV]
-        == "mock-password-of-scram-password-vectordb-ingest"
-    )
+    assert staying_secret.inputs["stringData"][SASL_PASSWORD_ENV] == generated("source-scram-password-api")
+    assert moved_secret.inputs["stringData"][SASL_PASSWORD_ENV] == generated("scram-password-vectordb-ingest")
     assert is_secret_on_the_wire(staying_secret.wire["stringData"])
 
 
@@ -128,8 +128,8 @@ def test_mirror_maker_runs_from_its_config_map_and_secret(migrating: Run) -> Non
     )
     secret = migrating.one(SECRET, "aura360-mirror-maker-credentials")
     assert secret.inputs["stringData"] == {
-        MIRROR_SOURCE_PASSWORD_ENV: "mock-password-of-source-scram-password-platform-mirror",
-        MIRROR_TARGET_PASSWORD_ENV: "mock-password-of-scram-password-platform-mirror",
+        MIRROR_SOURCE_PASSWORD_ENV: generated("source-scram-password-platform-mirror"),
+        MIRROR_TARGET_PASSWORD_ENV: generated("scram-password-platform-mirror"),
     }
     assert is_secret_on_the_wire(secret.wire["stringData"])
     deployment = migrating.one(DEPLOYMENT, "aura360-mirror-maker").inputs
