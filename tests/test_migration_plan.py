@@ -125,7 +125,7 @@ def test_a_producer_before_its_consumers_is_refused_naming_them(project: Project
         "'context-aggregator' still consumes 'aura360.user.events' on source; "
         "'vectordb-ingest' still consumes 'aura360.vectordb.ingest' on source"
         in problem
-        and "move consumers first" in problem
+        and problem.endswith("move consumers to target first, and back to source last")
         for problem in problems
     ), problems
 

@@ -30,12 +30,12 @@ from infra.plan.model import (
     CLUSTER_RESOURCE_NAME,
     AclBinding,
     ClusterPlan,
+    GrantSpec,
     MigrationPlan,
     MirroredGroup,
     MirrorSide,
     Operation,
-    PatternType,
-    ResourceType,
+    bindings_of,
 )
 
 # The Kubernetes Secret keys and the env variables MirrorMaker 2 reads its two passwords from
@@ -114,10 +114,7 @@ def plan_migration(
     )
 
 
-Grant = tuple[ResourceType, str, PatternType, Operation]
-
-
-def _group_grants(groups: list[MirroredGroup], operation: Operation) -> list[Grant]:
+def _group_grants(groups: list[MirroredGroup], operation: Operation) -> list[GrantSpec]:
     return [
         ("GROUP", group.name, "PREFIXED" if group.prefix else "LITERAL", operation)
         for group in sorted(groups, key=lambda group: (group.name, group.prefix))
@@ -125,7 +122,7 @@ def _group_grants(groups: list[MirroredGroup], operation: Operation) -> list[Gra
 
 
 def _source_acls(principal: str, topics: list[str], groups: list[MirroredGroup]) -> list[AclBinding]:
-    grants: list[Grant] = [("CLUSTER", CLUSTER_RESOURCE_NAME, "LITERAL", "DESCRIBE")]
+    grants: list[GrantSpec] = [("CLUSTER", CLUSTER_RESOURCE_NAME, "LITERAL", "DESCRIBE")]
     for topic in sorted(topics):
         grants += [("TOPIC", topic, "LITERAL", "READ"), ("TOPIC", topic, "LITERAL", "DESCRIBE_CONFIGS")]
     grants += _group_grants(groups, "DESCRIBE")
@@ -140,7 +137,7 @@ def _target_acls(
     *,
     idempotent_write: bool,
 ) -> list[AclBinding]:
-    grants: list[Grant] = []
+    grants: list[GrantSpec] = []
     for topic in sorted(topics):
         grants += [("TOPIC", topic, "LITERAL", "READ"), ("TOPIC", topic, "LITERAL", "WRITE")]
     grants += _group_grants(groups, "READ")
@@ -155,16 +152,6 @@ def _target_acls(
     return _bindings(principal, grants)
 
 
-def _bindings(principal: str, grants: list[Grant]) -> list[AclBinding]:
-    acls = {
-        AclBinding(
-            principal=principal,
-            service=PLATFORM_MIRROR,
-            resource_type=resource_type,
-            resource_name=name,
-            pattern_type=pattern,
-            operation=operation,
-        )
-        for resource_type, name, pattern, operation in grants
-    }
+def _bindings(principal: str, grants: list[GrantSpec]) -> list[AclBinding]:
+    acls = set(bindings_of(principal, PLATFORM_MIRROR, grants))
     return sorted(acls, key=lambda acl: acl.sort_key)

@@ -42,16 +42,16 @@ from infra.plan.model import (
     AdoptionPlan,
     ClusterPlan,
     CredentialPlan,
+    GrantSpec,
     KubernetesPlan,
     MirroredGroup,
     Operation,
-    PatternType,
     Plan,
     PlannedTopic,
     Principal,
     ProtectionPlan,
-    ResourceType,
     ServicePlan,
+    bindings_of,
 )
 from infra.plan.schema_subjects import plan_registry, plan_subjects, registry_env, unregistered_subjects
 from infra.plan.service_access import LiteralGrants, budget_problems, grant_access
@@ -591,7 +591,7 @@ def _service_acls(names: _ServiceNames, *, broker_needs_idempotent_write: bool) 
     - connect: its workers' group; READ and WRITE on its config, offset and status topics; READ on
       the groups of its sink connectors ("connect-<connector name>", names under its prefix).
     """
-    grants: list[tuple[ResourceType, str, PatternType, Operation]] = []
+    grants: list[GrantSpec] = []
     grants += [("TOPIC", topic, "LITERAL", "WRITE") for topic in names.produces]
     grants += [("TOPIC", topic, "LITERAL", "READ") for topic in names.consumes]
     if names.group is not None:
@@ -611,17 +611,7 @@ def _service_acls(names: _ServiceNames, *, broker_needs_idempotent_write: bool) 
         grants.append(("GROUP", f"{CONNECT_SINK_GROUP_PREFIX}{names.connector_prefix}", "PREFIXED", "READ"))
     if broker_needs_idempotent_write and any(grant[3] == "WRITE" for grant in grants):
         grants.append(("CLUSTER", CLUSTER_RESOURCE_NAME, "LITERAL", "IDEMPOTENT_WRITE"))
-    return [
-        AclBinding(
-            principal=names.principal,
-            service=names.service,
-            resource_type=resource_type,
-            resource_name=name,
-            pattern_type=pattern,
-            operation=operation,
-        )
-        for resource_type, name, pattern, operation in grants
-    ]
+    return bindings_of(names.principal, names.service, grants)
 
 
 def _service_env(

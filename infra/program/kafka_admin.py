@@ -14,16 +14,19 @@ from itertools import groupby
 
 import pulumi
 import pulumi.dynamic
+import pulumi_random as random
 
 from infra.live.converge import planned_grant
-from infra.model.names import PLATFORM_MIRROR
+from infra.model.names import PLATFORM_MIRROR, generation_suffix
 from infra.plan.credential_rotation import Generations
 from infra.plan.model import AclBinding, MirrorSide, Plan, PlannedTopic
 from infra.program.admin_api_provider import ServiceAccessProvider, TopicsProvider
+from infra.program.cluster_access import ServiceCredentials
 from infra.program.previous_deployment import SERVICES_OUTPUT, TOPIC_NAMES_OUTPUT, PreviousDeployment
 from infra.program.protection import kept
 
 SECRET_OUTPUTS = ["admin_password", "passwords"]
+PASSWORD_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -275,4 +278,30 @@ def manage_mirror_access(
         users={side.principal: user} if user is not None else None,
         resource_prefix=resource_prefix,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
+    )
+
+
+def scram_password(
+    parent: pulumi.Resource, user: str, generation: int = 1, *, prefix: str = ""
+) -> pulumi.Output[str]:
+    """One SCRAM password per user (a service, the mirror) and credential generation; a new
+    generation is a new password (`-g<N>` in its name after the first)."""
+    password = random.RandomPassword(
+        f"{prefix}scram-password-{user}{generation_suffix(generation)}",
+        length=PASSWORD_LENGTH,
+        special=False,
+        keepers={"generation": str(generation)},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return password.result
+
+
+def scram_login(access: ServiceAccess, username: str, user: ScramUser, version: str) -> ServiceCredentials:
+    """A SCRAM user's login as the Kubernetes side reads it; ``version`` changes with the credential."""
+    return ServiceCredentials(
+        # From the access resource, so the Kubernetes Secret is written only once the user exists.
+        username=access.id.apply(lambda _: username),
+        password=pulumi.Output.secret(user.password),
+        principal_id=pulumi.Output.from_input(username),
+        version=pulumi.Output.from_input(version),
     )

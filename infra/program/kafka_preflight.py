@@ -119,44 +119,43 @@ def migration_source_problems(login: AdminLogin, plan: Plan, previous: PreviousD
 
 def check_kafka_cluster(plan: Plan, previous: PreviousDeployment, project_dir: Path) -> str | None:
     if plan.migration is not None:
-        _check_migration_source(plan, previous)
+        _check_migration_source(plan, previous, project_dir)
     settings = plan.cluster.provider_settings
     if not isinstance(settings, ExistingClusterSettings):
         return None
     password = pulumi.runtime.get_config(ADMIN_PASSWORD_KEY)
     if password is None:
         return None  # validation has refused the stack already
-    ca_cert = None
-    if settings.tls.ca_cert_file is not None:
-        ca_cert = (project_dir / settings.tls.ca_cert_file).read_text(encoding="utf-8")
-    login = AdminLogin(
-        bootstrap_servers=tuple(settings.bootstrap_servers),
-        security_protocol=settings.security_protocol,
-        sasl_mechanism=settings.admin_mechanism,
-        username=settings.admin.username,
-        password=str(password),
-        ca_cert=ca_cert,
-        skip_tls_verify=settings.tls.skip_verify,
+    problems, cluster_id = existing_cluster_problems(
+        admin_login(settings, str(password), project_dir), plan, previous
     )
-    problems, cluster_id = existing_cluster_problems(login, plan, previous)
     if problems:
         raise pulumi.RunError("refused before any change was made:\n" + "\n".join(problems))
     return cluster_id
 
 
-def _check_migration_source(plan: Plan, previous: PreviousDeployment) -> None:
+def admin_login(settings: ExistingClusterSettings, password: str, project_dir: Path) -> AdminLogin:
+    """The admin's login to a cluster run elsewhere (the stack's, or a migration's source)."""
+    ca_cert = None
+    if settings.tls.ca_cert_file is not None:
+        ca_cert = (project_dir / settings.tls.ca_cert_file).read_text(encoding="utf-8")
+    return AdminLogin(
+        bootstrap_servers=tuple(settings.bootstrap_servers),
+        security_protocol=settings.security_protocol,
+        sasl_mechanism=settings.admin_mechanism,
+        username=settings.admin.username,
+        password=password,
+        ca_cert=ca_cert,
+        skip_tls_verify=settings.tls.skip_verify,
+    )
+
+
+def _check_migration_source(plan: Plan, previous: PreviousDeployment, project_dir: Path) -> None:
     migration = plan.migration
     password = pulumi.runtime.get_config(MIGRATION_SOURCE_PASSWORD_KEY)
     if migration is None or password is None:
         return  # validation has refused the stack already
-    source = migration.source_settings
-    login = AdminLogin(
-        bootstrap_servers=tuple(source.bootstrap_servers),
-        security_protocol=source.security_protocol,
-        sasl_mechanism=source.admin_mechanism,
-        username=source.admin.username,
-        password=str(password),
-    )
+    login = admin_login(migration.source_settings, str(password), project_dir)
     problems = migration_source_problems(login, plan, previous)
     if problems:
         raise pulumi.RunError("refused before any change was made:\n" + "\n".join(problems))

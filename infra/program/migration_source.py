@@ -13,10 +13,9 @@ names a planned topic the source lacks).
 from __future__ import annotations
 
 import pulumi
-import pulumi_random as random
 
 from infra.model.migration_settings import MIGRATION_SOURCE_PASSWORD_NAME
-from infra.model.names import PLATFORM_MIRROR, generation_suffix
+from infra.model.names import PLATFORM_MIRROR
 from infra.model.stacks import MIGRATION_SOURCE_PASSWORD_KEY, PROJECT
 from infra.plan.credential_rotation import Generations
 from infra.plan.model import MigrationPlan, Plan
@@ -27,9 +26,10 @@ from infra.program.kafka_admin import (
     ServiceAccess,
     manage_mirror_access,
     plan_acl_text,
+    scram_login,
+    scram_password,
 )
 
-PASSWORD_LENGTH = 32
 SOURCE_PREFIX = "source-"
 
 
@@ -72,7 +72,8 @@ class MigrationSource(pulumi.ComponentResource):
         for service in plan.services:
             users = {
                 plan.principal_at(service.name, generation): ScramUser(
-                    mechanism, self._password(service.name, generation)
+                    mechanism,
+                    scram_password(self, service.name, generation, prefix=SOURCE_PREFIX),
                 )
                 for generation in valid
             }
@@ -93,13 +94,9 @@ class MigrationSource(pulumi.ComponentResource):
                 opts=retained,
             )
             username = plan.principal_at(service.name, generations.current)
-            credentials[service.name] = ServiceCredentials(
-                username=_once_created(access, username),
-                password=pulumi.Output.secret(users[username].password),
-                principal_id=pulumi.Output.from_input(username),
-                version=pulumi.Output.from_input(f"{SOURCE_PREFIX}{username}#{generations.current}"),
-            )
-        mirror_user = ScramUser(mechanism, self._password(PLATFORM_MIRROR, 1))
+            version = f"{SOURCE_PREFIX}{username}#{generations.current}"
+            credentials[service.name] = scram_login(access, username, users[username], version)
+        mirror_user = ScramUser(mechanism, scram_password(self, PLATFORM_MIRROR, prefix=SOURCE_PREFIX))
         mirror_access = manage_mirror_access(
             migration.source, connection, self, user=mirror_user, resource_prefix=SOURCE_PREFIX
         )
@@ -108,27 +105,6 @@ class MigrationSource(pulumi.ComponentResource):
             bootstrap_servers=pulumi.Output.from_input(migration.source.bootstrap),
             cluster_id=pulumi.Output.from_input(migration.source.bootstrap),
             credentials=credentials,
-            mirror=ServiceCredentials(
-                username=mirror_access.id.apply(lambda _: principal),
-                password=pulumi.Output.secret(mirror_user.password),
-                principal_id=pulumi.Output.from_input(principal),
-                version=pulumi.Output.from_input(principal),
-            ),
+            mirror=scram_login(mirror_access, principal, mirror_user, principal),
         )
         self.register_outputs({"bootstrap_servers": migration.source.bootstrap})
-
-    def _password(self, service: str, generation: int) -> pulumi.Output[str]:
-        """A password of its own on the source: a leak of one cluster's never opens the other."""
-        password = random.RandomPassword(
-            f"{SOURCE_PREFIX}scram-password-{service}{generation_suffix(generation)}",
-            length=PASSWORD_LENGTH,
-            special=False,
-            keepers={"generation": str(generation)},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return password.result
-
-
-def _once_created(access: ServiceAccess, username: str) -> pulumi.Output[str]:
-    """The username, known once its user exists: the Secret is written only after that."""
-    return access.id.apply(lambda _: username)
