@@ -14,13 +14,14 @@ from infra.plan.credential_rotation import Generations
 from infra.plan.model import Plan
 from infra.program.cluster_access import ClusterAccess
 from infra.program.kafka_admin import (
-    AdminConnection,
     ScramUser,
+    existing_cluster_connection,
     manage_mirror_access,
     manage_service_access,
     manage_topics,
     scram_login,
     scram_password,
+    service_scram_users,
 )
 from infra.program.previous_deployment import PreviousDeployment
 
@@ -45,28 +46,9 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
         settings = plan.cluster.provider_settings
         if not isinstance(settings, ExistingClusterSettings):
             raise ValueError("a 'kafka' stack needs its kafka.cluster settings")
-        ca_cert = None
-        if settings.tls.ca_cert_file is not None:
-            ca_cert = (project_dir / settings.tls.ca_cert_file).read_text(encoding="utf-8")
-        connection = AdminConnection(
-            bootstrap_servers=settings.bootstrap_servers,
-            username=settings.admin.username,
-            password=pulumi.Output.secret(admin_password),
-            sasl_mechanism=settings.admin_mechanism,
-            tls=settings.security_protocol == "SASL_SSL",
-            ca_cert=ca_cert,
-            skip_tls_verify=settings.tls.skip_verify,
-            password_config=ADMIN_PASSWORD_KEY,
-        )
-        valid = [generations.current] + ([generations.previous] if generations.previous is not None else [])
+        connection = existing_cluster_connection(settings, admin_password, ADMIN_PASSWORD_KEY, project_dir)
         users = {
-            service.name: {
-                plan.principal_at(service.name, generation): ScramUser(
-                    settings.sasl_mechanism,
-                    scram_password(self, service.name, generation),
-                )
-                for generation in valid
-            }
+            service.name: service_scram_users(self, plan, service.name, generations, settings.sasl_mechanism)
             for service in plan.services
         }
         manage_topics(plan, connection, self, previous)

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 
 import pulumi
 import pulumi.dynamic
 import pulumi_random as random
 
 from infra.live.converge import planned_grant
+from infra.model.cluster_connection import ExistingClusterSettings
 from infra.model.names import PLATFORM_MIRROR, generation_suffix
 from infra.plan.credential_rotation import Generations
 from infra.plan.model import AclBinding, MirrorSide, Plan, PlannedTopic
@@ -305,3 +307,41 @@ def scram_login(access: ServiceAccess, username: str, user: ScramUser, version: 
         principal_id=pulumi.Output.from_input(username),
         version=pulumi.Output.from_input(version),
     )
+
+
+def existing_cluster_connection(
+    settings: ExistingClusterSettings, password: pulumi.Output[str], password_config: str, project_dir: Path
+) -> AdminConnection:
+    """The admin connection to a cluster run elsewhere (the stack's, or a migration's source);
+    the providers read the password from ``password_config`` at every call."""
+    ca_cert = None
+    if settings.tls.ca_cert_file is not None:
+        ca_cert = (project_dir / settings.tls.ca_cert_file).read_text(encoding="utf-8")
+    return AdminConnection(
+        bootstrap_servers=settings.bootstrap_servers,
+        username=settings.admin.username,
+        password=pulumi.Output.secret(password),
+        sasl_mechanism=settings.admin_mechanism,
+        tls=settings.security_protocol == "SASL_SSL",
+        ca_cert=ca_cert,
+        skip_tls_verify=settings.tls.skip_verify,
+        password_config=password_config,
+    )
+
+
+def service_scram_users(
+    parent: pulumi.Resource,
+    plan: Plan,
+    service: str,
+    generations: Generations,
+    mechanism: str,
+    *,
+    prefix: str = "",
+) -> dict[str, ScramUser]:
+    """A service's SCRAM users, one per credential generation still valid, each with its password."""
+    return {
+        plan.principal_at(service, generation): ScramUser(
+            mechanism, scram_password(parent, service, generation, prefix=prefix)
+        )
+        for generation in sorted(generations.live, reverse=True)
+    }

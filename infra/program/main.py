@@ -142,7 +142,9 @@ def build(
     )
     access = cluster_for(plan, project_dir, previous, generations)
     # A migrating stack: the services still on the source read and write there.
-    source = MigrationSource("migration-source", plan, generations).access if plan.migration else None
+    source = (
+        MigrationSource("migration-source", plan, generations, project_dir).access if plan.migration else None
+    )
 
     def access_of(service: ServicePlan) -> ClusterAccess:
         return source if source is not None and service.cluster == "source" else access

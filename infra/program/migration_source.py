@@ -12,37 +12,28 @@ names a planned topic the source lacks).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 
 from infra.model.migration_settings import MIGRATION_SOURCE_PASSWORD_NAME
 from infra.model.names import PLATFORM_MIRROR
 from infra.model.stacks import MIGRATION_SOURCE_PASSWORD_KEY, PROJECT
 from infra.plan.credential_rotation import Generations
-from infra.plan.model import MigrationPlan, Plan
+from infra.plan.model import Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
 from infra.program.kafka_admin import (
-    AdminConnection,
     ScramUser,
     ServiceAccess,
+    existing_cluster_connection,
     manage_mirror_access,
     plan_acl_text,
     scram_login,
     scram_password,
+    service_scram_users,
 )
 
 SOURCE_PREFIX = "source-"
-
-
-def source_connection(migration: MigrationPlan, password: pulumi.Output[str]) -> AdminConnection:
-    settings = migration.source_settings
-    return AdminConnection(
-        bootstrap_servers=settings.bootstrap_servers,
-        username=settings.admin.username,
-        password=pulumi.Output.secret(password),
-        sasl_mechanism=settings.admin_mechanism,
-        tls=settings.security_protocol == "SASL_SSL",
-        password_config=MIGRATION_SOURCE_PASSWORD_KEY,
-    )
 
 
 class MigrationSource(pulumi.ComponentResource):
@@ -55,6 +46,7 @@ class MigrationSource(pulumi.ComponentResource):
         name: str,
         plan: Plan,
         generations: Generations,
+        project_dir: Path,
         *,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -63,20 +55,17 @@ class MigrationSource(pulumi.ComponentResource):
         if migration is None:
             raise ValueError(f"stack '{plan.stack}' has no settings.migration")
         admin_password = pulumi.Config(PROJECT).require_secret(MIGRATION_SOURCE_PASSWORD_NAME)
-        connection = source_connection(migration, admin_password)
+        connection = existing_cluster_connection(
+            migration.source_settings, admin_password, MIGRATION_SOURCE_PASSWORD_KEY, project_dir
+        )
         mechanism = migration.source_settings.sasl_mechanism
-        valid = [generations.current] + ([generations.previous] if generations.previous is not None else [])
         # Never deleted by Pulumi: the users and grants go with the source cluster.
         retained = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         credentials: dict[str, ServiceCredentials] = {}
         for service in plan.services:
-            users = {
-                plan.principal_at(service.name, generation): ScramUser(
-                    mechanism,
-                    scram_password(self, service.name, generation, prefix=SOURCE_PREFIX),
-                )
-                for generation in valid
-            }
+            users = service_scram_users(
+                self, plan, service.name, generations, mechanism, prefix=SOURCE_PREFIX
+            )
             acls = [
                 plan_acl_text(acl, principal)
                 for acl in plan.acls
