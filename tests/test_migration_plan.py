@@ -14,7 +14,9 @@ from infra.model.migration_settings import MIRROR_MAKER_IMAGE
 from infra.model.stacks import SETTINGS_KEY
 from infra.plan.migration import CHECKPOINTS_TOPIC, MIRROR_SOURCE_PASSWORD_ENV, MIRROR_TARGET_PASSWORD_ENV
 from infra.plan.model import SASL_PASSWORD_ENV, Plan
+from infra.render.env_output import render_env
 from infra.render.mirror_maker import mirror_maker_properties
+from infra.render.plan_table import render_table
 from tests.project_files import ENCRYPTED, Project, migrating_stack_file
 
 STACK = "move"
@@ -220,3 +222,29 @@ def test_the_properties_take_the_target_address_known_after_deployment(project: 
 def test_a_stack_without_migration_has_no_properties(project: Project) -> None:
     with pytest.raises(ValueError, match=r"has no settings\.migration"):
         mirror_maker_properties(project.plan("prod"))
+
+
+def test_env_on_the_host_keeps_a_service_on_the_source_at_the_source(project: Project) -> None:
+    """A local target: `env --host` gives the services that moved the local broker's host address,
+    and leaves those still on the source at the source."""
+    document = yaml.safe_load((project.root / "Pulumi.local.yaml").read_text())
+    source = yaml.safe_load(migrating_stack_file({}))["config"][SETTINGS_KEY]["migration"]["source"]
+    document["config"][SETTINGS_KEY]["migration"] = {"source": source, "services": CONSUMERS_MOVED}
+    document["config"]["kafka-platform:migrationSourceAdminPassword"] = {"secure": ENCRYPTED}
+    project.write("Pulumi.local.yaml", yaml.safe_dump(document))
+    plan = project.plan("local")
+    text = render_env(plan, ["api", "vectordb-ingest"], host=True)
+    assert "# api (ConfigMap api-kafka-env; on the migration's source)" in text
+    assert "export KAFKA_BROKER_URL=old-kafka-0.old:9092" in text
+    assert f"export KAFKA_BROKER_URL={plan.cluster.local_settings().external_bootstrap}" in text
+
+
+def test_the_plan_table_says_where_each_service_stands(project: Project) -> None:
+    text = render_table(_plan(project, CONSUMERS_MOVED))
+    assert "MIGRATION from old-kafka-0.old:9092 (source) to this stack's cluster (target)" in text
+    assert "  on the source: api, guardian\n" in text
+    assert (
+        "SERVICE api (on the source; ConfigMap api-kafka-env, Secret api-kafka-credentials; no rollout)"
+        in text
+    )
+    assert "source   DESCRIBE_CONFIGS  TOPIC     LITERAL   aura360.context.aggregated" in text
