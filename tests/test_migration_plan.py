@@ -17,7 +17,7 @@ from infra.plan.model import SASL_PASSWORD_ENV, Plan
 from infra.render.env_output import render_env
 from infra.render.mirror_maker import mirror_maker_properties
 from infra.render.plan_table import render_table
-from tests.project_files import ENCRYPTED, Project, migrating_stack_file
+from tests.project_files import ENCRYPTED, Project, add_streams_and_connect, migrating_stack_file
 
 STACK = "move"
 FILE = f"Pulumi.{STACK}.yaml"
@@ -248,3 +248,17 @@ def test_the_plan_table_says_where_each_service_stands(project: Project) -> None
         in text
     )
     assert "source   DESCRIBE_CONFIGS  TOPIC     LITERAL   aura360.context.aggregated" in text
+
+
+def test_a_streams_app_is_warned_that_its_state_is_not_mirrored(project: Project) -> None:
+    project.edit_topology(add_streams_and_connect)
+    plan = _plan(project, {})
+    assert [w for w in plan.warnings if "migration" in w] == [
+        f"{FILE}: settings.migration.services.counter: service 'counter' is a Kafka Streams app: its "
+        "changelog and repartition topics are not mirrored, so on the target it resumes its input from "
+        "translated offsets with empty state stores (docs/migration.md, Limits)"
+    ]
+    assert plan.migration is not None
+    # The Connect worker's sink connectors' groups are synced by prefix; its own group is not.
+    assert plan.migration.group_prefixes == ["connect-aura360.sink."]
+    assert "aura360.sink" not in plan.migration.groups and "aura360.counter" in plan.migration.groups

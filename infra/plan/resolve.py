@@ -44,6 +44,7 @@ from infra.plan.model import (
     CredentialPlan,
     GrantSpec,
     KubernetesPlan,
+    MigrationPlan,
     MirroredGroup,
     Operation,
     Plan,
@@ -243,9 +244,30 @@ def resolve_plan(
                 *budget_warnings,
                 *_shadowed_defaults(topology, stack),
                 *unregistered_subjects(stack, subjects, registry),
+                *_unmirrored_state(topology, stack, migration_plan),
             ]
         ],
     )
+
+
+def _unmirrored_state(
+    topology: Topology, stack: StackContext, migration: MigrationPlan | None
+) -> list[Problem]:
+    """A Streams app's repartition and changelog topics are not planned, so not mirrored: its
+    state starts empty on the target."""
+    if migration is None:
+        return []
+    return [
+        Problem(
+            stack.file,
+            ("settings", "migration", "services", service),
+            f"service '{service}' is a Kafka Streams app: its changelog and repartition topics are not "
+            "mirrored, so on the target it resumes its input from translated offsets with empty state "
+            "stores (docs/migration.md, Limits)",
+        )
+        for service, spec in sorted(topology.services.items())
+        if spec.kind == "streams"
+    ]
 
 
 def _shadowed_defaults(topology: Topology, stack: StackContext) -> list[Problem]:
