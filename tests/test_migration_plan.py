@@ -3,11 +3,13 @@ MirrorMaker 2 properties renderer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import yaml
 
+from infra.live.drift import Scope, compare
 from infra.live.kafka_broker import KAFKA_VERSION
 from infra.model.errors import ConfigError
 from infra.model.migration_settings import MIRROR_MAKER_IMAGE
@@ -18,6 +20,7 @@ from infra.render.env_output import render_env
 from infra.render.mirror_maker import mirror_maker_properties
 from infra.render.plan_table import render_table
 from tests.project_files import ENCRYPTED, Project, add_streams_and_connect, migrating_stack_file
+from tests.test_import_and_drift_mapping import live_copy
 
 STACK = "move"
 FILE = f"Pulumi.{STACK}.yaml"
@@ -262,3 +265,16 @@ def test_a_streams_app_is_warned_that_its_state_is_not_mirrored(project: Project
     # The Connect worker's sink connectors' groups are synced by prefix; its own group is not.
     assert plan.migration.group_prefixes == ["connect-aura360.sink."]
     assert "aura360.sink" not in plan.migration.groups and "aura360.counter" in plan.migration.groups
+
+
+def test_drift_on_the_target_counts_the_mirror_principal_as_the_stacks(project: Project) -> None:
+    plan = _plan(project, {})
+    assert plan.migration is not None
+    mirror = plan.migration.target
+    target = live_copy(plan)
+    mirror_acls = live_copy(plan.model_copy(update={"acls": mirror.acls})).acls
+    users = [mirror.principal, *(service.principal for service in plan.services)]
+    live = replace(target, acls=[*target.acls, *mirror_acls], users=users)
+    assert compare(plan, live, "target", Scope()).in_sync
+    missing = replace(live, acls=live.acls[:-1])
+    assert compare(plan, missing, "target", Scope()).missing_acls == [str(mirror_acls[-1])]
