@@ -1,6 +1,7 @@
-"""The migration source's preflight on a real broker: the old cluster lacks a planned topic, and
-already has users of the stack's names; both are named before anything changes, and adopting
-the users on purpose leaves only the topic."""
+"""A migration's source on a real broker: its preflight names a planned topic the old cluster
+lacks and users of the stack's names it did not make (adopting them on purpose leaves only the
+topic); and the mirror principal's grants of each side go through the shipped provider exactly,
+and go again with it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Any
 
 import yaml
 
-from infra.live.cluster_admin import AdminLogin
+from infra.live.cluster_admin import AdminLogin, read_grants
 from infra.live.kafka_broker import Broker
 from infra.model.stacks import SETTINGS_KEY
 from infra.plan.model import Plan
+from infra.program.admin_api_provider import ServiceAccessProvider
+from infra.program.kafka_admin import plan_acl_text
 from infra.program.kafka_preflight import migration_source_problems
 from infra.program.previous_deployment import MIGRATION_MIRROR_OUTPUT, PreviousDeployment
 from tests.broker_setup import deploy_plan
@@ -72,3 +75,34 @@ def test_a_missing_topic_and_foreign_users_on_the_source_are_refused(
         {MIGRATION_MIRROR_OUTPUT: plan.migration.source.principal if plan.migration else ""}
     )
     assert migration_source_problems(login, plan, deployed) == problems[:1]
+
+
+def test_the_mirror_principals_grants_go_through_the_provider_exactly(
+    project: Project, broker: Broker
+) -> None:
+    project.edit_topology(lambda topology: topology.update(domain=f"{DOMAIN}acl"))
+    migration = _migrating_plan(project, broker).migration
+    assert migration is not None
+    provider = ServiceAccessProvider()
+    for side in (migration.source, migration.target):
+        principal = f"User:{side.principal}"
+        acls = {plan_acl_text(acl, acl.principal): "ALLOW" for acl in side.acls}
+        props = {
+            "connection": {
+                "bootstrap_servers": [broker.bootstrap],
+                "security_protocol": broker.security_protocol,
+                "sasl_mechanism": broker.sasl_mechanism,
+                "username": broker.admin_user,
+            },
+            "admin_password": broker.admin_password,
+            "service": "platform-mirror",
+            "principals": [principal],
+            "acls": acls,
+            "users": {side.principal: [broker.sasl_mechanism]},
+            "passwords": {side.principal: f"mirror-{side.alias}"},  # pragma: allowlist secret
+        }
+        provider.create(props)
+        granted = {grant.text for grant in read_grants(broker.admin(), [principal])}
+        assert granted == set(acls), side.alias
+        provider.delete("platform-mirror", props)
+        assert not read_grants(broker.admin(), [principal])
