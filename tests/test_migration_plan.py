@@ -86,8 +86,7 @@ def test_mirror_grants_are_exact_per_side(project: Project) -> None:
         return {(a.resource_type, a.resource_name, a.pattern_type, a.operation) for a in acls}
 
     assert grants(source.acls) == {
-        ("CLUSTER", "kafka-cluster", "LITERAL", "DESCRIBE"),
-        *{("TOPIC", t, "LITERAL", op) for t in topics for op in ("READ", "DESCRIBE_CONFIGS")},
+        *{("TOPIC", t, "LITERAL", "READ") for t in topics},
         *{("GROUP", g, "LITERAL", "DESCRIBE") for g in groups},
     }
     internal = plan.migration.internal_prefix
@@ -250,7 +249,7 @@ def test_the_plan_table_says_where_each_service_stands(project: Project) -> None
         "SERVICE api (on the source; ConfigMap api-kafka-env, Secret api-kafka-credentials; no rollout)"
         in text
     )
-    assert "source   DESCRIBE_CONFIGS  TOPIC     LITERAL   aura360.context.aggregated" in text
+    assert "source   READ       TOPIC     LITERAL   aura360.context.aggregated" in text
 
 
 def test_a_streams_app_is_warned_that_its_state_is_not_mirrored(project: Project) -> None:

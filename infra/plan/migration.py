@@ -1,22 +1,23 @@
 """A migrating stack's plan (settings.migration): the two clusters MirrorMaker 2 joins, what it
 mirrors, exactly the grants its principal needs on each side, and where each service stands.
 
-Why each grant (docs/migration.md lists the same, the live test removes each on a real broker):
+Why each grant (docs/migration.md lists the same; each was shown needed, or not, with
+MirrorMaker 2 4.1.1 between two real brokers, and the live test removes each one):
 source (read-only: offset syncs are kept on the target, KIP-716):
 - TOPIC READ on each mirrored topic: MirrorSourceTask consumes it (READ implies DESCRIBE, which
-  listTopics/describeTopics need);
-- TOPIC DESCRIBE_CONFIGS on each mirrored topic: MirrorSourceConnector describes the configs of
-  a topic it finds on the source (to create it on the target when missing);
-- GROUP DESCRIBE on each synced group: MirrorCheckpointConnector lists the groups and reads
-  their committed offsets;
-- CLUSTER DESCRIBE: listing consumer groups is answered in full only with it (without, the
-  broker filters the list by group; kept per the issue, proven by the live test).
+  listing and metadata need);
+- GROUP DESCRIBE on each synced group: MirrorCheckpointConnector lists the groups and reads their
+  committed offsets (without it: GroupAuthorizationException, no offset translated).
+  Not granted, shown unneeded: CLUSTER DESCRIBE (the broker answers the group listing filtered
+  by GROUP DESCRIBE) and TOPIC DESCRIBE_CONFIGS (read only to create a topic the target lacks or
+  to sync configs, and the platform creates the target's topics and owns their configs).
 target:
 - TOPIC WRITE on each mirrored topic: the replicated records; READ on it too: writing a group's
-  translated offsets (sync.group.offsets) is an offset commit, which needs READ on the topic;
+  translated offsets (sync.group.offsets) is an offset commit, which needs READ on the topic
+  (without it: "TopicAuthorizationException: Failed altering group offsets");
 - GROUP READ on each synced group: the offset commit for that group;
-- CREATE, READ, WRITE on the offset-syncs topic and the checkpoints topic (MirrorMaker names
-  them, the platform does not create them);
+- CREATE, READ, WRITE on the offset-syncs topic and the checkpoints topic (MirrorMaker names them
+  and creates them; a restarted checkpoint task reads its checkpoints back, CheckpointStore);
 - CREATE, READ, WRITE on the Connect worker's config/offset/status topics (under the internal
   prefix) and READ on its group: dedicated mode runs a Connect worker against the target.
 """
@@ -124,9 +125,7 @@ def _group_grants(groups: list[MirroredGroup], operation: Operation) -> list[Gra
 
 
 def _source_acls(principal: str, topics: list[str], groups: list[MirroredGroup]) -> list[AclBinding]:
-    grants: list[GrantSpec] = [("CLUSTER", CLUSTER_RESOURCE_NAME, "LITERAL", "DESCRIBE")]
-    for topic in sorted(topics):
-        grants += [("TOPIC", topic, "LITERAL", "READ"), ("TOPIC", topic, "LITERAL", "DESCRIBE_CONFIGS")]
+    grants: list[GrantSpec] = [("TOPIC", topic, "LITERAL", "READ") for topic in sorted(topics)]
     grants += _group_grants(groups, "DESCRIBE")
     return _bindings(principal, grants)
 

@@ -25,7 +25,7 @@ from infra.model.settings import (
 )
 
 ResourceType = Literal["TOPIC", "GROUP", "TRANSACTIONAL_ID", "CLUSTER"]
-Operation = Literal["READ", "WRITE", "CREATE", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE"]
+Operation = Literal["READ", "WRITE", "CREATE", "DELETE", "DESCRIBE", "IDEMPOTENT_WRITE"]
 PatternType = Literal["LITERAL", "PREFIXED"]
 
 CLUSTER_RESOURCE_NAME = "kafka-cluster"
