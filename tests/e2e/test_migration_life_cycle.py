@@ -8,7 +8,6 @@ Deployment and the switched ConfigMaps and Secrets are read back from a real API
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,17 +23,15 @@ from infra.plan.resolve import load_plan
 from infra.program.kafka_admin import topic_spec
 from infra.program.mirror_maker_deployment import COMMAND
 from infra.render.mirror_maker import mirror_maker_properties
-from tests.conftest import skip_unless_required
-from tests.e2e.engine import ENGINE_BIN, PARALLEL, EngineProject, existing_cluster_settings
+from tests.e2e.engine import PARALLEL, EngineProject, existing_cluster_settings
 from tests.integration import access_checks as check
-from tests.kubernetes_cluster import ControlPlane, control_plane, missing_binaries
+from tests.kubernetes_cluster import ControlPlane
 
 STACK = "move"
 DOMAIN = "migr"
 NAMESPACE = "migr-move"
 CONSUMERS = ("context-aggregator", "context-vectorizer", "vectordb-ingest")
 MIRROR = f"{DOMAIN}.{STACK}.platform-mirror"
-REQUIRE_KUBERNETES = os.environ.get("KAFKA_PLATFORM_REQUIRE_KUBERNETES") == "1"
 
 
 @pytest.fixture(scope="module")
@@ -113,20 +110,6 @@ def test_a_migration_through_the_real_engine(
     assert MIRROR not in read_scram_users(broker.admin())
     assert {f"{DOMAIN}.{STACK}.{service}" for service in credentials} <= set(read_scram_users(source.admin()))
     stack.destroy(parallel=PARALLEL)
-
-
-@pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    missing = missing_binaries()
-    if not (ENGINE_BIN / "pulumi-resource-kubernetes").exists():
-        missing.append("pulumi-resource-kubernetes")
-    if missing:
-        skip_unless_required(
-            f"the Kubernetes control plane is not built ({', '.join(missing)}): run `make kubernetes`",
-            REQUIRE_KUBERNETES,
-        )
-    with control_plane(tmp_path_factory.mktemp("control-plane")) as started:
-        yield started
 
 
 def _decoded(secret: client.V1Secret) -> dict[str, str]:
