@@ -32,6 +32,8 @@ class ClusterAccess:
     # and per service what its Secret carries of its own registry key, by env var.
     registry_endpoint: pulumi.Output[str] | None = None
     registry_logins: dict[str, dict[str, pulumi.Output[str]]] = field(default_factory=dict)
+    # A migrating stack: MirrorMaker 2's login on this cluster (None: none needed, e.g. PLAINTEXT).
+    mirror: ServiceCredentials | None = None
 
     def env_value(self, value: str) -> pulumi.Input[str]:
         """A plan env value with the cluster's real endpoints in place of their tokens."""

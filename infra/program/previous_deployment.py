@@ -30,6 +30,8 @@ CREDENTIAL_GENERATIONS_OUTPUT = "credential_generations"
 # The Schema Registry subjects the stack registered (kafka and msk stacks); where: the plan's
 # SCHEMA_REGISTRY_OUTPUT (Confluent stacks publish their registry's endpoint there too).
 SCHEMA_SUBJECTS_OUTPUT = "schema_subjects"
+# A migrating stack's mirror principal (settings.migration), so removing it can be guarded.
+MIGRATION_MIRROR_OUTPUT = "migration_mirror"
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,8 @@ There is no kubelet: pods never become Ready, which is what an outage looks like
 from __future__ import annotations
 
 import base64
-import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,7 @@ from pulumi import automation as auto
 from infra.live.kafka_broker import Broker
 from infra.plan.resolve import load_plan
 from infra.program.kubernetes_env import CHECKSUM_ANNOTATION, ROLLOUT_FIELD_MANAGER
-from tests.conftest import skip_unless_required
 from tests.e2e.engine import (
-    ENGINE_BIN,
     PARALLEL,
     EngineProject,
     deploy_with_release,
@@ -35,29 +31,15 @@ from tests.e2e.engine import (
 )
 from tests.integration import access_checks as check
 from tests.integration.client_env import fallback_worker, handled_by_celery, ids, publish_phase, records
-from tests.kubernetes_cluster import ControlPlane, control_plane, missing_binaries
+from tests.kubernetes_cluster import ControlPlane
 from tests.project_files import EXAMPLE
 
-REQUIRED = os.environ.get("KAFKA_PLATFORM_REQUIRE_KUBERNETES") == "1"
 STACK = "k8s"
 NAMESPACE = "aura360-k8s"
 MAPPED = {"api": "aura360-api", "guardian": "aura360-guardian"}
 UNMAPPED = "aura360-aggregator"
 PER_PHASE = 25  # events per phase of the backend flip
 OTHER_MANAGER = "team-deploy"  # how the teams deploy their own Deployments (kubectl, Argo CD, ...)
-
-
-@pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    missing = missing_binaries()
-    if not (ENGINE_BIN / "pulumi-resource-kubernetes").exists():
-        missing.append("pulumi-resource-kubernetes")
-    if missing:
-        skip_unless_required(
-            f"the Kubernetes control plane is not built ({', '.join(missing)}): run `make engine`", REQUIRED
-        )
-    with control_plane(tmp_path_factory.mktemp("control-plane")) as started:
-        yield started
 
 
 def apis(plane: ControlPlane) -> tuple[client.CoreV1Api, client.AppsV1Api]:
