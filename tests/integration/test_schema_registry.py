@@ -5,9 +5,17 @@ what the provider refuses before changing anything, and what it never deletes.""
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +106,85 @@ def test_a_registry_that_does_not_answer_is_reported_as_such() -> None:
     nowhere = SchemaRegistry(RegistryLogin(url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7"))
     with pytest.raises(RegistryUnreachable, match="did not answer"):
         nowhere.subjects()
+
+
+GATE_USER, GATE_PASSWORD = "orders-registry", "s3cret-registry-login"  # pragma: allowlist secret
+WRONG_PASSWORD = "not-it"  # pragma: allowlist secret
+
+
+@contextmanager
+def basic_auth_gate(upstream: str) -> Iterator[tuple[str, list[str | None]]]:
+    """The real registry behind HTTP basic auth, answering as Confluent's registry does with
+    `authentication.method=BASIC` (401, `{"error_code": 401, ...}`, a `WWW-Authenticate`
+    challenge); yields the gate's URL and the Authorization header of every request."""
+    expected = "Basic " + base64.b64encode(f"{GATE_USER}:{GATE_PASSWORD}".encode()).decode()
+    seen: list[str | None] = []
+    target = urllib.parse.urlsplit(upstream)
+
+    class Gate(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *_: object) -> None:
+            pass
+
+        def _forward(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            if self.headers.get("Authorization") != expected:
+                body = b'{"error_code":401,"message":"Unauthorized"}'
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="SchemaRegistry"')
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            request = urllib.request.Request(
+                f"{target.scheme}://{target.netloc}{self.path}",
+                data=self.rfile.read(length) if length else None,
+                headers={k: v for k, v in self.headers.items() if k in ("Accept", "Content-Type")},
+                method=self.command,
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    status, body = answer.status, answer.read()
+            except urllib.error.HTTPError as refused:
+                status, body = refused.code, refused.read()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gate)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}{target.path}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_registry_behind_basic_auth_gets_the_login_on_every_call_and_a_wrong_one_is_named(
+    schema_registry: str, subject: str
+) -> None:
+    with basic_auth_gate(schema_registry) as (url, seen):
+        registry = SchemaRegistry(RegistryLogin(url=url, username=GATE_USER, password=GATE_PASSWORD))
+        registry.set_compatibility(subject, "BACKWARD")
+        registry.register(subject, V1)
+        latest = registry.latest(subject)
+        assert latest is not None and json.loads(latest.schema) == json.loads(V1)
+        assert len(seen) >= 3 and all(header and header.startswith("Basic ") for header in seen)
+
+        wrong = SchemaRegistry(RegistryLogin(url=url, username=GATE_USER, password=WRONG_PASSWORD))
+        with pytest.raises(RegistryUnreachable) as refused:
+            wrong.latest(subject)
+        message = str(refused.value)
+        assert f"refused the login as '{GATE_USER}' (HTTP 401)" in message
+        assert WRONG_PASSWORD not in message and GATE_PASSWORD not in message
+
+        anonymous = SchemaRegistry(RegistryLogin(url=url))
+        with pytest.raises(RegistryUnreachable, match=r"refused the login \(HTTP 401\)"):
+            anonymous.subjects()
 
 
 # --- the dynamic provider, called as the engine's plugin calls it -----------------------------
