@@ -1,0 +1,403 @@
+"""Where a cluster migration stands, read from both live clusters: the mirror's lag per topic, each
+consumer group's position on the source and its translated position on the target, which cluster
+each service uses, which services may move next, and whether the source can go.
+
+The mirror's lag is the source's end offsets against what MirrorMaker's source connector has
+committed as mirrored in the Connect offsets topic on the target (its key names the source
+partition, its value the offset of the last record it copied). Those commits trail the copying by
+at most the worker's offset flush interval, so the lag shown is never less than the real one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from infra.live.cluster_admin import (
+    ClusterUnreachable,
+    active_groups,
+    committed_offsets,
+    connect,
+    end_offsets,
+    newest_record_times,
+)
+from infra.live.kafka_broker import Broker
+from infra.live.live_cluster import admin_login
+
+SOURCE_CONNECTOR = "MirrorSourceConnector"
+
+
+@dataclass(frozen=True)
+class MovingService:
+    """A service as the migration sees it: its side and what it reads and writes."""
+
+    name: str
+    side: str  # "source" | "target"
+    produces: tuple[str, ...]
+    consumes: tuple[str, ...]
+    group: str | None  # its consumer group (a prefix's groups are matched by prefix)
+    group_is_prefix: bool = False
+
+
+@dataclass(frozen=True)
+class MirrorScope:
+    """What the status reads: the mirrored topics, the services, and where MirrorMaker keeps its
+    source connector's progress on the target."""
+
+    topics: tuple[str, ...]
+    services: tuple[MovingService, ...]
+    offsets_topic: str
+    source_alias: str
+    keep_seconds: int
+
+
+@dataclass(frozen=True)
+class TopicMirror:
+    topic: str
+    source_end: int  # records ever written on the source (sum of end offsets)
+    lag: int  # records on the source the mirror has not committed as copied
+    partitions_never_mirrored: int  # partitions holding records of which nothing was copied yet
+
+
+@dataclass(frozen=True)
+class GroupPosition:
+    """One group on one topic: how far it is from the end on each cluster."""
+
+    group: str
+    service: str
+    topic: str
+    source_behind: int | None  # None: no committed offset on the source
+    target_behind: int | None  # None: no translated (committed) offset on the target
+    active_on_source: bool
+    active_on_target: bool
+
+    @property
+    def translated(self) -> bool:
+        return self.target_behind is not None
+
+    @property
+    def rereads(self) -> int | None:
+        """How many records the group would read again if it moved now: the translated position is
+        at or behind the real one (MirrorMaker translates to the last offset sync)."""
+        if self.source_behind is None or self.target_behind is None:
+            return None
+        return max(self.target_behind - self.source_behind, 0)
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    topics: tuple[TopicMirror, ...]
+    groups: tuple[GroupPosition, ...]
+    sides: dict[str, str]  # service -> "source" | "target"
+    safe_moves: tuple[str, ...]  # "<service>: <why it may move now>"
+    blocked_moves: tuple[str, ...]  # "<service>: <why not yet>"
+    idle_seconds: int | None  # since the newest record on the source's mirrored topics; None: none
+    keep_seconds: int
+
+    @property
+    def lag(self) -> int:
+        return sum(topic.lag for topic in self.topics)
+
+    @property
+    def in_sync(self) -> bool:
+        return self.lag == 0
+
+    @property
+    def all_on_target(self) -> bool:
+        return all(side == "target" for side in self.sides.values())
+
+    @property
+    def source_can_go(self) -> bool:
+        return (
+            self.all_on_target
+            and self.in_sync
+            and (self.idle_seconds is None or self.idle_seconds >= self.keep_seconds)
+        )
+
+    @property
+    def healthy(self) -> bool:
+        """In sync, and every group of a consumer still on the source translated on the target."""
+        return self.in_sync and all(
+            position.translated
+            for position in self.groups
+            if self.sides.get(position.service) == "source" and position.source_behind is not None
+        )
+
+
+def read_status(source: Broker, target: Broker, scope: MirrorScope, timeout: float = 20) -> MigrationStatus:
+    """Read both clusters (ClusterUnreachable names the one that did not answer)."""
+    source_admin, _ = connect(admin_login(source), within=timeout)
+    target_admin, _ = connect(admin_login(target), within=timeout)
+    groups = _groups(scope.services)
+    try:
+        source_ends = end_offsets(source_admin, scope.topics)
+        newest = newest_record_times(source_admin, scope.topics)
+        source_committed = committed_offsets(source_admin, groups)
+        source_active = active_groups(source_admin, groups)
+    except KafkaException as error:
+        raise ClusterUnreachable(
+            f"cannot read the source at {source.bootstrap}: {error.args[0].str()}"
+        ) from None
+    try:
+        target_ends = end_offsets(target_admin, scope.topics)
+        target_committed = committed_offsets(target_admin, groups)
+        target_active = active_groups(target_admin, groups)
+    except KafkaException as error:
+        raise ClusterUnreachable(
+            f"cannot read the target at {target.bootstrap}: {error.args[0].str()}"
+        ) from None
+    mirrored = read_mirrored_offsets(target, scope.offsets_topic, scope.source_alias, timeout)
+    now_ms = int(time.time() * 1000)
+    return judge(
+        scope,
+        source_ends=source_ends,
+        target_ends=target_ends,
+        mirrored=mirrored,
+        source_committed=source_committed,
+        target_committed=target_committed,
+        active={"source": source_active, "target": target_active},
+        idle_seconds=(now_ms - max(newest.values())) // 1000 if newest else None,
+    )
+
+
+def _groups(services: Iterable[MovingService]) -> list[str]:
+    return sorted({service.group for service in services if service.group and not service.group_is_prefix})
+
+
+def read_mirrored_offsets(
+    target: Broker, offsets_topic: str, source_alias: str, timeout: float = 20
+) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the next source offset after the last record MirrorMaker's source
+    connector committed as copied (the latest record per key in the Connect offsets topic)."""
+    consumer = Consumer(
+        target.client_config()
+        | {
+            "group.id": f"kafka-platform-migration-status-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": "false",
+            "log_level": 0,
+        }
+    )
+    found: dict[tuple[str, int], int] = {}
+    try:
+        metadata = consumer.list_topics(offsets_topic, timeout=timeout).topics.get(offsets_topic)
+        if metadata is None or metadata.error is not None:
+            return {}
+        ends = {
+            partition: consumer.get_watermark_offsets(
+                TopicPartition(offsets_topic, partition), timeout=timeout
+            )
+            for partition in sorted(metadata.partitions)
+        }
+        wanted = [TopicPartition(offsets_topic, p, low) for p, (low, high) in ends.items() if high > low]
+        consumer.assign(wanted)
+        left = {tp.partition for tp in wanted}
+        deadline = time.monotonic() + timeout
+        while left and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            if message.offset() + 1 >= ends[message.partition()][1]:
+                left.discard(message.partition())
+            key = _source_partition(message.key(), source_alias)
+            if key is None:
+                continue
+            value = message.value()
+            if value is None:
+                found.pop(key, None)
+            else:
+                found[key] = int(json.loads(value)["offset"]) + 1
+        if left:
+            raise ClusterUnreachable(
+                f"reading MirrorMaker's offsets topic {offsets_topic} on {target.bootstrap} did not finish "
+                f"within {timeout:g} s"
+            )
+    except KafkaException as error:
+        raise ClusterUnreachable(
+            f"cannot read MirrorMaker's offsets topic {offsets_topic} on {target.bootstrap}: "
+            f"{error.args[0].str()}"
+        ) from None
+    finally:
+        consumer.close()
+    return found
+
+
+def _source_partition(raw_key: bytes | None, source_alias: str) -> tuple[str, int] | None:
+    """A Connect offsets key ``["MirrorSourceConnector", {"cluster": .., "topic": .., "partition": ..}]``
+    of this source as (topic, partition); None for any other connector's key."""
+    try:
+        connector, partition = json.loads(raw_key or b"null")
+    except (TypeError, ValueError):
+        return None
+    if connector != SOURCE_CONNECTOR or not isinstance(partition, dict):
+        return None
+    if partition.get("cluster") != source_alias:
+        return None
+    return str(partition["topic"]), int(partition["partition"])
+
+
+def judge(
+    scope: MirrorScope,
+    *,
+    source_ends: Mapping[tuple[str, int], int],
+    target_ends: Mapping[tuple[str, int], int],
+    mirrored: Mapping[tuple[str, int], int],
+    source_committed: Mapping[tuple[str, str, int], int],
+    target_committed: Mapping[tuple[str, str, int], int],
+    active: Mapping[str, set[str]],
+    idle_seconds: int | None,
+) -> MigrationStatus:
+    """The status from what was read; pure."""
+    topics = []
+    for topic in scope.topics:
+        partitions = sorted((key, end) for key, end in source_ends.items() if key[0] == topic)
+        lag = sum(max(end - mirrored.get(key, 0), 0) for key, end in partitions)
+        never = sum(1 for key, end in partitions if end > 0 and key not in mirrored)
+        topics.append(TopicMirror(topic, sum(end for _, end in partitions), lag, never))
+    groups = []
+    for service in sorted(scope.services, key=lambda s: s.name):
+        if not service.group or service.group_is_prefix:
+            continue
+        for topic in service.consumes:
+            groups.append(
+                GroupPosition(
+                    group=service.group,
+                    service=service.name,
+                    topic=topic,
+                    source_behind=_behind(service.group, topic, source_committed, source_ends),
+                    target_behind=_behind(service.group, topic, target_committed, target_ends),
+                    active_on_source=service.group in active.get("source", set()),
+                    active_on_target=service.group in active.get("target", set()),
+                )
+            )
+    sides = {service.name: service.side for service in sorted(scope.services, key=lambda s: s.name)}
+    safe, blocked = _next_steps(scope.services, sides, groups, lagging={t.topic for t in topics if t.lag})
+    return MigrationStatus(
+        topics=tuple(topics),
+        groups=tuple(groups),
+        sides=sides,
+        safe_moves=tuple(safe),
+        blocked_moves=tuple(blocked),
+        idle_seconds=idle_seconds,
+        keep_seconds=scope.keep_seconds,
+    )
+
+
+def _behind(
+    group: str,
+    topic: str,
+    committed: Mapping[tuple[str, str, int], int],
+    ends: Mapping[tuple[str, int], int],
+) -> int | None:
+    """Records between the group's committed offsets and the end; None when it committed none."""
+    positions = {(t, p): offset for (g, t, p), offset in committed.items() if g == group and t == topic}
+    if not positions:
+        return None
+    return sum(max(end - positions.get(key, 0), 0) for key, end in ends.items() if key[0] == topic)
+
+
+def _next_steps(
+    services: Iterable[MovingService],
+    sides: Mapping[str, str],
+    groups: list[GroupPosition],
+    lagging: set[str],
+) -> tuple[list[str], list[str]]:
+    """Which services on the source may move to the target now, and why the others may not.
+
+    Consumers first: a consumer may move once the mirror has caught up on its topics and its group
+    is translated on the target (and no longer consuming on the source). A producer may move once
+    every consumer of every topic it writes is on the target: from then on its events exist on
+    the target only."""
+    services = sorted(services, key=lambda s: s.name)
+    safe, blocked = [], []
+    for service in services:
+        if service.side != "source":
+            continue
+        reasons = []
+        for topic in service.produces:
+            waiting = [
+                other.name
+                for other in services
+                if topic in other.consumes and other.name != service.name and sides[other.name] != "target"
+            ]
+            if waiting:
+                reasons.append(
+                    f"{', '.join(waiting)} still consume{'s' if len(waiting) == 1 else ''} {topic} "
+                    "on the source"
+                )
+        for topic in service.consumes:
+            if topic in lagging:
+                reasons.append(f"the mirror still lags on {topic}")
+        own = [g for g in groups if g.service == service.name]
+        untranslated = [g.topic for g in own if g.source_behind is not None and not g.translated]
+        if untranslated:
+            reasons.append(
+                f"group {service.group} is not yet translated on the target for {', '.join(untranslated)}"
+            )
+        if any(g.active_on_source for g in own):
+            reasons.append(
+                f"group {service.group} still has members on the source (offsets are synced only for a "
+                "group without members: stop it there first)"
+            )
+        if reasons:
+            blocked.append(f"{service.name}: " + "; ".join(reasons))
+        else:
+            safe.append(f"{service.name}: may move to target")
+    return safe, blocked
+
+
+def to_text(status: MigrationStatus, stack: str) -> str:
+    lines = [f"migration of stack {stack}"]
+    lines.append("mirror (source -> target):")
+    for topic in status.topics:
+        never = (
+            f", {topic.partitions_never_mirrored} partition(s) not mirrored yet"
+            if topic.partitions_never_mirrored
+            else ""
+        )
+        lines.append(f"  {topic.topic}: lag {topic.lag} of {topic.source_end} records{never}")
+    lines.append("consumer groups (records behind the end: source / translated on target):")
+    for group in status.groups:
+        source = "-" if group.source_behind is None else str(group.source_behind)
+        target = "-" if group.target_behind is None else str(group.target_behind)
+        rereads = "" if group.rereads is None else f", would re-read {group.rereads}"
+        lines.append(f"  {group.group} on {group.topic} ({group.service}): {source} / {target}{rereads}")
+    lines.append("services:")
+    lines += [f"  {name}: {side}" for name, side in status.sides.items()]
+    lines.append("next steps:")
+    lines += [f"  {step}" for step in status.safe_moves]
+    lines += [f"  not yet {step}" for step in status.blocked_moves]
+    if status.all_on_target:
+        if status.source_can_go:
+            lines.append(
+                "every service is on the target and the mirror has been idle for the keep period: "
+                "the source can go"
+            )
+        else:
+            idle = "-" if status.idle_seconds is None else f"{status.idle_seconds} s"
+            lines.append(
+                f"every service is on the target; the source can go after the mirror is idle for "
+                f"{status.keep_seconds} s (idle for {idle}, lag {status.lag})"
+            )
+    lines.append("in sync" if status.healthy else "NOT in sync: wait before the next move")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(status: MigrationStatus) -> str:
+    document = {
+        "in_sync": status.healthy,
+        "lag": status.lag,
+        "topics": [topic.__dict__ for topic in status.topics],
+        "groups": [{**group.__dict__, "rereads": group.rereads} for group in status.groups],
+        "services": status.sides,
+        "safe_moves": list(status.safe_moves),
+        "blocked_moves": list(status.blocked_moves),
+        "idle_seconds": status.idle_seconds,
+        "keep_seconds": status.keep_seconds,
+        "source_can_go": status.source_can_go,
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
