@@ -6,6 +6,10 @@ The mirror's lag is the source's end offsets against what MirrorMaker's source c
 committed as mirrored in the Connect offsets topic on the target (its key names the source
 partition, its value the offset of the last record it copied). Those commits trail the copying by
 at most the worker's offset flush interval, so the lag shown is never less than the real one.
+While services still write to the source the count is rarely 0: the mirror counts as in sync
+when its oldest record not yet copied is younger than the scope's tolerance (a few sync
+intervals); a producer moves only once its topics are drained (lag 0), so no key's events from
+the source arrive on the target after its events written there.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class MirrorScope:
     offsets_topic: str
     source_alias: str
     keep_seconds: int
+    tolerated_lag_seconds: int  # the mirror is in sync while nothing waits longer to be copied
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class TopicMirror:
     source_end: int  # records ever written on the source (sum of end offsets)
     lag: int  # records on the source the mirror has not committed as copied
     partitions_never_mirrored: int  # partitions holding records of which nothing was copied yet
+    lag_seconds: int | None  # the age of the oldest record not copied yet; None: none, or unknown
+    lagging: bool  # records wait longer than the tolerance (or their age cannot be read)
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,11 @@ class MigrationStatus:
 
     @property
     def in_sync(self) -> bool:
+        return not any(topic.lagging for topic in self.topics)
+
+    @property
+    def drained(self) -> bool:
+        """Everything on the source was copied."""
         return self.lag == 0
 
     @property
@@ -115,7 +127,7 @@ class MigrationStatus:
     def source_can_go(self) -> bool:
         return (
             self.all_on_target
-            and self.in_sync
+            and self.drained
             and (self.idle_seconds is None or self.idle_seconds >= self.keep_seconds)
         )
 
@@ -152,6 +164,7 @@ def read_status(source: Broker, target: Broker, scope: MirrorScope, timeout: flo
             f"cannot read the target at {target.bootstrap}: {error.args[0].str()}"
         ) from None
     mirrored = read_mirrored_offsets(target, scope.offsets_topic, scope.source_alias, timeout)
+    waiting = {key: mirrored.get(key, 0) for key, end in source_ends.items() if end > mirrored.get(key, 0)}
     now_ms = int(time.time() * 1000)
     return judge(
         scope,
@@ -161,8 +174,50 @@ def read_status(source: Broker, target: Broker, scope: MirrorScope, timeout: flo
         source_committed=source_committed,
         target_committed=target_committed,
         active={"source": source_active, "target": target_active},
+        first_unmirrored_ms=first_record_times(source, waiting, timeout),
+        now_ms=now_ms,
         idle_seconds=(now_ms - max(newest.values())) // 1000 if newest else None,
     )
+
+
+def first_record_times(
+    source: Broker, positions: Mapping[tuple[str, int], int], timeout: float = 20
+) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the timestamp (ms) of the first record at or after the offset there
+    (retention may have removed the one at the offset). Read with an assigned consumer that joins
+    and commits nothing; partitions it could not read in time are left out."""
+    if not positions:
+        return {}
+    consumer = Consumer(
+        source.client_config()
+        | {
+            "group.id": f"kafka-platform-migration-status-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": "false",
+            "auto.offset.reset": "earliest",
+            "log_level": 0,
+        }
+    )
+    found: dict[tuple[str, int], int] = {}
+    try:
+        consumer.assign(
+            [TopicPartition(topic, p, offset) for (topic, p), offset in sorted(positions.items())]
+        )
+        deadline = time.monotonic() + timeout
+        while len(found) < len(positions) and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            key = (str(message.topic()), int(message.partition() or 0))
+            if key not in found and message.offset() >= positions[key]:
+                found[key] = message.timestamp()[1]
+                consumer.incremental_unassign([TopicPartition(*key)])
+    except KafkaException as error:
+        raise ClusterUnreachable(
+            f"cannot read the source at {source.bootstrap}: {error.args[0].str()}"
+        ) from None
+    finally:
+        consumer.close()
+    return found
 
 
 def _groups(services: Iterable[MovingService]) -> list[str]:
@@ -249,15 +304,24 @@ def judge(
     source_committed: Mapping[tuple[str, str, int], int],
     target_committed: Mapping[tuple[str, str, int], int],
     active: Mapping[str, set[str]],
+    first_unmirrored_ms: Mapping[tuple[str, int], int],
+    now_ms: int,
     idle_seconds: int | None,
 ) -> MigrationStatus:
     """The status from what was read; pure."""
     topics = []
     for topic in scope.topics:
         partitions = sorted((key, end) for key, end in source_ends.items() if key[0] == topic)
+        behind = [key for key, end in partitions if end > mirrored.get(key, 0)]
         lag = sum(max(end - mirrored.get(key, 0), 0) for key, end in partitions)
         never = sum(1 for key, end in partitions if end > 0 and key not in mirrored)
-        topics.append(TopicMirror(topic, sum(end for _, end in partitions), lag, never))
+        stamps = [first_unmirrored_ms[key] for key in behind if key in first_unmirrored_ms]
+        lag_seconds = max((now_ms - min(stamps)) // 1000, 0) if stamps else None
+        unknown = len(stamps) < len(behind)
+        lagging = bool(behind) and (
+            unknown or lag_seconds is None or lag_seconds > scope.tolerated_lag_seconds
+        )
+        topics.append(TopicMirror(topic, sum(end for _, end in partitions), lag, never, lag_seconds, lagging))
     groups = []
     for service in sorted(scope.services, key=lambda s: s.name):
         if not service.group or service.group_is_prefix:
@@ -275,7 +339,13 @@ def judge(
                 )
             )
     sides = {service.name: service.side for service in sorted(scope.services, key=lambda s: s.name)}
-    safe, blocked = _next_steps(scope.services, sides, groups, lagging={t.topic for t in topics if t.lag})
+    safe, blocked = _next_steps(
+        scope.services,
+        sides,
+        groups,
+        lagging={t.topic for t in topics if t.lagging},
+        undrained={t.topic for t in topics if t.lag},
+    )
     return MigrationStatus(
         topics=tuple(topics),
         groups=tuple(groups),
@@ -305,13 +375,15 @@ def _next_steps(
     sides: Mapping[str, str],
     groups: list[GroupPosition],
     lagging: set[str],
+    undrained: set[str],
 ) -> tuple[list[str], list[str]]:
     """Which services on the source may move to the target now, and why the others may not.
 
     Consumers first: a consumer may move once the mirror has caught up on its topics and its group
     is translated on the target (and no longer consuming on the source). A producer may move once
     every consumer of every topic it writes is on the target: from then on its events exist on
-    the target only."""
+    the target only. It starts on the target once the mirror drained its topics after it stopped
+    on the source (else the source's last events for a key would arrive after its new ones)."""
     services = sorted(services, key=lambda s: s.name)
     safe, blocked = [], []
     for service in services:
@@ -345,6 +417,17 @@ def _next_steps(
             )
         if reasons:
             blocked.append(f"{service.name}: " + "; ".join(reasons))
+        elif service.produces:
+            waiting = sorted(set(service.produces) & undrained)
+            drain = (
+                f" (the mirror has yet to copy {', '.join(waiting)})"
+                if waiting
+                else " (its topics are drained)"
+            )
+            safe.append(
+                f"{service.name}: may move to target: stop it on the source, start it on the target once "
+                f"the mirror drained its topics{drain}"
+            )
         else:
             safe.append(f"{service.name}: may move to target")
     return safe, blocked
@@ -359,7 +442,9 @@ def to_text(status: MigrationStatus, stack: str) -> str:
             if topic.partitions_never_mirrored
             else ""
         )
-        lines.append(f"  {topic.topic}: lag {topic.lag} of {topic.source_end} records{never}")
+        age = "" if topic.lag_seconds is None else f", oldest waiting {topic.lag_seconds} s"
+        flag = " (lagging)" if topic.lagging else ""
+        lines.append(f"  {topic.topic}: lag {topic.lag} of {topic.source_end} records{age}{never}{flag}")
     lines.append("consumer groups (records behind the end: source / translated on target):")
     for group in status.groups:
         source = "-" if group.source_behind is None else str(group.source_behind)
