@@ -41,6 +41,27 @@ def with_schema_registry_password(stack_file_text: str) -> str:
     return re.sub(r"^config:\n", secret, stack_file_text, count=1, flags=re.MULTILINE)
 
 
+# A migration's source: the cluster the services leave (settings.migration.source).
+MIGRATION_SOURCE: dict[str, Any] = {
+    "bootstrap_servers": ["old-kafka-0.old:9092"],
+    "security_protocol": "SASL_PLAINTEXT",
+    "sasl_mechanism": "SCRAM-SHA-512",
+    "admin": {"username": "admin"},
+}
+
+
+def migrating_stack_file(services: dict[str, str], *, kubernetes: str | None = "aura360-move") -> str:
+    """The existing-cluster example (the target) migrating from MIGRATION_SOURCE, with the admin
+    passwords of both clusters set as ciphertext; ``services``: settings.migration.services."""
+    document = yaml.safe_load(existing_cluster_stack_file())
+    settings = document["config"][SETTINGS_KEY]
+    settings["migration"] = {"source": copy.deepcopy(MIGRATION_SOURCE), "services": dict(services)}
+    if kubernetes is not None:
+        settings["kubernetes"] = {"namespace": kubernetes}
+    document["config"]["kafka-platform:migrationSourceAdminPassword"] = {"secure": ENCRYPTED}
+    return yaml.safe_dump(document, sort_keys=False)
+
+
 STACK_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.local.yaml")
 
 Edit = Callable[[dict[str, Any]], None]

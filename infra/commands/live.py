@@ -10,7 +10,7 @@ from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_STALE, CommandFailed
 from infra.live.kafka_broker import Broker
 from infra.live.live_cluster import ClusterUnreachable, LiveCluster, connection, read_cluster
 from infra.live.local_cluster import stranger_on
-from infra.model.settings import ExistingClusterSettings
+from infra.model.cluster_connection import ExistingClusterSettings
 from infra.plan.model import BOOTSTRAP_TOKEN, Plan
 
 

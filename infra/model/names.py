@@ -8,7 +8,9 @@ MAX_TOPIC_NAME_LENGTH = 249
 # Confluent Cloud service-account display names are at most 64 characters.
 MAX_CONFLUENT_DISPLAY_NAME = 64
 PLATFORM_ADMIN = "platform-admin"
-RESERVED_SERVICE_NAMES = frozenset({PLATFORM_ADMIN})
+# MirrorMaker 2's principal on both clusters of a migration (settings.migration).
+PLATFORM_MIRROR = "platform-mirror"
+RESERVED_SERVICE_NAMES = frozenset({PLATFORM_ADMIN, PLATFORM_MIRROR})
 # The longest pr-<n> stack name the stack-name rule below allows.
 LONGEST_PR_STACK = "pr-999999999"
 

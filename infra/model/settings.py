@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, field_validator
 
+from infra.model.cluster_connection import IDEMPOTENT_WRITE_IMPLIED_FROM, AddProblem, ExistingClusterSettings
 from infra.model.errors import KeyPath, ProblemCollector
 from infra.model.kafka_topic_configs import topic_config_problem
+from infra.model.migration_settings import MigrationSettings, check_migration
 from infra.model.names import dns_label_problem
 from infra.model.topology import (
     CHANNEL_TRANSPORTS,
@@ -25,7 +27,6 @@ from infra.model.topology import (
 
 Provider = Literal["confluent", "msk", "kafka", "local"]
 Backend = Literal["kafka", "celery", "disabled"]
-ScramMechanism = Literal["SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 CONFLUENT_REPLICATION = 3  # fixed by Confluent Cloud for every topic
 LOCAL_MAX_REPLICATION = 1  # the compose file runs a single Redpanda node
@@ -33,22 +34,11 @@ PROD_MIN_REPLICATION = 3
 PROD_MIN_INSYNC_REPLICAS = 2
 
 
-class AddProblem(Protocol):
-    """`ProblemCollector.add`: a problem at a key path, and the other keys its check read."""
-
-    def __call__(self, path: KeyPath, message: str, reads: Iterable[KeyPath] = ()) -> None: ...
-
-
 _MSK_VERSION = re.compile(r"^\d+\.\d+\.(\d+|x)(\.tiered|\.kraft)?$")
 _MSK_INSTANCE = re.compile(r"^(kafka|express)\.[a-z0-9]+\.[a-z0-9]+$")
-_BROKER_VERSION = re.compile(r"^(\d+)\.(\d+)(\.\d+)?$")
-_HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 # Confluent Cloud sends `deletion_protection` for these cluster types only (docs: "Cluster
 # Deletion Protection"); for basic and standard clusters the argument is not offered.
 DELETION_PROTECTION_TIERS = frozenset({"enterprise", "dedicated"})
-# KIP-679: from Apache Kafka 2.8 an idempotent producer needs only WRITE on a topic; older
-# brokers also want IDEMPOTENT_WRITE on the cluster.
-IDEMPOTENT_WRITE_IMPLIED_FROM = (2, 8)
 
 
 class ExistingConfluentCluster(StrictModel):
@@ -123,58 +113,6 @@ class MskSettings(StrictModel):
             if not group.startswith("sg-"):
                 raise ValueError(f"'{group}' is not a security group id (sg-...)")
         return value
-
-
-class ClusterTls(StrictModel):
-    ca_cert_file: str | None = None  # PEM, relative to the project directory; default: system CAs
-    skip_verify: bool = False
-
-
-class ClusterAdmin(StrictModel):
-    """The identity Pulumi manages topics, users and ACLs with. Its password is secret config:
-    `pulumi config set --secret kafka-platform:kafkaAdminPassword ...`."""
-
-    username: str = Field(min_length=1)
-    sasl_mechanism: ScramMechanism | Literal["PLAIN"] | None = None  # default: the services' mechanism
-
-
-class ExistingClusterSettings(StrictModel):
-    """A Kafka cluster run elsewhere (Apache Kafka, Strimzi, Redpanda, an MSK cluster created
-    outside this project), managed through the Kafka Admin API."""
-
-    bootstrap_servers: list[str] = Field(min_length=1)
-    security_protocol: Literal["SASL_SSL", "SASL_PLAINTEXT"] = "SASL_SSL"
-    # Services get SCRAM users, the only credentials the Kafka Admin API can create.
-    sasl_mechanism: ScramMechanism = "SCRAM-SHA-512"
-    admin: ClusterAdmin
-    tls: ClusterTls = Field(default_factory=ClusterTls)
-    broker_version: str | None = None  # oldest broker's Apache Kafka version; default: >= 2.8
-
-    @field_validator("bootstrap_servers")
-    @classmethod
-    def _host_ports(cls, value: list[str]) -> list[str]:
-        for server in value:
-            if not _HOST_PORT.match(server):
-                raise ValueError(f"'{server}' is not a host:port address")
-        return value
-
-    @field_validator("broker_version")
-    @classmethod
-    def _version(cls, value: str | None) -> str | None:
-        if value is not None and not _BROKER_VERSION.match(value):
-            raise ValueError(f"'{value}' is not a Kafka version such as 3.7 or 2.6.2")
-        return value
-
-    @property
-    def admin_mechanism(self) -> str:
-        return self.admin.sasl_mechanism or self.sasl_mechanism
-
-    @property
-    def needs_idempotent_write_acl(self) -> bool:
-        if self.broker_version is None:
-            return False
-        major, minor = (int(part) for part in self.broker_version.split(".")[:2])
-        return (major, minor) < IDEMPOTENT_WRITE_IMPLIED_FROM
 
 
 class LocalSettings(StrictModel):
@@ -447,6 +385,8 @@ class StackSettings(StrictModel):
     credentials: CredentialSettings = Field(default_factory=CredentialSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     schemas: SchemaSettings = Field(default_factory=SchemaSettings)
+    # Moving the services from a cluster that already runs to this stack's (docs/migration.md).
+    migration: MigrationSettings | None = None
 
     @property
     def protected(self) -> bool:
@@ -478,6 +418,7 @@ def check_settings(settings: StackSettings, topology: Topology, collector: Probl
         _check_kubernetes(settings.kubernetes, topology, add)
     _check_monitoring(settings, add)
     _check_schema_registry(settings, add)
+    check_migration(settings.migration, settings.kafka.provider, topology, add)
 
     if settings.production and settings.protection.protect is False:
         add(("protection", "protect"), "a production stack cannot turn protection off")

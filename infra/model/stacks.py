@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.model.errors import ConfigError, Problem, ProblemCollector, did_you_mean, without_follow_ons
+from infra.model.migration_settings import MIGRATION_SOURCE_PASSWORD_NAME
 from infra.model.names import looks_like_pr_stack, pr_number
 from infra.model.pydantic_problems import Checked, validate_setting_aside
 from infra.model.settings import (
@@ -27,6 +28,7 @@ SETTINGS_KEY = f"{PROJECT}:settings"
 ADMIN_PASSWORD_NAME = "kafkaAdminPassword"  # pragma: allowlist secret
 ADMIN_PASSWORD_KEY = f"{PROJECT}:{ADMIN_PASSWORD_NAME}"
 SCHEMA_REGISTRY_PASSWORD_KEY = f"{PROJECT}:{SCHEMA_REGISTRY_PASSWORD_NAME}"
+MIGRATION_SOURCE_PASSWORD_KEY = f"{PROJECT}:{MIGRATION_SOURCE_PASSWORD_NAME}"
 # Connection URLs that carry a credential (settings.messaging.<redis|celery_broker>.secret).
 SECRET_URL_KEYS = {setting: f"{PROJECT}:{name}" for setting, name in SECRET_URL_CONFIG.items()}
 TOPOLOGY_FILE = "topology.yaml"
@@ -106,7 +108,13 @@ def checked_settings(config: Any, file: str) -> Checked[StackSettings]:
         return Checked(None, collector.problems, [])
     for key, value in config.items():
         namespace, _, name = str(key).partition(":")
-        known = {SETTINGS_KEY, ADMIN_PASSWORD_KEY, SCHEMA_REGISTRY_PASSWORD_KEY, *SECRET_URL_KEYS.values()}
+        known = {
+            SETTINGS_KEY,
+            ADMIN_PASSWORD_KEY,
+            SCHEMA_REGISTRY_PASSWORD_KEY,
+            MIGRATION_SOURCE_PASSWORD_KEY,
+            *SECRET_URL_KEYS.values(),
+        }
         if namespace == PROJECT and key not in known:
             collector.add(("config", key), f"unknown key; this project reads only {', '.join(sorted(known))}")
         secret_looking = _SECRET_LOOKING_KEY.search(name) or key in SECRET_URL_KEYS.values()
@@ -185,6 +193,15 @@ def stack_problems(
                 ("config", ADMIN_PASSWORD_KEY),
                 "required for provider 'kafka': "
                 f"`pulumi config set --secret {ADMIN_PASSWORD_KEY} <admin password>`",
+            )
+        )
+    if settings.migration is not None and MIGRATION_SOURCE_PASSWORD_KEY not in set(config_keys):
+        collector.problems.append(
+            Problem(
+                file,
+                ("config", MIGRATION_SOURCE_PASSWORD_KEY),
+                "required by settings.migration (the source cluster's admin): "
+                f"`pulumi config set --secret {MIGRATION_SOURCE_PASSWORD_KEY} <admin password>`",
             )
         )
     registry = settings.schemas.registry

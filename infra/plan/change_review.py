@@ -64,8 +64,32 @@ RULES: dict[str, tuple[Severity, str]] = {
         "compatibility NONE: the registry takes anything, readers may fail",
     ),
     "schema-compatibility-changed": (Severity.WARNING, "what later versions of the schema must keep changes"),
+    # Cluster migrations (settings.migration, docs/migration.md).
+    "migration-started": (
+        Severity.SAFE,
+        "MirrorMaker 2 copies the topics into the target; services stay where the settings say",
+    ),
+    "service-moved": (
+        Severity.WARNING,
+        "its pods switch clusters; a consumer resumes from translated offsets: no loss, "
+        "some records read again (consumers must be idempotent)",
+    ),
+    "service-moved-back": (
+        Severity.WARNING,
+        "a rollback: it reads and writes the source again, resuming from its offsets there",
+    ),
+    "migration-finished": (
+        Severity.WARNING,
+        "replication stops; the mirror principals and their grants go from both clusters",
+    ),
+    "migration-removed-early": (
+        Severity.ERROR,
+        "services still on the source would switch at once, and records not yet mirrored stay behind",
+    ),
 }
 BACKEND_FLAGS = ("MESSAGING_BACKEND", "MESSAGING_DUAL_WRITE")
+# What changes in a service's env when it moves between clusters (one service-moved finding).
+CONNECTION_FLAGS = ("KAFKA_BROKER_URL", "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM")
 
 
 @dataclass(frozen=True, order=True)
@@ -134,7 +158,24 @@ def review(base: Plan | None, head: Plan) -> list[Finding]:
     findings += _topics(base, head)
     findings += _services(base, head)
     findings += _watches(base, head)
+    findings += _migration(base, head)
     return findings
+
+
+def _migration(base: Plan, head: Plan) -> list[Finding]:
+    """The migration begun or ended; each service's move is a finding of `_services`."""
+    stack = head.stack
+    if base.migration is None and head.migration is not None:
+        on_source = tuple(head.migration.services_on("source"))
+        detail = f"from {head.migration.source.bootstrap}; {len(head.migration.topics)} topics mirrored"
+        return [Finding(stack, "migration-started", "settings.migration", detail, on_source)]
+    if base.migration is not None and head.migration is None:
+        left = tuple(base.migration.services_on("source"))
+        if left:
+            detail = f"{', '.join(left)} still on the source: move them first, remove the migration after"
+            return [Finding(stack, "migration-removed-early", "settings.migration", detail, left)]
+        return [Finding(stack, "migration-finished", "settings.migration", "every service on the target")]
+    return []
 
 
 def _watches(base: Plan, head: Plan) -> list[Finding]:
@@ -317,8 +358,22 @@ def _services(base: Plan, head: Plan) -> list[Finding]:
             was, now = getattr(before, attribute), getattr(after, attribute)
             if was is not None and now is not None and was != now:
                 found.append(Finding(stack, rule, name, f"{was} -> {now}", (name,)))
+        moved = before.cluster != after.cluster
+        if moved:
+            rule = "service-moved" if after.cluster == "target" else "service-moved-back"
+            changed = [
+                {"KAFKA_BROKER_URL": "bootstrap", "KAFKA_SECURITY_PROTOCOL": "security protocol"}.get(
+                    key, "SASL mechanism"
+                )
+                for key in CONNECTION_FLAGS
+                if before.env.get(key) != after.env.get(key)
+            ]
+            detail = f"{name}: {before.cluster} → {after.cluster}: {', '.join([*changed, 'credentials'])}"
+            found.append(Finding(stack, rule, name, detail, (name,)))
         for key in sorted(before.env.keys() | after.env.keys()):
             was, now = before.env.get(key), after.env.get(key)
+            if moved and key in CONNECTION_FLAGS:
+                continue
             if was != now:
                 rule = "backend-changed" if key in BACKEND_FLAGS else "env-changed"
                 found.append(Finding(stack, rule, f"{name} {key}", _env_change(was, now), (name,)))

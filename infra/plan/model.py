@@ -12,18 +12,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from infra.model.cluster_connection import ExistingClusterSettings
+from infra.model.migration_settings import ClusterSide
 from infra.model.names import generation_principal, principal_name
 from infra.model.settings import (
     AclMode,
     ConfluentSettings,
-    ExistingClusterSettings,
     LocalSettings,
     MskSettings,
     Provider,
 )
 
 ResourceType = Literal["TOPIC", "GROUP", "TRANSACTIONAL_ID", "CLUSTER"]
-Operation = Literal["READ", "WRITE", "CREATE", "DELETE", "DESCRIBE", "IDEMPOTENT_WRITE"]
+Operation = Literal["READ", "WRITE", "CREATE", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE"]
 PatternType = Literal["LITERAL", "PREFIXED"]
 
 CLUSTER_RESOURCE_NAME = "kafka-cluster"
@@ -139,6 +140,8 @@ class ConnectionPlan(PlanModel):
 
 class ServicePlan(PlanModel):
     name: str
+    # The cluster its env points at: "source" while a migration has not moved it (settings.migration).
+    cluster: ClusterSide
     principal: str
     # The Deployment whose pods roll when this service's env or credential changes; None: no rollout.
     rollout_deployment: str | None
@@ -265,6 +268,50 @@ class SchemaRegistryPlan(PlanModel):
     adopt: list[str] = []
 
 
+# MirrorMaker 2's Connect worker topics (dedicated mode), "<internal prefix>.<role>" on the target.
+CONNECT_INTERNAL_TOPICS = ("configs", "offsets", "status")
+
+
+class MirrorSide(PlanModel):
+    """One cluster of the pair, as MirrorMaker 2 reaches it."""
+
+    alias: Literal["source", "target"]
+    bootstrap: str  # target: the plan's cluster bootstrap (may be BOOTSTRAP_TOKEN)
+    security_protocol: str
+    sasl_mechanism: str | None  # None: a PLAINTEXT local target
+    principal: str  # "<domain>.<stack>.platform-mirror", the same name on both sides
+    acls: list[AclBinding]  # exactly the grants MirrorMaker 2 needs on this side
+
+
+class MirroredGroup(PlanModel):
+    """A consumer group whose offsets MirrorMaker 2 translates: a name, or every group under a prefix."""
+
+    name: str
+    prefix: bool
+
+
+class MigrationPlan(PlanModel):
+    source: MirrorSide
+    target: MirrorSide
+    source_settings: ExistingClusterSettings  # the admin connection for the source
+    service_sides: dict[str, ClusterSide]  # every service
+    topics: list[str]  # mirrored topic names: every plan topic, same name (identity policy)
+    groups: list[str]  # the synced groups' names ("<prefix>*" not used: see group_patterns)
+    group_prefixes: list[str]  # groups synced by prefix (per-instance consumers, sink connectors)
+    sync_interval_seconds: int
+    keep_seconds: int
+    image: str
+    internal_prefix: str  # the Connect worker's group and its config/offset/status topics' prefix
+    adopt_users: list[str]  # services' users that exist on the source and are taken over
+
+    @property
+    def connect_topics(self) -> dict[str, str]:
+        return {role: f"{self.internal_prefix}.{role}" for role in CONNECT_INTERNAL_TOPICS}
+
+    def services_on(self, side: ClusterSide) -> list[str]:
+        return sorted(service for service, where in self.service_sides.items() if where == side)
+
+
 class Plan(PlanModel):
     stack: str
     environment: str
@@ -291,6 +338,8 @@ class Plan(PlanModel):
     monitoring: MonitoringPlan
     subjects: list[SubjectPlan] = Field(default_factory=list)
     schema_registry: SchemaRegistryPlan | None = None
+    # settings.migration (None: not migrating, every service on the stack's cluster).
+    migration: MigrationPlan | None = None
     # What validate reports without failing, as "<file>: <key path>: <message>".
     warnings: list[str]
 

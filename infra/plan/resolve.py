@@ -13,9 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from infra.model.cluster_connection import ExistingClusterSettings
 from infra.model.errors import ConfigError, Problem, ProblemCollector
 from infra.model.event_schemas import EventSchema, files_in, load_event_schemas
 from infra.model.kafka_topic_configs import CONFLUENT_EDITABLE_TOPIC_CONFIGS
+from infra.model.migration_settings import ClusterSide, service_sides
 from infra.model.names import (
     LONGEST_PR_STACK,
     MAX_CONFLUENT_DISPLAY_NAME,
@@ -25,11 +27,12 @@ from infra.model.names import (
     principal_name,
     topic_name_problem,
 )
-from infra.model.settings import ExistingClusterSettings, LocalSettings, MskSettings, StackSettings
+from infra.model.settings import LocalSettings, MskSettings, StackSettings
 from infra.model.stacks import TOPOLOGY_FILE, StackContext, load_project
 from infra.model.topology import TOPIC_TRANSPORTS, TopicSpec, Topology
 from infra.plan.consumer_watches import consumer_watches, monitoring_plan
 from infra.plan.messaging_connections import REDIS_URL_ENV, connection_env, plan_connections
+from infra.plan.migration import plan_migration, source_cluster
 from infra.plan.model import (
     BOOTSTRAP_TOKEN,
     CLUSTER_RESOURCE_NAME,
@@ -40,6 +43,7 @@ from infra.plan.model import (
     ClusterPlan,
     CredentialPlan,
     KubernetesPlan,
+    MirroredGroup,
     Operation,
     PatternType,
     Plan,
@@ -118,17 +122,27 @@ def resolve_plan(
     topology_problems += [problem for found in subject_problems for problem in found.problems]
     needs_idempotent_write = _needs_idempotent_write_acl(settings)
     celery_queues = _celery_queues(topology, stack, topics)
+    # A pr-<n> preview copies dev's settings but has topics of its own, which nothing mirrors:
+    # it drops the migration and runs every service on its own cluster.
+    migration = None if stack.is_preview else settings.migration
+    sides = service_sides(migration, topology)
+    source = source_cluster(migration.source) if migration is not None else None
+    mirrored_groups: list[MirroredGroup] = []
     for name in sorted(topology.services):
         names = _service_names(topology, stack, name, topics, credentials)
+        mirrored_groups += _mirrored_groups(names)
         acls.extend(_service_acls(names, broker_needs_idempotent_write=needs_idempotent_write))
-        env = _service_env(topology, settings, names, topics, cluster, queues=celery_queues)
+        side: ClusterSide = sides[name]
+        uses = source if side == "source" and source is not None else cluster
+        env = _service_env(topology, settings, names, topics, uses, queues=celery_queues)
         connections, connection_secrets = connection_env(json.loads(env["MESSAGING_ROUTING"]), redis, celery)
         registry_vars, registry_secrets = registry_env(name, subjects, registry)
         env |= registry_vars
-        secret_env = _secret_env(cluster) | connection_secrets | registry_secrets
+        secret_env = _secret_env(uses) | connection_secrets | registry_secrets
         services.append(
             ServicePlan(
                 name=name,
+                cluster=side,
                 principal=names.principal,
                 rollout_deployment=rollouts.get(name),
                 config_map=f"{name}-kafka-env",
@@ -175,6 +189,20 @@ def resolve_plan(
         raise ConfigError(problems)
 
     protected = settings.protected and not stack.is_preview
+    migration_plan = (
+        plan_migration(
+            migration,
+            domain=topology.domain,
+            stack=stack.name,
+            cluster=cluster,
+            sides=sides,
+            topics=[topic.name for topic in topics.values()],
+            groups=mirrored_groups,
+            target_needs_idempotent_write=needs_idempotent_write,
+        )
+        if migration is not None
+        else None
+    )
     return Plan(
         stack=stack.name,
         environment=environment,
@@ -207,6 +235,7 @@ def resolve_plan(
         ),
         subjects=subjects,
         schema_registry=registry,
+        migration=migration_plan,
         warnings=[
             str(warning)
             for warning in [
@@ -536,6 +565,19 @@ def _service_names(
             names, connect_topics={role: topics[key].name for role, key in keys.items()}, connector_prefix=own
         )
     return names
+
+
+def _mirrored_groups(names: _ServiceNames) -> list[MirroredGroup]:
+    """The groups whose committed offsets a service resumes from after it moves: its consumer
+    group (or per-instance groups by prefix), a Connect worker's sink connectors' groups. A
+    Connect worker's own group holds no offsets and a producer has no group."""
+    if not names.consumes:
+        return []
+    if names.kind == "connect":
+        return [MirroredGroup(name=f"{CONNECT_SINK_GROUP_PREFIX}{names.connector_prefix}", prefix=True)]
+    if names.group_prefix is not None:
+        return [MirroredGroup(name=names.group_prefix, prefix=True)]
+    return [MirroredGroup(name=names.group, prefix=False)] if names.group is not None else []
 
 
 def _service_acls(names: _ServiceNames, *, broker_needs_idempotent_write: bool) -> list[AclBinding]:

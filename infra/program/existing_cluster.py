@@ -8,8 +8,8 @@ from pathlib import Path
 import pulumi
 import pulumi_random as random
 
+from infra.model.cluster_connection import ExistingClusterSettings
 from infra.model.names import generation_suffix
-from infra.model.settings import ExistingClusterSettings
 from infra.model.stacks import ADMIN_PASSWORD_KEY
 from infra.plan.credential_rotation import Generations
 from infra.plan.model import Plan

@@ -31,7 +31,7 @@ from infra.live.cluster_admin import (
     topic_refusals,
     topics_with_records,
 )
-from infra.model.settings import ExistingClusterSettings
+from infra.model.cluster_connection import ExistingClusterSettings
 from infra.model.stacks import ADMIN_PASSWORD_KEY
 from infra.plan.model import Plan
 from infra.program.kafka_admin import topic_spec

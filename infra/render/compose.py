@@ -42,6 +42,7 @@ _RPK_ACL_OPERATIONS = {
     "READ": "read",
     "WRITE": "write",
     "DESCRIBE": "describe",
+    "DESCRIBE_CONFIGS": "describe_configs",
     "IDEMPOTENT_WRITE": "idempotent_write",
     "CREATE": "create",
     "DELETE": "delete",
