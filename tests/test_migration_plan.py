@@ -92,7 +92,7 @@ def test_mirror_grants_are_exact_per_side(project: Project) -> None:
         *{("GROUP", g, "LITERAL", "READ") for g in groups},
         *{
             ("TOPIC", t, "LITERAL", op)
-            for t in ("mm2-offset-syncs.target.internal", CHECKPOINTS_TOPIC)
+            for t in ("mm2-offset-syncs.source.internal", CHECKPOINTS_TOPIC)
             for op in ("CREATE", "READ", "WRITE")
         },
         *{("TOPIC", f"{internal}.", "PREFIXED", op) for op in ("CREATE", "READ", "WRITE")},

@@ -46,7 +46,9 @@ SOURCE_ALIAS = "source"
 TARGET_ALIAS = "target"
 # What MirrorMaker 2 names its own topics on the target with the identity policy and
 # offset-syncs.topic.location = target (DefaultReplicationPolicy.offsetSyncsTopic, checkpointsTopic).
-OFFSET_SYNCS_TOPIC = f"mm2-offset-syncs.{TARGET_ALIAS}.internal"
+# The offset-syncs topic is named after the cluster it is NOT on (MirrorSourceConfig.offsetSyncsTopic:
+# location target -> the source's alias), as seen on Kafka 4.1.1.
+OFFSET_SYNCS_TOPIC = f"mm2-offset-syncs.{SOURCE_ALIAS}.internal"
 CHECKPOINTS_TOPIC = f"{SOURCE_ALIAS}.checkpoints.internal"
 MIRROR_INTERNAL_OPERATIONS: tuple[Operation, ...] = ("CREATE", "READ", "WRITE")
 
