@@ -36,14 +36,12 @@ from infra.live.kafka_broker import (
     stop_detached,
     stop_process,
 )
+from infra.plan.migration import MIRROR_SOURCE_PASSWORD_ENV, MIRROR_TARGET_PASSWORD_ENV
 
 MIRROR_MAKER_MAIN = "org.apache.kafka.connect.mirror.MirrorMaker"
 MIRROR_PID_FILE = "mirror-maker.pid"
 PROPERTIES_FILE = "mm2.properties"
 LOG_FILE = "mirror-maker.log"
-# Where the plan's properties put the passwords (the renderer writes ${env:<name>}).
-SOURCE_PASSWORD_ENV = "MIRROR_SOURCE_PASSWORD"
-TARGET_PASSWORD_ENV = "MIRROR_TARGET_PASSWORD"
 # MirrorMaker's own defaults (MirrorMakerConfig.workerConfig) when the properties name none.
 DEFAULT_STATUS_TOPIC = "mm2-status.{source}.internal"
 DEFAULT_OFFSETS_TOPIC = "mm2-offsets.{source}.internal"
@@ -96,7 +94,7 @@ class MirrorPasswords:
     target: str = field(repr=False)
 
     def environment(self) -> dict[str, str]:
-        return {SOURCE_PASSWORD_ENV: self.source, TARGET_PASSWORD_ENV: self.target}
+        return {MIRROR_SOURCE_PASSWORD_ENV: self.source, MIRROR_TARGET_PASSWORD_ENV: self.target}
 
 
 def properties_of(text: str) -> dict[str, str]:
