@@ -208,3 +208,12 @@ def test_services_move_one_by_one_while_running_and_no_event_is_lost(
     assert lost == []
     assert duplicates <= bound
     assert set(handled) <= set(published)
+
+    # 3. Every service on the target: the source can go once the mirror was idle for `keep`.
+    everyone = {service.name: "target" for service in both_moved.services}
+    code, document = pair.status_command(pair.plan(everyone, keep="1h"))
+    assert (code, document["source_can_go"]) == (0, False), document
+    idle = document["idle_seconds"]
+    assert idle is not None and idle < 3600
+    code, document = pair.status_command(pair.plan(everyone, keep=f"{idle}s"))
+    assert (code, document["source_can_go"], document["safe_moves"]) == (0, True, []), document
