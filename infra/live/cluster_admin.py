@@ -653,6 +653,12 @@ def delete_grants(admin: AdminClient, grants: Iterable[Grant]) -> None:
 
 # librdkafka's OFFSET_INVALID: a group that never committed for a partition.
 NO_COMMITTED_OFFSET = -1001
+# A group's coordinator that cannot answer yet (loading after a start, moving): ask again.
+COORDINATOR_BUSY = (
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+)
 
 
 def end_offsets(admin: AdminClient, topics: Iterable[str]) -> dict[tuple[str, int], int]:
@@ -689,14 +695,21 @@ def _offsets(
     }
 
 
-def committed_offsets(admin: AdminClient, groups: Iterable[str]) -> dict[tuple[str, str, int], int]:
+def committed_offsets(
+    admin: AdminClient, groups: Iterable[str], within: float = REQUEST_TIMEOUT_S
+) -> dict[tuple[str, str, int], int]:
     """(group, topic, partition) -> the group's committed offset, wherever it committed one. One
-    request per group (the protocol takes one group per request), all in flight together."""
+    request per group (the protocol takes one group per request), all in flight together, once
+    every group's coordinator answers: librdkafka 2.x crashes the process when an OffsetFetch of
+    the Admin API meets NOT_COORDINATOR (confluentinc/librdkafka#5040), as a coordinator that is
+    still loading (a broker just started or failed over) answers."""
+    wanted = sorted(set(groups))
+    describe_groups(admin, wanted, within)
     futures = {
         group: admin.list_consumer_group_offsets(
             [ConsumerGroupTopicPartitions(group)], request_timeout=REQUEST_TIMEOUT_S
         )[group]
-        for group in sorted(set(groups))
+        for group in wanted
     }
     committed = {}
     for group, future in futures.items():
@@ -706,17 +719,36 @@ def committed_offsets(admin: AdminClient, groups: Iterable[str]) -> dict[tuple[s
     return committed
 
 
+def describe_groups(
+    admin: AdminClient, groups: Sequence[str], within: float = REQUEST_TIMEOUT_S
+) -> dict[str, Any]:
+    """Each group's description (None: a group the cluster does not know), asked again while its
+    coordinator is loading or moving, until ``within`` seconds."""
+    found: dict[str, Any] = {}
+    left = list(groups)
+    deadline = time.monotonic() + within
+    while left:
+        futures = admin.describe_consumer_groups(left, request_timeout=REQUEST_TIMEOUT_S)
+        left = []
+        for group, future in futures.items():
+            try:
+                found[group] = future.result()
+            except KafkaException as exc:
+                code = exc.args[0].code()
+                if code == KafkaError.GROUP_ID_NOT_FOUND:  # Kafka 4 for a group it does not know
+                    found[group] = None
+                elif code in COORDINATOR_BUSY and time.monotonic() < deadline:
+                    left.append(group)
+                else:
+                    raise
+        if left:
+            time.sleep(0.5)
+    return found
+
+
 def active_groups(admin: AdminClient, groups: Iterable[str]) -> set[str]:
     """Those of ``groups`` that have a member now."""
-    wanted = sorted(set(groups))
-    if not wanted:
-        return set()
-    active = set()
-    for group, future in admin.describe_consumer_groups(wanted, request_timeout=REQUEST_TIMEOUT_S).items():
-        try:
-            if future.result().members:
-                active.add(group)
-        except KafkaException as exc:  # a group the cluster does not know (Kafka 4: GROUP_ID_NOT_FOUND)
-            if exc.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:
-                raise
-    return active
+    described = describe_groups(admin, sorted(set(groups)))
+    return {
+        group for group, description in described.items() if description is not None and description.members
+    }

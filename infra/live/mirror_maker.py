@@ -59,11 +59,17 @@ MIRROR_POM = maven_pom(
     ],
 )
 
-# INFO for the Mirror connectors: their task lines are what a person running `migration mirror` reads.
+# INFO for the Mirror connectors: their task lines are what a person running `migration mirror`
+# reads. DEBUG for the two classes that create MirrorMaker's topics: they report a refused
+# CreateTopics ("Not authorized to create topic(s) ...", a missing CREATE grant) at DEBUG only.
 MIRROR_LOG4J2 = (
     LOG4J2
     + """logger.mirror.name = org.apache.kafka.connect.mirror
 logger.mirror.level = INFO
+logger.mirrorutils.name = org.apache.kafka.connect.mirror.MirrorUtils
+logger.mirrorutils.level = DEBUG
+logger.topicadmin.name = org.apache.kafka.connect.util.TopicAdmin
+logger.topicadmin.level = DEBUG
 """
 )
 
@@ -190,11 +196,24 @@ def start(
     """Start MirrorMaker with these properties and wait until its connectors and the source
     connector's tasks run (read from the status topic on the target through ``target_admin``).
     Detached: it outlives this process (`stop_mirror` ends it by its pid file)."""
+    started_ms = int(time.time() * 1000)
+    mirror = launch(work, properties_text, passwords, detached=detached)
+    try:
+        wait_until_mirroring(mirror, properties_of(properties_text), target_admin, started_ms, within)
+    except BaseException:
+        mirror.stop()
+        raise
+    return mirror
+
+
+def launch(
+    work: Path, properties_text: str, passwords: MirrorPasswords, *, detached: bool = False
+) -> RunningMirror:
+    """Start MirrorMaker without waiting for it (its log in ``work``)."""
     if running_pid(work, MIRROR_PID_FILE) is not None:
         raise MirrorMakerFailed(f"a MirrorMaker from {work} is already running; stop it first")
     argv = command(work, properties_text)
     log = work / LOG_FILE
-    started_ms = int(time.time() * 1000)
     with log.open("w") as out:
         process = subprocess.Popen(
             argv,
@@ -204,13 +223,7 @@ def start(
             start_new_session=detached,
         )
     (work / MIRROR_PID_FILE).write_text(f"{process.pid}\n")
-    mirror = RunningMirror(work, log, process.pid, process)
-    try:
-        wait_until_mirroring(mirror, properties_of(properties_text), target_admin, started_ms, within)
-    except BaseException:
-        mirror.stop()
-        raise
-    return mirror
+    return RunningMirror(work, log, process.pid, process)
 
 
 def stop_mirror(work: Path) -> bool:

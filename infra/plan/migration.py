@@ -5,12 +5,12 @@ Why each grant (docs/migration.md lists the same, the live test removes each on 
 source (read-only: offset syncs are kept on the target, KIP-716):
 - TOPIC READ on each mirrored topic: MirrorSourceTask consumes it (READ implies DESCRIBE, which
   listTopics/describeTopics need);
-- TOPIC DESCRIBE_CONFIGS on each mirrored topic: MirrorSourceConnector describes the configs of
-  a topic it finds on the source (to create it on the target when missing);
 - GROUP DESCRIBE on each synced group: MirrorCheckpointConnector lists the groups and reads
-  their committed offsets;
-- CLUSTER DESCRIBE: listing consumer groups is answered in full only with it (without, the
-  broker filters the list by group; kept per the issue, proven by the live test).
+  their committed offsets (one request for all: without it for one group, none is translated).
+Not granted, as the live test found them unused on Kafka 4.1.1: CLUSTER DESCRIBE (the group
+list is filtered by GROUP DESCRIBE, which covers every synced group) and TOPIC DESCRIBE_CONFIGS
+(read only to create a topic missing on the target, or with sync.topic.configs, both of which
+the platform does itself).
 target:
 - TOPIC WRITE on each mirrored topic: the replicated records; READ on it too: writing a group's
   translated offsets (sync.group.offsets) is an offset commit, which needs READ on the topic;
@@ -127,9 +127,7 @@ def _group_grants(groups: list[MirroredGroup], operation: Operation) -> list[Gra
 
 
 def _source_acls(principal: str, topics: list[str], groups: list[MirroredGroup]) -> list[AclBinding]:
-    grants: list[Grant] = [("CLUSTER", CLUSTER_RESOURCE_NAME, "LITERAL", "DESCRIBE")]
-    for topic in sorted(topics):
-        grants += [("TOPIC", topic, "LITERAL", "READ"), ("TOPIC", topic, "LITERAL", "DESCRIBE_CONFIGS")]
+    grants: list[Grant] = [("TOPIC", topic, "LITERAL", "READ") for topic in sorted(topics)]
     grants += _group_grants(groups, "DESCRIBE")
     return _bindings(principal, grants)
 

@@ -9,6 +9,7 @@ shown needed, and `migration status` is read at each step.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -20,15 +21,25 @@ from typing import Any
 
 import pytest
 import yaml
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from infra.commands.migration import scope
-from infra.live.cluster_admin import ScramCredential, create_grants, upsert_scram_users
+from infra.live.cluster_admin import (
+    Grant,
+    ScramCredential,
+    create_grants,
+    delete_grants,
+    delete_topics,
+    end_offsets,
+    upsert_scram_users,
+)
 from infra.live.converge import planned_grant
 from infra.live.kafka_broker import Broker, BrokerOptions, local_kafka, missing_tools
-from infra.live.migration_status import MigrationStatus, read_status
-from infra.live.mirror_maker import MirrorPasswords, running_mirror
+from infra.live.migration_status import GroupPosition, MigrationStatus, read_status
+from infra.live.mirror_maker import MirrorPasswords, launch, running_mirror
 from infra.model.migration_settings import ClusterSide
-from infra.plan.model import Plan
+from infra.plan.migration import CHECKPOINTS_TOPIC, OFFSET_SYNCS_TOPIC
+from infra.plan.model import MigrationPlan, Plan
 from infra.plan.resolve import load_plan
 from infra.render.mirror_maker import mirror_maker_properties
 from tests.broker_setup import deploy_plan
@@ -102,7 +113,7 @@ class Pair:
             check=False,
             timeout=120,
         )
-        assert result.returncode in (0, 1), result.stderr
+        assert result.returncode in (0, 1) and result.stdout, result.stderr
         return result.returncode, json.loads(result.stdout)
 
 
@@ -210,10 +221,194 @@ def test_services_move_one_by_one_while_running_and_no_event_is_lost(
     assert set(handled) <= set(published)
 
     # 3. Every service on the target: the source can go once the mirror was idle for `keep`.
-    everyone = {service.name: "target" for service in both_moved.services}
+    everyone: dict[str, ClusterSide] = {service.name: "target" for service in both_moved.services}
     code, document = pair.status_command(pair.plan(everyone, keep="1h"))
     assert (code, document["source_can_go"]) == (0, False), document
     idle = document["idle_seconds"]
     assert idle is not None and idle < 3600
     code, document = pair.status_command(pair.plan(everyone, keep=f"{idle}s"))
     assert (code, document["source_can_go"], document["safe_moves"]) == (0, True, []), document
+
+
+def seed(source: Broker, groups: dict[str, str], topics: list[str], records: int = 12) -> None:
+    """Records on each topic of the source, and each group's committed position at their end, as
+    the old services left them (a commit without joining: the groups have no members)."""
+    producer = Producer(source.client_config())
+    for topic in topics:
+        for number in range(records):
+            producer.produce(topic, key=f"key-{number}", value=str(number))
+    assert producer.flush(30) == 0
+    ends = end_offsets(source.admin(), topics)
+    for group, topic in groups.items():
+        consumer = Consumer(source.client_config() | {"group.id": group, "enable.auto.commit": "false"})
+        positions = [TopicPartition(t, p, end) for (t, p), end in sorted(ends.items()) if t == topic and end]
+        consumer.commit(offsets=positions, asynchronous=False)
+        consumer.close()
+
+
+def kind(migration: MigrationPlan, side: str, grant: Grant) -> tuple[str, str, str, str]:
+    """What a grant is for: every mirrored topic's (or synced group's) grant is the same kind."""
+    name = grant.resource_name
+    if grant.resource_type == "TOPIC" and name in migration.topics:
+        name = "<mirrored topic>"
+    elif grant.resource_type == "GROUP" and name in migration.groups:
+        name = "<synced group>"
+    return side, grant.operation, grant.resource_type, name
+
+
+# The broker's refusal as MirrorMaker logs it; a topic it could not create is then missing.
+REFUSAL = re.compile(r"AuthorizationException|AUTHORIZATION_FAILED|Not authorized|UNKNOWN_TOPIC_OR_PARTITION")
+
+
+def first_refusal(work: Path, properties: str, pair: Pair, resource: str, within: float = 45) -> str | None:
+    """Run MirrorMaker until it logs the broker's refusal about ``resource`` (that text, or None
+    after ``within`` seconds), then stop it. The log is read as it grows: a refused consumer can
+    write a million lines a minute."""
+    mirror = launch(work, properties, pair.mirror_passwords())
+    try:
+        deadline = time.monotonic() + within
+        read, tail = 0, ""
+        while time.monotonic() < deadline:
+            with mirror.log.open(errors="replace") as log:
+                log.seek(read)
+                chunk = log.read(4_000_000)
+                read = log.tell()
+            text = tail + chunk
+            for match in REFUSAL.finditer(text):
+                around = text[max(match.start() - 400, 0) : match.end() + 400]
+                if resource in around:
+                    return around
+            tail = text[-800:]
+            if mirror.exited() is not None:
+                return None
+            if len(chunk) < 4_000_000:
+                time.sleep(0.3)
+        return None
+    finally:
+        mirror.stop()
+
+
+def test_each_mirror_grant_is_needed(pair: Pair, tmp_path: Path, migration_report: list[str]) -> None:
+    """Each kind of grant the plan gives MirrorMaker, removed on the real broker. Grants of one kind
+    hold for every topic or group alike, so each kind is shown on one. Three kinds fail only their
+    own topic or group: one run without them, where a control group and topic keep working. Without
+    any other, MirrorMaker stops (a worker, connector or task fails): a short run each, until it
+    logs the broker's authorization failure naming that resource."""
+    started = time.monotonic()
+    plan = pair.plan({})
+    migration = plan.migration
+    assert migration is not None
+    source_grants = {planned_grant(acl) for acl in migration.source.acls}
+    target_grants = {planned_grant(acl) for acl in migration.target.acls}
+    principal = f"User:{migration.source.principal}"
+    properties = mirror_maker_properties(plan)
+
+    def topic(key: str) -> str:
+        return f"{pair.domain}.{key}"
+
+    def group(service: str) -> str:
+        found = plan.service(service).consumer_group
+        assert found is not None
+        return found
+
+    def grant(
+        operation: str, resource_type: str, name: str, grants: set[Grant], pattern: str = "LITERAL"
+    ) -> Grant:
+        wanted = Grant(principal, operation, resource_type, name, pattern)
+        assert wanted in grants, f"the plan has no {wanted.text}"
+        return wanted
+
+    # 1. One run: each removed grant on a topic or group of its own; api's group on
+    # guardian.responses keeps every grant and must be translated.
+    unread = topic("context.vectorized")
+    uncommitted, unjoined, control = (group(s) for s in ("context-vectorizer", "guardian", "api"))
+    removed_on_source = [grant("READ", "TOPIC", unread, source_grants)]
+    removed_on_target = [
+        grant("READ", "TOPIC", topic("context.aggregated"), target_grants),
+        grant("READ", "GROUP", unjoined, target_grants),
+    ]
+    seed(
+        pair.source,
+        {
+            uncommitted: topic("context.aggregated"),
+            unjoined: topic("guardian.requests"),
+            control: topic("guardian.responses"),
+        },
+        [
+            topic(key)
+            for key in ("context.aggregated", "guardian.requests", "guardian.responses", "context.vectorized")
+        ],
+    )
+    delete_grants(pair.source.admin(), removed_on_source)
+    delete_grants(pair.target.admin(), removed_on_target)
+    try:
+        with running_mirror(tmp_path / "per-resource", properties, pair.mirror_passwords(), pair.target):
+            positions: dict[str, GroupPosition] = {}
+
+            def settled() -> MigrationStatus:
+                status = pair.status(plan)
+                positions.update({g.group: g for g in status.groups if g.topic != topic("vectordb.ingest")})
+                return status
+
+            eventually(
+                settled,
+                lambda status: (
+                    positions[control].target_behind == 0
+                    and next(t for t in status.topics if t.topic == topic("guardian.responses")).lag == 0
+                ),
+                timeout=60,
+                what="the control group translated",
+            )
+            time.sleep(3)  # three more sync intervals
+            status = settled()
+    finally:
+        create_grants(pair.source.admin(), removed_on_source)
+        create_grants(pair.target.admin(), removed_on_target)
+    lags = {t.topic: t.lag for t in status.topics}
+    assert lags[unread] > 0, "without READ on the source topic nothing of it is mirrored"
+    assert lags[topic("context.aggregated")] == lags[topic("guardian.requests")] == 0
+    for untranslated in (uncommitted, unjoined):
+        assert not positions[untranslated].translated, f"{untranslated} was translated without its grant"
+    shown = [g.text for g in removed_on_source + removed_on_target]
+
+    # 2. Without any of these MirrorMaker stops: a short run each.
+    internal = migration.internal_prefix
+    stopping: list[tuple[Broker, Grant, list[str]]] = [
+        (pair.source, grant("DESCRIBE", "GROUP", control, source_grants), []),
+        (pair.target, grant("WRITE", "TOPIC", topic("guardian.responses"), target_grants), []),
+        (pair.target, grant("READ", "GROUP", internal, target_grants), []),
+    ]
+    connect_topics = sorted(migration.connect_topics.values())
+    for operation in ("READ", "WRITE", "CREATE"):
+        # A CREATE grant is used only when the topic is not there yet: those are deleted first.
+        creating = operation == "CREATE"
+        for name in (OFFSET_SYNCS_TOPIC, CHECKPOINTS_TOPIC):
+            stopping.append(
+                (pair.target, grant(operation, "TOPIC", name, target_grants), [name] if creating else [])
+            )
+        prefixed = grant(operation, "TOPIC", f"{internal}.", target_grants, "PREFIXED")
+        stopping.append((pair.target, prefixed, connect_topics if creating else []))
+    kinds = {kind(migration, "source", g) for g in source_grants} | {
+        kind(migration, "target", g) for g in target_grants
+    }
+    removed_kinds = {kind(migration, "source", g) for g in removed_on_source}
+    removed_kinds |= {kind(migration, "target", g) for g in removed_on_target}
+    removed_kinds |= {kind(migration, "source" if c is pair.source else "target", g) for c, g, _ in stopping}
+    assert removed_kinds == kinds, "every kind of grant the plan gives is shown needed"
+    for number, (cluster, removed, recreated) in enumerate(stopping):
+        seed(pair.source, {}, [topic("guardian.responses")], records=1)  # something to copy
+        if recreated:
+            delete_topics(pair.target.admin(), recreated)
+        delete_grants(cluster.admin(), [removed])
+        try:
+            refusal = first_refusal(tmp_path / f"without-{number}", properties, pair, removed.resource_name)
+            absent = set(recreated) - set(pair.target.admin().list_topics(timeout=10).topics)
+        finally:
+            create_grants(cluster.admin(), [removed])
+        assert refusal is not None, f"MirrorMaker logged no refusal without {removed.text}"
+        assert absent == set(recreated), f"{sorted(set(recreated) - absent)} created without {removed.text}"
+        shown.append(removed.text)
+    migration_report.append(
+        f"{len(shown)} kinds of mirror grant shown needed ({time.monotonic() - started:.0f} s): "
+        + "; ".join(shown)
+    )
