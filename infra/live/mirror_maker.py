@@ -176,12 +176,13 @@ class RunningMirror:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.is_file() else ""
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM (its tasks commit what they copied), SIGKILL after ``timeout`` seconds."""
         if self.process is not None:
-            stop_process(self.process)
+            stop_process(self.process, timeout)
             (self.work / MIRROR_PID_FILE).unlink(missing_ok=True)
         else:
-            stop_detached(self.work, pid_name=MIRROR_PID_FILE)
+            stop_detached(self.work, timeout, pid_name=MIRROR_PID_FILE)
 
 
 def start(

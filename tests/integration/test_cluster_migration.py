@@ -285,7 +285,7 @@ def first_refusal(work: Path, properties: str, pair: Pair, resource: str, within
                 time.sleep(0.3)
         return None
     finally:
-        mirror.stop()
+        mirror.stop(timeout=2)  # nothing of a refused run is worth its graceful stop
 
 
 def test_each_mirror_grant_is_needed(pair: Pair, tmp_path: Path, migration_report: list[str]) -> None:
