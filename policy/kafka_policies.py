@@ -43,6 +43,10 @@ MUST_STAY_PROTECTED = TOPICS | {
     "aws:msk/cluster:Cluster",
     "aws:kms/key:Key",
 }
+# A migration's own resources (infra/program/migration_source.py and the mirror principal on the
+# target) end with the migration; a preflight guards that on protected stacks instead.
+MIGRATION_COMPONENT = "kafka-platform:kafka:MigrationSource$"
+MIRROR_ACCESS_NAME = "access-platform-mirror"
 # Roles on Kafka data: bound to named topics, groups or transactional ids, never a whole cluster.
 KAFKA_RESOURCE_ROLES = frozenset({"DeveloperRead", "DeveloperWrite", "DeveloperManage", "ResourceOwner"})
 KAFKA_RESOURCE_SEGMENTS = ("topic=", "group=", "transactional-id=")
@@ -58,7 +62,9 @@ _CREDENTIAL_KEY = re.compile(r"(PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|CREDE
 _CREDENTIAL_VALUE = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
-    re.compile(r"password\s*=", re.IGNORECASE),  # e.g. a JAAS config line
+    # e.g. a JAAS config line; not one that reads the password through a config provider
+    # (`password="${env:MIRROR_SOURCE_PASSWORD}"`, MirrorMaker 2's properties).
+    re.compile(r"password\s*=\s*(?!\"?\$\{)", re.IGNORECASE),
     re.compile(r"^[A-Za-z0-9+/]{64}$"),  # Confluent Cloud API secret shape
 ]
 
@@ -300,7 +306,13 @@ def config_map_has_no_credentials(args: Any, report_violation: ReportViolation) 
 
 
 def protected_stays_protected(args: Any, report_violation: ReportViolation) -> None:
-    if args.resource_type in MUST_STAY_PROTECTED and is_production(args.urn) and not args.opts.protect:
+    migration = MIGRATION_COMPONENT in args.urn or args.urn.endswith(f"::{MIRROR_ACCESS_NAME}")
+    if (
+        args.resource_type in MUST_STAY_PROTECTED
+        and is_production(args.urn)
+        and not args.opts.protect
+        and not migration
+    ):
         report_violation(f"{args.resource_type} must be protected in production")
 
 

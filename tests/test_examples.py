@@ -69,3 +69,21 @@ def test_the_root_project_starts_as_the_example() -> None:
         pytest.skip("the root project is a team's own (kafka-platform init)")
     differ = [name for name in EXAMPLE_FILES if (REPO / name).read_bytes() != (EXAMPLE / name).read_bytes()]
     assert differ == [], f"edit examples/aura360 and the root together: {differ}"
+
+
+def test_the_migrating_cluster_template_asks_only_for_both_admin_passwords(project: Project) -> None:
+    template = (REPO / "examples" / "Pulumi.migrating-cluster.yaml").read_text()
+    project.write("Pulumi.staging.yaml", template)
+    with pytest.raises(ConfigError) as caught:
+        project.plan("staging")
+    assert [problem.path for problem in caught.value.problems] == [
+        ("config", "kafka-platform:kafkaAdminPassword"),
+        ("config", "kafka-platform:migrationSourceAdminPassword"),
+    ]
+    secrets = "".join(
+        f"  kafka-platform:{name}:\n    secure: {ENCRYPTED}\n"
+        for name in ("kafkaAdminPassword", "migrationSourceAdminPassword")
+    )
+    project.write("Pulumi.staging.yaml", template.replace("config:\n", "config:\n" + secrets, 1))
+    plan = project.plan("staging")
+    assert plan.migration is not None and plan.migration.services_on("target") == ["vectordb-ingest"]

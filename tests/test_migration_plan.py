@@ -3,19 +3,24 @@ MirrorMaker 2 properties renderer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import yaml
 
+from infra.live.drift import Scope, compare
 from infra.live.kafka_broker import KAFKA_VERSION
 from infra.model.errors import ConfigError
 from infra.model.migration_settings import MIRROR_MAKER_IMAGE
 from infra.model.stacks import SETTINGS_KEY
 from infra.plan.migration import CHECKPOINTS_TOPIC, MIRROR_SOURCE_PASSWORD_ENV, MIRROR_TARGET_PASSWORD_ENV
 from infra.plan.model import SASL_PASSWORD_ENV, Plan
+from infra.render.env_output import render_env
 from infra.render.mirror_maker import mirror_maker_properties
-from tests.project_files import ENCRYPTED, Project, migrating_stack_file
+from infra.render.plan_table import render_table
+from tests.project_files import ENCRYPTED, Project, add_streams_and_connect, migrating_stack_file
+from tests.test_import_and_drift_mapping import live_copy
 
 STACK = "move"
 FILE = f"Pulumi.{STACK}.yaml"
@@ -124,7 +129,7 @@ def test_a_producer_before_its_consumers_is_refused_naming_them(project: Project
         "'context-aggregator' still consumes 'aura360.user.events' on source; "
         "'vectordb-ingest' still consumes 'aura360.vectordb.ingest' on source"
         in problem
-        and "move consumers first" in problem
+        and problem.endswith("move consumers to target first, and back to source last")
         for problem in problems
     ), problems
 
@@ -219,3 +224,56 @@ def test_the_properties_take_the_target_address_known_after_deployment(project: 
 def test_a_stack_without_migration_has_no_properties(project: Project) -> None:
     with pytest.raises(ValueError, match=r"has no settings\.migration"):
         mirror_maker_properties(project.plan("prod"))
+
+
+def test_env_on_the_host_keeps_a_service_on_the_source_at_the_source(project: Project) -> None:
+    """A local target: `env --host` gives the services that moved the local broker's host address,
+    and leaves those still on the source at the source."""
+    document = yaml.safe_load((project.root / "Pulumi.local.yaml").read_text())
+    source = yaml.safe_load(migrating_stack_file({}))["config"][SETTINGS_KEY]["migration"]["source"]
+    document["config"][SETTINGS_KEY]["migration"] = {"source": source, "services": CONSUMERS_MOVED}
+    document["config"]["kafka-platform:migrationSourceAdminPassword"] = {"secure": ENCRYPTED}
+    project.write("Pulumi.local.yaml", yaml.safe_dump(document))
+    plan = project.plan("local")
+    text = render_env(plan, ["api", "vectordb-ingest"], host=True)
+    assert "# api (ConfigMap api-kafka-env; on the migration's source)" in text
+    assert "export KAFKA_BROKER_URL=old-kafka-0.old:9092" in text
+    assert f"export KAFKA_BROKER_URL={plan.cluster.local_settings().external_bootstrap}" in text
+
+
+def test_the_plan_table_says_where_each_service_stands(project: Project) -> None:
+    text = render_table(_plan(project, CONSUMERS_MOVED))
+    assert "MIGRATION from old-kafka-0.old:9092 (source) to this stack's cluster (target)" in text
+    assert "  on the source: api, guardian\n" in text
+    assert (
+        "SERVICE api (on the source; ConfigMap api-kafka-env, Secret api-kafka-credentials; no rollout)"
+        in text
+    )
+    assert "source   READ       TOPIC     LITERAL   aura360.context.aggregated" in text
+
+
+def test_a_streams_app_is_warned_that_its_state_is_not_mirrored(project: Project) -> None:
+    project.edit_topology(add_streams_and_connect)
+    plan = _plan(project, {})
+    assert [w for w in plan.warnings if "migration" in w] == [
+        f"{FILE}: settings.migration.services.counter: service 'counter' is a Kafka Streams app: its "
+        "changelog and repartition topics are not mirrored, so on the target it resumes its input from "
+        "translated offsets with empty state stores (docs/migration.md, Limits)"
+    ]
+    assert plan.migration is not None
+    # The Connect worker's sink connectors' groups are synced by prefix; its own group is not.
+    assert plan.migration.group_prefixes == ["connect-aura360.sink."]
+    assert "aura360.sink" not in plan.migration.groups and "aura360.counter" in plan.migration.groups
+
+
+def test_drift_on_the_target_counts_the_mirror_principal_as_the_stacks(project: Project) -> None:
+    plan = _plan(project, {})
+    assert plan.migration is not None
+    mirror = plan.migration.target
+    target = live_copy(plan)
+    mirror_acls = live_copy(plan.model_copy(update={"acls": mirror.acls})).acls
+    users = [mirror.principal, *(service.principal for service in plan.services)]
+    live = replace(target, acls=[*target.acls, *mirror_acls], users=users)
+    assert compare(plan, live, "target", Scope()).in_sync
+    missing = replace(live, acls=live.acls[:-1])
+    assert compare(plan, missing, "target", Scope()).missing_acls == [str(mirror_acls[-1])]

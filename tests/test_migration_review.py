@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
+from infra import cli
 from infra.plan.change_review import Severity, review
 from tests.project_files import Project, migrating_stack_file
 
@@ -72,7 +73,9 @@ def _git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
 
-def test_diff_refuses_an_unsafe_step_with_validates_reason(project: Project) -> None:
+def test_diff_refuses_an_unsafe_step_with_validates_reason(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     project.write(FILE, migrating_stack_file(CONSUMERS))
     _git(project.root, "init", "-q")
     _git(project.root, "add", "-A")
@@ -84,27 +87,23 @@ def test_diff_refuses_an_unsafe_step_with_validates_reason(project: Project) -> 
             {**CONSUMERS, "vectordb-ingest": "source", "api": "target", "guardian": "target"}
         ),
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infra",
-            "--project-dir",
-            str(project.root),
-            "diff",
-            "--base",
-            "HEAD",
-            "--stack",
-            STACK,
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    assert (
+        cli.main(
+            [
+                "--project-dir",
+                str(project.root),
+                "diff",
+                "--base",
+                "HEAD",
+                "--stack",
+                STACK,
+                "--format",
+                "json",
+            ]
+        )
+        == 2
     )
-    assert result.returncode == 2, result.stderr
-    problems = json.loads(result.stdout)["problems"]
+    problems = json.loads(capsys.readouterr().out)["problems"]
     assert (
         f"{STACK}: {FILE}: settings.migration.services.api: service 'api' writes to target while "
         "'vectordb-ingest' still consumes 'aura360.vectordb.ingest' on source: its events would stop "

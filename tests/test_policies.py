@@ -12,7 +12,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 
 from policy import kafka_policies as policies
 from tests.project_files import REPO, Project, add_streams_and_connect
-from tests.pulumi_harness import Registration, run_program, stack_settings
+from tests.pulumi_harness import Registration, Run, run_program, stack_settings
 
 Validator = Any
 
@@ -146,7 +146,10 @@ CASES: list[tuple[str, Validator, ResourceValidationArgs, ResourceValidationArgs
     (
         "configmap value",
         policies.config_map_has_no_credentials,
-        args(policies.CONFIG_MAP, {"data": {"KAFKA_CLIENT_ID": "aura360-api-prod"}}),
+        args(
+            policies.CONFIG_MAP,
+            {"data": {"mm2.properties": 'x.sasl.jaas.config = M required username="a" password="${env:P}";'}},
+        ),
         args(policies.CONFIG_MAP, {"data": {"JAAS": 'ScramLoginModule required username="a" password="b";'}}),
         "value of 'JAAS' looks like a credential",
     ),
@@ -200,6 +203,16 @@ def _as_args(registration: Registration) -> ResourceValidationArgs:
     )
 
 
+def pack_violations(run: Run) -> list[str]:
+    """Every policy of the pack on every resource the program registered."""
+    return [
+        f"{policy.name}: {registration.name}: {message}"
+        for registration in run.registrations
+        for policy in policies.POLICIES
+        for message in violations(policy.validate, _as_args(registration))
+    ]
+
+
 PR_OUTPUTS = {
     "acme/kafka-platform/dev": {
         "environment_id": "env-dev",
@@ -238,13 +251,7 @@ def test_the_program_passes_its_own_policy_pack(tmp_path: Path, stack: str, mode
         settings["kafka"]["confluent"] |= {"tier": "standard"}
     run = run_program(project.root, stack, settings=settings, stack_outputs=PR_OUTPUTS)
     assert mode != "rbac" or run.plan.role_bindings
-    found = [
-        f"{policy.name}: {registration.name}: {message}"
-        for registration in run.registrations
-        for policy in policies.POLICIES
-        for message in violations(policy.validate, _as_args(registration))
-    ]
-    assert found == []
+    assert pack_violations(run) == []
 
 
 def preview_args(resource_type: str, props: dict[str, Any], stack: str = "prod") -> ResourceValidationArgs:
@@ -334,3 +341,28 @@ def test_every_grant_of_a_service_access_is_judged_and_named() -> None:
     assert violations(policies.acl_never_all, everything) == [
         "grant 'User:x ALL TOPIC t': ACL grants ALL operations; grant the specific operations instead"
     ]
+
+
+def test_a_migrating_production_stack_passes_its_own_policy_pack(tmp_path: Path) -> None:
+    """The source's users and grants and the mirror principal end with the migration (unprotected,
+    guarded by the preflight); MirrorMaker 2's properties name their passwords, never hold them."""
+    import yaml
+
+    from infra.model.stacks import MIGRATION_SOURCE_PASSWORD_KEY
+    from tests.project_files import migrating_stack_file
+
+    settings = yaml.safe_load(migrating_stack_file({"vectordb-ingest": "target"}))["config"][
+        "kafka-platform:settings"
+    ]
+    settings["production"] = True
+    run = run_program(
+        Project(tmp_path).root,
+        "prod",
+        settings=settings,
+        secret_config={MIGRATION_SOURCE_PASSWORD_KEY: "mock"},  # pragma: allowlist secret
+    )
+    assert run.plan.migration is not None
+    assert pack_violations(run) == []
+    target_access = next(r for r in run.registrations if r.name == "access-api")
+    assert violations(policies.protected_stays_protected, _as_args(target_access)) == []
+    assert target_access.protect

@@ -195,9 +195,14 @@ def _leftover_principals(plan: Plan, live: LiveCluster, scope: Scope, report: Dr
     bases = "|".join(re.escape(principal.name) for principal in plan.principals) or "(?!)"
     planned = re.compile(rf"^(?:{bases})(?:-g\d+)?$")
 
+    # A migration's mirror principal is the stack's too, while the migration lasts.
+    mirror = plan.migration.target.principal if plan.migration is not None else None
+
     def leftover(name: str) -> bool:
         return (
-            name.startswith(namespaces) and name != plan.cluster.admin_principal and not planned.match(name)
+            name.startswith(namespaces)
+            and name not in (plan.cluster.admin_principal, mirror)
+            and not planned.match(name)
         )
 
     users = sorted(name for name in live.users if leftover(name))
@@ -272,9 +277,11 @@ def _compare_acls(plan: Plan, live: LiveCluster, scope: Scope, report: DriftRepo
             "ALLOW",
             "*",
         )
-        for acl in plan.acls
+        for acl in [*plan.acls, *(plan.migration.target.acls if plan.migration is not None else [])]
     }
     ours = {f"User:{principal_ids.get(s.name, s.principal)}" for s in plan.services}
+    if plan.migration is not None:
+        ours.add(f"User:{plan.migration.target.principal}")
     ignored = {f"User:{name}" for name in scope.ignore_principals}
     topic_names = [topic.name for topic in plan.topics]
     rotated_out = _previous_generation(plan)

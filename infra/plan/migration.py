@@ -1,22 +1,23 @@
 """A migrating stack's plan (settings.migration): the two clusters MirrorMaker 2 joins, what it
 mirrors, exactly the grants its principal needs on each side, and where each service stands.
 
-Why each grant (docs/migration.md lists the same, the live test removes each on a real broker):
+Why each grant (docs/migration.md lists the same; each was shown needed, or not, with
+MirrorMaker 2 4.1.1 between two real brokers, and the live test removes each one):
 source (read-only: offset syncs are kept on the target, KIP-716):
 - TOPIC READ on each mirrored topic: MirrorSourceTask consumes it (READ implies DESCRIBE, which
-  listTopics/describeTopics need);
-- GROUP DESCRIBE on each synced group: MirrorCheckpointConnector lists the groups and reads
-  their committed offsets (one request for all: without it for one group, none is translated).
-Not granted, as the live test found them unused on Kafka 4.1.1: CLUSTER DESCRIBE (the group
-list is filtered by GROUP DESCRIBE, which covers every synced group) and TOPIC DESCRIBE_CONFIGS
-(read only to create a topic missing on the target, or with sync.topic.configs, both of which
-the platform does itself).
+  listing and metadata need);
+- GROUP DESCRIBE on each synced group: MirrorCheckpointConnector lists the groups and reads their
+  committed offsets (without it: GroupAuthorizationException, no offset translated).
+  Not granted, shown unneeded: CLUSTER DESCRIBE (the broker answers the group listing filtered
+  by GROUP DESCRIBE) and TOPIC DESCRIBE_CONFIGS (read only to create a topic the target lacks or
+  to sync configs, and the platform creates the target's topics and owns their configs).
 target:
 - TOPIC WRITE on each mirrored topic: the replicated records; READ on it too: writing a group's
-  translated offsets (sync.group.offsets) is an offset commit, which needs READ on the topic;
+  translated offsets (sync.group.offsets) is an offset commit, which needs READ on the topic
+  (without it: "TopicAuthorizationException: Failed altering group offsets");
 - GROUP READ on each synced group: the offset commit for that group;
-- CREATE, READ, WRITE on the offset-syncs topic and the checkpoints topic (MirrorMaker names
-  them, the platform does not create them);
+- CREATE, READ, WRITE on the offset-syncs topic and the checkpoints topic (MirrorMaker names them
+  and creates them; a restarted checkpoint task reads its checkpoints back, CheckpointStore);
 - CREATE, READ, WRITE on the Connect worker's config/offset/status topics (under the internal
   prefix) and READ on its group: dedicated mode runs a Connect worker against the target.
 """
@@ -30,12 +31,12 @@ from infra.plan.model import (
     CLUSTER_RESOURCE_NAME,
     AclBinding,
     ClusterPlan,
+    GrantSpec,
     MigrationPlan,
     MirroredGroup,
     MirrorSide,
     Operation,
-    PatternType,
-    ResourceType,
+    bindings_of,
 )
 
 # The Kubernetes Secret keys and the env variables MirrorMaker 2 reads its two passwords from
@@ -46,8 +47,8 @@ SOURCE_ALIAS = "source"
 TARGET_ALIAS = "target"
 # What MirrorMaker 2 names its own topics on the target with the identity policy and
 # offset-syncs.topic.location = target (DefaultReplicationPolicy.offsetSyncsTopic, checkpointsTopic).
-# The offset-syncs topic is named after the cluster it is NOT on (MirrorSourceConfig.offsetSyncsTopic:
-# location target -> the source's alias), as seen on Kafka 4.1.1.
+# The offset-syncs topic is named after the cluster it is not on (MirrorSourceConfig.offsetSyncsTopic):
+# kept on the target, it is "mm2-offset-syncs.source.internal" (seen on a real pair of brokers).
 OFFSET_SYNCS_TOPIC = f"mm2-offset-syncs.{SOURCE_ALIAS}.internal"
 CHECKPOINTS_TOPIC = f"{SOURCE_ALIAS}.checkpoints.internal"
 MIRROR_INTERNAL_OPERATIONS: tuple[Operation, ...] = ("CREATE", "READ", "WRITE")
@@ -116,10 +117,7 @@ def plan_migration(
     )
 
 
-Grant = tuple[ResourceType, str, PatternType, Operation]
-
-
-def _group_grants(groups: list[MirroredGroup], operation: Operation) -> list[Grant]:
+def _group_grants(groups: list[MirroredGroup], operation: Operation) -> list[GrantSpec]:
     return [
         ("GROUP", group.name, "PREFIXED" if group.prefix else "LITERAL", operation)
         for group in sorted(groups, key=lambda group: (group.name, group.prefix))
@@ -127,7 +125,7 @@ def _group_grants(groups: list[MirroredGroup], operation: Operation) -> list[Gra
 
 
 def _source_acls(principal: str, topics: list[str], groups: list[MirroredGroup]) -> list[AclBinding]:
-    grants: list[Grant] = [("TOPIC", topic, "LITERAL", "READ") for topic in sorted(topics)]
+    grants: list[GrantSpec] = [("TOPIC", topic, "LITERAL", "READ") for topic in sorted(topics)]
     grants += _group_grants(groups, "DESCRIBE")
     return _bindings(principal, grants)
 
@@ -140,7 +138,7 @@ def _target_acls(
     *,
     idempotent_write: bool,
 ) -> list[AclBinding]:
-    grants: list[Grant] = []
+    grants: list[GrantSpec] = []
     for topic in sorted(topics):
         grants += [("TOPIC", topic, "LITERAL", "READ"), ("TOPIC", topic, "LITERAL", "WRITE")]
     grants += _group_grants(groups, "READ")
@@ -155,16 +153,6 @@ def _target_acls(
     return _bindings(principal, grants)
 
 
-def _bindings(principal: str, grants: list[Grant]) -> list[AclBinding]:
-    acls = {
-        AclBinding(
-            principal=principal,
-            service=PLATFORM_MIRROR,
-            resource_type=resource_type,
-            resource_name=name,
-            pattern_type=pattern,
-            operation=operation,
-        )
-        for resource_type, name, pattern, operation in grants
-    }
+def _bindings(principal: str, grants: list[GrantSpec]) -> list[AclBinding]:
+    acls = set(bindings_of(principal, PLATFORM_MIRROR, grants))
     return sorted(acls, key=lambda acl: acl.sort_key)

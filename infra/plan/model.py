@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +25,7 @@ from infra.model.settings import (
 )
 
 ResourceType = Literal["TOPIC", "GROUP", "TRANSACTIONAL_ID", "CLUSTER"]
-Operation = Literal["READ", "WRITE", "CREATE", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE"]
+Operation = Literal["READ", "WRITE", "CREATE", "DELETE", "DESCRIBE", "IDEMPOTENT_WRITE"]
 PatternType = Literal["LITERAL", "PREFIXED"]
 
 CLUSTER_RESOURCE_NAME = "kafka-cluster"
@@ -88,6 +89,25 @@ class AclBinding(PlanModel):
         if self.pattern_type == "PREFIXED":
             parts.insert(3, "prefixed")
         return "-".join(parts)
+
+
+# What a service may do, before it names a principal: (resource type, name, pattern, operation).
+GrantSpec = tuple[ResourceType, str, PatternType, Operation]
+
+
+def bindings_of(principal: str, service: str, grants: Iterable[GrantSpec]) -> list[AclBinding]:
+    """The ACLs that give ``principal`` (``service``'s) these grants, in their order."""
+    return [
+        AclBinding(
+            principal=principal,
+            service=service,
+            resource_type=resource_type,
+            resource_name=name,
+            pattern_type=pattern,
+            operation=operation,
+        )
+        for resource_type, name, pattern, operation in grants
+    ]
 
 
 class RoleBinding(PlanModel):

@@ -42,16 +42,17 @@ from infra.plan.model import (
     AdoptionPlan,
     ClusterPlan,
     CredentialPlan,
+    GrantSpec,
     KubernetesPlan,
+    MigrationPlan,
     MirroredGroup,
     Operation,
-    PatternType,
     Plan,
     PlannedTopic,
     Principal,
     ProtectionPlan,
-    ResourceType,
     ServicePlan,
+    bindings_of,
 )
 from infra.plan.schema_subjects import plan_registry, plan_subjects, registry_env, unregistered_subjects
 from infra.plan.service_access import LiteralGrants, budget_problems, grant_access
@@ -243,9 +244,30 @@ def resolve_plan(
                 *budget_warnings,
                 *_shadowed_defaults(topology, stack),
                 *unregistered_subjects(stack, subjects, registry),
+                *_unmirrored_state(topology, stack, migration_plan),
             ]
         ],
     )
+
+
+def _unmirrored_state(
+    topology: Topology, stack: StackContext, migration: MigrationPlan | None
+) -> list[Problem]:
+    """A Streams app's repartition and changelog topics are not planned, so not mirrored: its
+    state starts empty on the target."""
+    if migration is None:
+        return []
+    return [
+        Problem(
+            stack.file,
+            ("settings", "migration", "services", service),
+            f"service '{service}' is a Kafka Streams app: its changelog and repartition topics are not "
+            "mirrored, so on the target it resumes its input from translated offsets with empty state "
+            "stores (docs/migration.md, Limits)",
+        )
+        for service, spec in sorted(topology.services.items())
+        if spec.kind == "streams"
+    ]
 
 
 def _shadowed_defaults(topology: Topology, stack: StackContext) -> list[Problem]:
@@ -591,7 +613,7 @@ def _service_acls(names: _ServiceNames, *, broker_needs_idempotent_write: bool) 
     - connect: its workers' group; READ and WRITE on its config, offset and status topics; READ on
       the groups of its sink connectors ("connect-<connector name>", names under its prefix).
     """
-    grants: list[tuple[ResourceType, str, PatternType, Operation]] = []
+    grants: list[GrantSpec] = []
     grants += [("TOPIC", topic, "LITERAL", "WRITE") for topic in names.produces]
     grants += [("TOPIC", topic, "LITERAL", "READ") for topic in names.consumes]
     if names.group is not None:
@@ -611,17 +633,7 @@ def _service_acls(names: _ServiceNames, *, broker_needs_idempotent_write: bool) 
         grants.append(("GROUP", f"{CONNECT_SINK_GROUP_PREFIX}{names.connector_prefix}", "PREFIXED", "READ"))
     if broker_needs_idempotent_write and any(grant[3] == "WRITE" for grant in grants):
         grants.append(("CLUSTER", CLUSTER_RESOURCE_NAME, "LITERAL", "IDEMPOTENT_WRITE"))
-    return [
-        AclBinding(
-            principal=names.principal,
-            service=names.service,
-            resource_type=resource_type,
-            resource_name=name,
-            pattern_type=pattern,
-            operation=operation,
-        )
-        for resource_type, name, pattern, operation in grants
-    ]
+    return bindings_of(names.principal, names.service, grants)
 
 
 def _service_env(

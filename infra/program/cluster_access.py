@@ -26,3 +26,5 @@ class ClusterAccess:
     credentials: dict[str, ServiceCredentials]
     # Extra stack outputs a provider wants published (e.g. what PR stacks reuse).
     exports: dict[str, pulumi.Input[object]] = field(default_factory=dict)
+    # A migrating stack: MirrorMaker 2's login on this cluster (None: none needed, e.g. PLAINTEXT).
+    mirror: ServiceCredentials | None = None

@@ -11,18 +11,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 
 import pulumi
 import pulumi.dynamic
+import pulumi_random as random
 
 from infra.live.converge import planned_grant
+from infra.model.cluster_connection import ExistingClusterSettings
+from infra.model.names import PLATFORM_MIRROR, generation_suffix
 from infra.plan.credential_rotation import Generations
-from infra.plan.model import AclBinding, Plan, PlannedTopic
+from infra.plan.model import AclBinding, MirrorSide, Plan, PlannedTopic
 from infra.program.admin_api_provider import ServiceAccessProvider, TopicsProvider
+from infra.program.cluster_access import ServiceCredentials
 from infra.program.previous_deployment import SERVICES_OUTPUT, TOPIC_NAMES_OUTPUT, PreviousDeployment
 from infra.program.protection import kept
 
 SECRET_OUTPUTS = ["admin_password", "passwords"]
+PASSWORD_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,7 @@ class ServiceAccess(pulumi.dynamic.Resource, module="kafka", name="ServiceAccess
         *,
         users: Mapping[str, ScramUser] | None = None,
         adopt_users: Sequence[str] = (),
+        resource_prefix: str = "",
         opts: pulumi.ResourceOptions,
     ) -> None:
         users = users or {}
@@ -113,7 +120,9 @@ class ServiceAccess(pulumi.dynamic.Resource, module="kafka", name="ServiceAccess
             "adopt_users": sorted(name for name in adopt_users if name in users),
         }
         secret = pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS)
-        super().__init__(ServiceAccessProvider(), f"access-{service}", props, opts.merge(secret))
+        super().__init__(
+            ServiceAccessProvider(), f"{resource_prefix}access-{service}", props, opts.merge(secret)
+        )
 
 
 @dataclass(frozen=True)
@@ -249,3 +258,90 @@ def manage_service_access(
             principals = [plan.principal_at(name, generation) for generation in valid]
             ServiceAccess(name, principals, [], connection, users={}, opts=retiring(parent, after))
     return access
+
+
+def manage_mirror_access(
+    side: MirrorSide,
+    connection: AdminConnection,
+    parent: pulumi.Resource,
+    *,
+    user: ScramUser | None,
+    resource_prefix: str = "",
+    after: Sequence[pulumi.Resource] = (),
+) -> ServiceAccess:
+    """MirrorMaker 2's principal on one cluster of a migration: its SCRAM user (where users live
+    in Kafka) and exactly the plan's grants for that side. Never protected: removing the migration
+    removes it, and on a protected stack the preflight refuses that unless allowed."""
+    return ServiceAccess(
+        PLATFORM_MIRROR,
+        [side.principal],
+        [plan_acl_text(acl, acl.principal) for acl in side.acls],
+        connection,
+        users={side.principal: user} if user is not None else None,
+        resource_prefix=resource_prefix,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
+    )
+
+
+def scram_password(
+    parent: pulumi.Resource, user: str, generation: int = 1, *, prefix: str = ""
+) -> pulumi.Output[str]:
+    """One SCRAM password per user (a service, the mirror) and credential generation; a new
+    generation is a new password (`-g<N>` in its name after the first)."""
+    password = random.RandomPassword(
+        f"{prefix}scram-password-{user}{generation_suffix(generation)}",
+        length=PASSWORD_LENGTH,
+        special=False,
+        keepers={"generation": str(generation)},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return password.result
+
+
+def scram_login(access: ServiceAccess, username: str, user: ScramUser, version: str) -> ServiceCredentials:
+    """A SCRAM user's login as the Kubernetes side reads it; ``version`` changes with the credential."""
+    return ServiceCredentials(
+        # From the access resource, so the Kubernetes Secret is written only once the user exists.
+        username=access.id.apply(lambda _: username),
+        password=pulumi.Output.secret(user.password),
+        principal_id=pulumi.Output.from_input(username),
+        version=pulumi.Output.from_input(version),
+    )
+
+
+def existing_cluster_connection(
+    settings: ExistingClusterSettings, password: pulumi.Output[str], password_config: str, project_dir: Path
+) -> AdminConnection:
+    """The admin connection to a cluster run elsewhere (the stack's, or a migration's source);
+    the providers read the password from ``password_config`` at every call."""
+    ca_cert = None
+    if settings.tls.ca_cert_file is not None:
+        ca_cert = (project_dir / settings.tls.ca_cert_file).read_text(encoding="utf-8")
+    return AdminConnection(
+        bootstrap_servers=settings.bootstrap_servers,
+        username=settings.admin.username,
+        password=pulumi.Output.secret(password),
+        sasl_mechanism=settings.admin_mechanism,
+        tls=settings.security_protocol == "SASL_SSL",
+        ca_cert=ca_cert,
+        skip_tls_verify=settings.tls.skip_verify,
+        password_config=password_config,
+    )
+
+
+def service_scram_users(
+    parent: pulumi.Resource,
+    plan: Plan,
+    service: str,
+    generations: Generations,
+    mechanism: str,
+    *,
+    prefix: str = "",
+) -> dict[str, ScramUser]:
+    """A service's SCRAM users, one per credential generation still valid, each with its password."""
+    return {
+        plan.principal_at(service, generation): ScramUser(
+            mechanism, scram_password(parent, service, generation, prefix=prefix)
+        )
+        for generation in sorted(generations.live, reverse=True)
+    }

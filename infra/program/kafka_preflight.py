@@ -12,6 +12,11 @@ and the `up` stops after other resources were applied. The same rules as the pro
   is not the stack's (deployed before, adopted, or left by an interrupted run) would be changed.
 
 MSK stacks are not read: their brokers are private to the VPC, and the cluster may not exist yet.
+
+A migrating stack's source (settings.migration.source) is read too, whatever the target: it
+answers the source admin's login, holds every planned topic (MirrorMaker 2 mirrors them from
+there; the stack never creates topics on the old cluster), and has no user of the stack's names
+that the stack did not make or adopt (migration.adopt.users).
 """
 
 from __future__ import annotations
@@ -32,10 +37,15 @@ from infra.live.cluster_admin import (
     topics_with_records,
 )
 from infra.model.cluster_connection import ExistingClusterSettings
-from infra.model.stacks import ADMIN_PASSWORD_KEY
+from infra.model.stacks import ADMIN_PASSWORD_KEY, MIGRATION_SOURCE_PASSWORD_KEY
 from infra.plan.model import Plan
 from infra.program.kafka_admin import topic_spec
-from infra.program.previous_deployment import KAFKA_CLUSTER_ID_OUTPUT, TOPIC_NAMES_OUTPUT, PreviousDeployment
+from infra.program.previous_deployment import (
+    KAFKA_CLUSTER_ID_OUTPUT,
+    MIGRATION_MIRROR_OUTPUT,
+    TOPIC_NAMES_OUTPUT,
+    PreviousDeployment,
+)
 
 # Returns the cluster's id when it read one (exported, so the next run knows the cluster moved).
 KafkaCheck = Callable[[Plan, PreviousDeployment, Path], str | None]
@@ -71,26 +81,81 @@ def existing_cluster_problems(
     return problems, cluster_id
 
 
+def migration_source_problems(login: AdminLogin, plan: Plan, previous: PreviousDeployment) -> list[str]:
+    """Why the migration's source cannot serve this deployment (empty when it can)."""
+    migration = plan.migration
+    if migration is None:
+        return []
+    try:
+        admin, _ = connect(login)
+    except ClusterUnreachable as exc:
+        return [f"settings.migration.source: {exc}"]
+    try:
+        live_users = read_scram_users(admin)
+    except Unsupported as exc:
+        return [f"settings.migration.source: {exc}"]
+    problems: list[str] = []
+    planned = {topic.name: topic_spec(topic) for topic in plan.topics}
+    missing = sorted(set(planned) - set(read_topics(admin, planned)))
+    if missing:
+        problems.append(
+            f"the migration's source {login.address} has no topic {', '.join(missing)}: MirrorMaker 2 "
+            "mirrors every planned topic from there and the stack never creates topics on the source; "
+            "create them there, or add them to topology.yaml only after the migration"
+        )
+    # Users the stack made on an earlier run are its own; before the first, any is someone else's.
+    if not previous.outputs.get(MIGRATION_MIRROR_OUTPUT):
+        names = {plan.principal_at(service.name, plan.credentials.generation) for service in plan.services}
+        names.add(migration.source.principal)
+        foreign = sorted(name for name in names & set(live_users) if name not in migration.adopt_users)
+        if foreign:
+            problems.append(
+                f"SCRAM user {', '.join(foreign)} already exists on the migration's source "
+                f"{login.address}; the stack would reset its password. Adopt it on purpose: "
+                "settings.migration.adopt.users"
+            )
+    return problems
+
+
 def check_kafka_cluster(plan: Plan, previous: PreviousDeployment, project_dir: Path) -> str | None:
+    if plan.migration is not None:
+        _check_migration_source(plan, previous, project_dir)
     settings = plan.cluster.provider_settings
     if not isinstance(settings, ExistingClusterSettings):
         return None
     password = pulumi.runtime.get_config(ADMIN_PASSWORD_KEY)
     if password is None:
         return None  # validation has refused the stack already
+    problems, cluster_id = existing_cluster_problems(
+        admin_login(settings, str(password), project_dir), plan, previous
+    )
+    if problems:
+        raise pulumi.RunError("refused before any change was made:\n" + "\n".join(problems))
+    return cluster_id
+
+
+def admin_login(settings: ExistingClusterSettings, password: str, project_dir: Path) -> AdminLogin:
+    """The admin's login to a cluster run elsewhere (the stack's, or a migration's source)."""
     ca_cert = None
     if settings.tls.ca_cert_file is not None:
         ca_cert = (project_dir / settings.tls.ca_cert_file).read_text(encoding="utf-8")
-    login = AdminLogin(
+    return AdminLogin(
         bootstrap_servers=tuple(settings.bootstrap_servers),
         security_protocol=settings.security_protocol,
         sasl_mechanism=settings.admin_mechanism,
         username=settings.admin.username,
-        password=str(password),
+        password=password,
         ca_cert=ca_cert,
         skip_tls_verify=settings.tls.skip_verify,
     )
-    problems, cluster_id = existing_cluster_problems(login, plan, previous)
+
+
+def _check_migration_source(plan: Plan, previous: PreviousDeployment, project_dir: Path) -> None:
+    migration = plan.migration
+    password = pulumi.runtime.get_config(MIGRATION_SOURCE_PASSWORD_KEY)
+    if migration is None or password is None:
+        return  # validation has refused the stack already
+    login = admin_login(migration.source_settings, str(password), project_dir)
+    problems = migration_source_problems(login, plan, previous)
     if problems:
         raise pulumi.RunError("refused before any change was made:\n" + "\n".join(problems))
-    return cluster_id

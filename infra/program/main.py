@@ -13,6 +13,7 @@ from infra.model.event_schemas import files_in, load_event_schemas
 from infra.model.stacks import (
     ADMIN_PASSWORD_KEY,
     ADMIN_PASSWORD_NAME,
+    MIGRATION_SOURCE_PASSWORD_KEY,
     PROJECT,
     SCHEMA_REGISTRY_PASSWORD_KEY,
     SECRET_URL_KEYS,
@@ -24,19 +25,22 @@ from infra.model.stacks import (
 from infra.model.topology import load_topology
 from infra.plan.credential_rotation import Generations, generations_now
 from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
-from infra.plan.model import Plan
+from infra.plan.model import Plan, ServicePlan
 from infra.plan.resolve import resolve_plan
 from infra.program.cluster_access import ClusterAccess
 from infra.program.kafka_admin import family
 from infra.program.kafka_preflight import KafkaCheck, check_kafka_cluster
 from infra.program.kubernetes_env import ServiceKafkaEnv, kubernetes_provider, namespace_for, service_env
 from infra.program.kubernetes_preflight import check_kubernetes_targets
+from infra.program.migration_source import MigrationSource
+from infra.program.mirror_maker_deployment import MirrorMakerDeployment
 from infra.program.monitoring import confluent_scrape_job, prometheus_monitoring
 from infra.program.preflight import refuse_unsafe_changes
 from infra.program.previous_deployment import (
     CREDENTIAL_GENERATIONS_OUTPUT,
     CREDENTIAL_VERSIONS_OUTPUT,
     KAFKA_CLUSTER_ID_OUTPUT,
+    MIGRATION_MIRROR_OUTPUT,
     SCHEMA_REGISTRY_OUTPUT,
     SCHEMA_SUBJECTS_OUTPUT,
     SERVICES_OUTPUT,
@@ -65,6 +69,7 @@ def plan_from_pulumi_config(project_dir: Path = PROJECT_DIR) -> Plan:
     secrets = {
         ADMIN_PASSWORD_KEY: ADMIN_PASSWORD_NAME,
         SCHEMA_REGISTRY_PASSWORD_KEY: SCHEMA_REGISTRY_PASSWORD_KEY.split(":", 1)[1],
+        MIGRATION_SOURCE_PASSWORD_KEY: MIGRATION_SOURCE_PASSWORD_KEY.split(":", 1)[1],
     } | {key: key.split(":", 1)[1] for key in SECRET_URL_KEYS.values()}
     keys = [SETTINGS_KEY] + [key for key, name in secrets.items() if config.get_secret(name) is not None]
     return resolve_plan(
@@ -136,6 +141,14 @@ def build(
         credentials.generation, credentials.overlap_ms, previous.credential_generations(), rotation_clock()
     )
     access = cluster_for(plan, project_dir, previous, generations)
+    # A migrating stack: the services still on the source read and write there.
+    source = (
+        MigrationSource("migration-source", plan, generations, project_dir).access if plan.migration else None
+    )
+
+    def access_of(service: ServicePlan) -> ClusterAccess:
+        return source if source is not None and service.cluster == "source" else access
+
     subjects = manage_subjects(plan)
     if plan.kubernetes is not None:
         provider = kubernetes_provider(plan.kubernetes, project_dir)
@@ -146,10 +159,19 @@ def build(
         for service in plan.services:
             ServiceKafkaEnv(
                 service,
-                access,
+                access_of(service),
                 namespace,
                 secret_values,
                 rollout_wait_seconds=plan.kubernetes.rollout_wait_seconds,
+                opts=kubernetes_opts,
+            )
+        if source is not None:
+            MirrorMakerDeployment(
+                plan,
+                access,
+                source,
+                namespace,
+                wait_seconds=plan.kubernetes.rollout_wait_seconds,
                 opts=kubernetes_opts,
             )
         prometheus_monitoring(plan, namespace, kubernetes_opts)
@@ -164,7 +186,8 @@ def build(
     else:
         # `kubernetes: none`: the non-secret env of every service, for whatever deploys it.
         pulumi.export(
-            "service_env", {service.name: service_env(service, access) for service in plan.services}
+            "service_env",
+            {service.name: service_env(service, access_of(service)) for service in plan.services},
         )
 
     pulumi.export("bootstrap_servers", access.bootstrap_servers)
@@ -190,8 +213,17 @@ def build(
                 name: {"username": cred.username, "password": cred.password}
                 for name, cred in access.credentials.items()
             }
+            | {
+                # The login each service uses now: its source user while it is on the source.
+                service.name: {"username": cred.username, "password": cred.password}
+                for service in plan.services
+                if service.cluster == "source" and source is not None
+                for cred in [source.credentials[service.name]]
+            }
         ),
     )
+    if plan.migration is not None:
+        pulumi.export(MIGRATION_MIRROR_OUTPUT, plan.migration.source.principal)
     if plan.cluster.provider in GROUPED_PROVIDERS:
         pulumi.export(STATE_LAYOUT_OUTPUT, STATE_LAYOUT)
     for name, value in access.exports.items():

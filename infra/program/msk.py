@@ -12,12 +12,17 @@ import pulumi_aws as aws
 import pulumi_kafka as kafka
 import pulumi_random as random
 
-from infra.model.names import generation_suffix
+from infra.model.names import PLATFORM_MIRROR, generation_suffix
 from infra.model.settings import MskSettings
 from infra.plan.credential_rotation import Generations
 from infra.plan.model import CLUSTER_RESOURCE_NAME, Plan
 from infra.program.cluster_access import ClusterAccess, ServiceCredentials
-from infra.program.kafka_admin import AdminConnection, manage_service_access, manage_topics
+from infra.program.kafka_admin import (
+    AdminConnection,
+    manage_mirror_access,
+    manage_service_access,
+    manage_topics,
+)
 from infra.program.monitoring import cloudwatch_lag_alarms
 from infra.program.previous_deployment import SERVICES_OUTPUT, PreviousDeployment
 from infra.program.protection import kept
@@ -114,7 +119,13 @@ class MskPlatform(pulumi.ComponentResource):
             for service in plan.services
             if old is not None
         ]
-        users = [admin, *services.values(), *overlapping]
+        # A migration's MirrorMaker 2 login (settings.migration); unprotected, it goes with the migration.
+        mirror = (
+            self._scram_user(plan, PLATFORM_MIRROR, plan.migration.target.principal, current=False)
+            if plan.migration is not None
+            else None
+        )
+        users = [admin, *services.values(), *overlapping, *([mirror] if mirror is not None else [])]
         # A service leaving a protected stack (allow_deletes, checked in the preflight): its secret
         # is registered once more, unprotected and out of the association (so detached), and the
         # next run deletes it; at once it would be a protected resource to delete.
@@ -150,6 +161,8 @@ class MskPlatform(pulumi.ComponentResource):
         # The admin identity is usable only once its grants exist.
         manage_topics(plan, connection, self, previous, after=admin_acls)
         manage_service_access(plan, connection, self, generations, previous, after=admin_acls)
+        if plan.migration is not None:
+            manage_mirror_access(plan.migration.target, connection, self, user=None, after=admin_acls)
         if plan.monitoring.cloudwatch_alarms:
             cloudwatch_lag_alarms(plan, self.cluster.cluster_name, pulumi.ResourceOptions(parent=self))
 
@@ -159,6 +172,7 @@ class MskPlatform(pulumi.ComponentResource):
             cluster_id=self.cluster.arn,
             credentials={name: user.credentials for name, user in services.items()},
             exports={"kms_key_arn": self.key.arn},
+            mirror=mirror.credentials if mirror is not None else None,
         )
         self.register_outputs({"cluster_arn": self.cluster.arn})
 

@@ -6,9 +6,15 @@ from collections.abc import Iterable
 
 import pulumi
 
+from infra.model.names import PLATFORM_MIRROR
 from infra.model.settings import MskSettings
 from infra.plan.model import Plan
-from infra.program.previous_deployment import SERVICES_OUTPUT, TOPIC_NAMES_OUTPUT, PreviousDeployment
+from infra.program.previous_deployment import (
+    MIGRATION_MIRROR_OUTPUT,
+    SERVICES_OUTPUT,
+    TOPIC_NAMES_OUTPUT,
+    PreviousDeployment,
+)
 from infra.program.state_migration import GROUPED_PROVIDERS
 
 
@@ -51,6 +57,17 @@ def unsafe_changes(plan: Plan, previous: PreviousDeployment) -> list[str]:
                     f"stack '{plan.stack}' would delete {kind} {', '.join(removed)}; add them to "
                     f"settings.protection.allow_deletes.{kind} to retire them on purpose"
                 )
+        mirror = previous.outputs.get(MIGRATION_MIRROR_OUTPUT)
+        if (
+            mirror
+            and plan.migration is None
+            and PLATFORM_MIRROR not in plan.protection.allowed_service_deletes
+        ):
+            problems.append(
+                f"stack '{plan.stack}' would end its migration: MirrorMaker 2 stops and its principal "
+                f"{mirror} and grants go from both clusters; add {PLATFORM_MIRROR} to "
+                "settings.protection.allow_deletes.services to finish it on purpose"
+            )
 
     # Kafka cannot remove partitions: both providers would replace the topic, and
     # create-before-delete fails on the existing name (and would drop its data if it did not).

@@ -30,6 +30,8 @@ CREDENTIAL_GENERATIONS_OUTPUT = "credential_generations"
 # The Schema Registry subjects the stack registered, and where (kafka and msk stacks).
 SCHEMA_SUBJECTS_OUTPUT = "schema_subjects"
 SCHEMA_REGISTRY_OUTPUT = "schema_registry"
+# A migrating stack's mirror principal (settings.migration), so removing it can be guarded.
+MIGRATION_MIRROR_OUTPUT = "migration_mirror"
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,6 @@ _RPK_ACL_OPERATIONS = {
     "READ": "read",
     "WRITE": "write",
     "DESCRIBE": "describe",
-    "DESCRIBE_CONFIGS": "describe_configs",
     "IDEMPOTENT_WRITE": "idempotent_write",
     "CREATE": "create",
     "DELETE": "delete",

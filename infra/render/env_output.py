@@ -49,7 +49,9 @@ def render_env(
 def _service_env(
     plan: Plan, service: ServicePlan, host: bool, local_passwords: dict[str, str] | None
 ) -> list[str]:
-    local = plan.cluster.local_settings() if plan.cluster.provider == "local" else None
+    # A service still on a migration's source keeps the source's address and login.
+    on_local = plan.cluster.provider == "local" and service.cluster == "target"
+    local = plan.cluster.local_settings() if on_local else None
     env = dict(service.env)
     if host and local is not None:
         env["KAFKA_BROKER_URL"] = local.external_bootstrap
@@ -66,7 +68,8 @@ def _service_env(
         env[SASL_USERNAME_ENV] = service.principal
         env[SASL_PASSWORD_ENV] = local_passwords[service.name]
     where = f"ConfigMap {service.config_map}" if plan.kubernetes else "stack output service_env"
-    lines = [f"# {service.name} ({where})"]
+    on_source = "; on the migration's source" if service.cluster == "source" else ""
+    lines = [f"# {service.name} ({where}{on_source})"]
     for key, value in env.items():
         if value == BOOTSTRAP_TOKEN:
             output = f"pulumi stack output bootstrap_servers --stack {plan.stack}"

@@ -27,6 +27,33 @@ def _own_messaging(plan: Plan) -> list[str]:
     return own
 
 
+def _migration(plan: Plan) -> list[str]:
+    """Where each service stands, and the mirror's grants on both clusters."""
+    migration = plan.migration
+    if migration is None:
+        return []
+    source, target = migration.source, migration.target
+    out = [
+        "",
+        f"MIGRATION from {source.bootstrap} (source) to this stack's cluster (target)",
+        f"  on the source: {', '.join(migration.services_on('source')) or '-'}",
+        f"  on the target: {', '.join(migration.services_on('target')) or '-'}",
+        f"  mirrored: {len(migration.topics)} topics, groups {', '.join(migration.groups) or '-'}"
+        + (f", group prefixes {', '.join(migration.group_prefixes)}" if migration.group_prefixes else ""),
+        "",
+        f"MIRROR ACLS ({len(source.acls)} on the source, {len(target.acls)} on the target, principal "
+        f"{source.principal})",
+    ]
+    return out + _table(
+        ["cluster", "operation", "resource", "pattern", "name"],
+        [
+            [side.alias, a.operation, a.resource_type, a.pattern_type, a.resource_name]
+            for side in (source, target)
+            for a in side.acls
+        ],
+    )
+
+
 def render_table(plan: Plan) -> str:
     cluster = plan.cluster
     where = {"kafka": "existing cluster", "local": "local broker"}.get(cluster.provider, "own cluster")
@@ -67,6 +94,8 @@ def render_table(plan: Plan) -> str:
             ["principal", "operation", "resource", "pattern", "name"],
             [[a.principal, a.operation, a.resource_type, a.pattern_type, a.resource_name] for a in plan.acls],
         )
+    if plan.migration is not None:
+        out += _migration(plan)
     if plan.subjects:
         out += ["", f"SCHEMA SUBJECTS ({len(plan.subjects)})"]
         out += _table(
@@ -89,7 +118,8 @@ def render_table(plan: Plan) -> str:
         objects = f"ConfigMap {service.config_map}" + (f", Secret {service.secret}" if service.secret else "")
         if plan.kubernetes is None:
             objects = "stack output service_env"
-        out += ["", f"SERVICE {service.name} ({objects}; {rollout})"]
+        on = f"on the {service.cluster}; " if plan.migration is not None else ""
+        out += ["", f"SERVICE {service.name} ({on}{objects}; {rollout})"]
         out += [f"  {key}={value}" for key, value in service.env.items()]
         out += [f"  {key}=<secret: {what}>" for key, what in service.secret_env.items()]
     return "\n".join(out) + "\n"
