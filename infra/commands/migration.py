@@ -33,7 +33,7 @@ from infra.render.mirror_maker import mirror_maker_properties
 
 # The source admin's password for `status` (the stack keeps it as secret config
 # kafka-platform:migrationSourceAdminPassword; a command reads it from the environment only).
-SOURCE_ADMIN_PASSWORD_ENV = "MIGRATION_SOURCE_ADMIN_PASSWORD"
+SOURCE_ADMIN_PASSWORD_ENV = "MIGRATION_SOURCE_ADMIN_PASSWORD"  # pragma: allowlist secret
 MIRROR_WORK_DIR = Path("build") / "mirror-maker"
 # The mirror is in sync while no record waits longer than this many sync intervals to be copied:
 # MirrorMaker commits its progress once per interval, and a busy source always has some waiting.
