@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from infra.live.cluster_admin import (
     ClusterUnreachable,
@@ -32,6 +32,7 @@ from infra.live.cluster_admin import (
 )
 from infra.live.kafka_broker import Broker
 from infra.live.live_cluster import admin_login
+from infra.live.mirror_maker import read_topic
 
 SOURCE_CONNECTOR = "MirrorSourceConnector"
 
@@ -146,22 +147,17 @@ def read_status(source: Broker, target: Broker, scope: MirrorScope, timeout: flo
     source_admin, _ = connect(admin_login(source), within=timeout)
     target_admin, _ = connect(admin_login(target), within=timeout)
     groups = _groups(scope.services)
+    source_ends, source_committed, source_active = _positions(
+        source_admin, "source", source, scope.topics, groups
+    )
+    target_ends, target_committed, target_active = _positions(
+        target_admin, "target", target, scope.topics, groups
+    )
     try:
-        source_ends = end_offsets(source_admin, scope.topics)
         newest = newest_record_times(source_admin, scope.topics)
-        source_committed = committed_offsets(source_admin, groups)
-        source_active = active_groups(source_admin, groups)
     except KafkaException as error:
         raise ClusterUnreachable(
             f"cannot read the source at {source.bootstrap}: {error.args[0].str()}"
-        ) from None
-    try:
-        target_ends = end_offsets(target_admin, scope.topics)
-        target_committed = committed_offsets(target_admin, groups)
-        target_active = active_groups(target_admin, groups)
-    except KafkaException as error:
-        raise ClusterUnreachable(
-            f"cannot read the target at {target.bootstrap}: {error.args[0].str()}"
         ) from None
     mirrored = read_mirrored_offsets(target, scope.offsets_topic, scope.source_alias, timeout)
     waiting = {key: mirrored.get(key, 0) for key, end in source_ends.items() if end > mirrored.get(key, 0)}
@@ -188,15 +184,7 @@ def first_record_times(
     and commits nothing; partitions it could not read in time are left out."""
     if not positions:
         return {}
-    consumer = Consumer(
-        source.client_config()
-        | {
-            "group.id": f"kafka-platform-migration-status-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": "false",
-            "auto.offset.reset": "earliest",
-            "log_level": 0,
-        }
-    )
+    consumer = source.reader("migration-status")
     found: dict[tuple[str, int], int] = {}
     try:
         consumer.assign(
@@ -220,6 +208,19 @@ def first_record_times(
     return found
 
 
+def _positions(
+    admin: AdminClient, side: str, broker: Broker, topics: Iterable[str], groups: list[str]
+) -> tuple[dict[tuple[str, int], int], dict[tuple[str, str, int], int], set[str]]:
+    """One cluster's end offsets of the topics, the groups' committed offsets and which groups
+    have members."""
+    try:
+        return end_offsets(admin, topics), committed_offsets(admin, groups), active_groups(admin, groups)
+    except KafkaException as error:
+        raise ClusterUnreachable(
+            f"cannot read the {side} at {broker.bootstrap}: {error.args[0].str()}"
+        ) from None
+
+
 def _groups(services: Iterable[MovingService]) -> list[str]:
     return sorted({service.group for service in services if service.group and not service.group_is_prefix})
 
@@ -229,55 +230,23 @@ def read_mirrored_offsets(
 ) -> dict[tuple[str, int], int]:
     """(topic, partition) -> the next source offset after the last record MirrorMaker's source
     connector committed as copied (the latest record per key in the Connect offsets topic)."""
-    consumer = Consumer(
-        target.client_config()
-        | {
-            "group.id": f"kafka-platform-migration-status-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": "false",
-            "log_level": 0,
-        }
-    )
-    found: dict[tuple[str, int], int] = {}
     try:
-        metadata = consumer.list_topics(offsets_topic, timeout=timeout).topics.get(offsets_topic)
-        if metadata is None or metadata.error is not None:
-            return {}
-        ends = {
-            partition: consumer.get_watermark_offsets(
-                TopicPartition(offsets_topic, partition), timeout=timeout
-            )
-            for partition in sorted(metadata.partitions)
-        }
-        wanted = [TopicPartition(offsets_topic, p, low) for p, (low, high) in ends.items() if high > low]
-        consumer.assign(wanted)
-        left = {tp.partition for tp in wanted}
-        deadline = time.monotonic() + timeout
-        while left and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error() is not None:
-                continue
-            if message.offset() + 1 >= ends[message.partition()][1]:
-                left.discard(message.partition())
-            key = _source_partition(message.key(), source_alias)
-            if key is None:
-                continue
-            value = message.value()
-            if value is None:
-                found.pop(key, None)
-            else:
-                found[key] = int(json.loads(value)["offset"]) + 1
-        if left:
-            raise ClusterUnreachable(
-                f"reading MirrorMaker's offsets topic {offsets_topic} on {target.bootstrap} did not finish "
-                f"within {timeout:g} s"
-            )
-    except KafkaException as error:
+        records = read_topic(target, offsets_topic, timeout=timeout)
+    except (KafkaException, TimeoutError) as error:
+        reason = error.args[0].str() if isinstance(error, KafkaException) else str(error)
         raise ClusterUnreachable(
-            f"cannot read MirrorMaker's offsets topic {offsets_topic} on {target.bootstrap}: "
-            f"{error.args[0].str()}"
+            f"cannot read MirrorMaker's offsets topic {offsets_topic} on {target.bootstrap}: {reason}"
         ) from None
-    finally:
-        consumer.close()
+    found: dict[tuple[str, int], int] = {}
+    for message in records:
+        key = _source_partition(message.key(), source_alias)
+        if key is None:
+            continue
+        value = message.value()
+        if value is None:
+            found.pop(key, None)
+        else:
+            found[key] = int(json.loads(value)["offset"]) + 1
     return found
 
 

@@ -15,13 +15,12 @@ import os
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from infra.live.kafka_broker import (
     KAFKA_VERSION,
@@ -288,65 +287,71 @@ class ConnectorStates:
         return bool(source_tasks) and all(state == "RUNNING" for state in source_tasks)
 
 
-def read_connector_states(
-    target_admin: Broker, status_topic: str, since_ms: int, timeout: float = 10
-) -> ConnectorStates:
-    """The states written to the status topic at or after ``since_ms`` (earlier runs' states are
-    not this run's). Read with an assigned consumer: it joins and commits nothing."""
-    consumer = Consumer(
-        target_admin.client_config()
-        | {
-            "group.id": f"kafka-platform-mirror-status-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": "false",
-            "log_level": 0,
-        }
-    )
-    connectors: dict[str, str] = {}
-    tasks: dict[str, str] = {}
-    traces: dict[str, str] = {}
+def read_topic(broker: Broker, topic: str, since_ms: int | None = None, timeout: float = 10) -> list[Message]:
+    """Every record of one of MirrorMaker's Connect topics (written at or after ``since_ms``), to
+    its end as it was when asked: empty when the topic does not exist. Read with an assigned
+    consumer: it joins and commits nothing. TimeoutError when the end is not reached in time."""
+    consumer = broker.reader("mirror-topics")
     try:
-        metadata = consumer.list_topics(status_topic, timeout=timeout).topics.get(status_topic)
+        metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if metadata is None or metadata.error is not None:
-            return ConnectorStates({}, {}, {})
-        partitions = [TopicPartition(status_topic, p) for p in sorted(metadata.partitions)]
-        ends = {p.partition: consumer.get_watermark_offsets(p, timeout=timeout)[1] for p in partitions}
-        starts = consumer.offsets_for_times(
-            [TopicPartition(status_topic, p.partition, since_ms) for p in partitions], timeout=timeout
-        )
-        wanted = [tp for tp in starts if tp.offset >= 0 and tp.offset < ends[tp.partition]]
-        if not wanted:
-            return ConnectorStates({}, {}, {})
+            return []
+        partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+        ends = {p.partition: consumer.get_watermark_offsets(p, timeout=timeout) for p in partitions}
+        if since_ms is None:
+            starts = [TopicPartition(topic, p, low) for p, (low, _) in ends.items()]
+        else:
+            stamps = [TopicPartition(topic, p.partition, since_ms) for p in partitions]
+            starts = consumer.offsets_for_times(stamps, timeout=timeout)
+        wanted = [tp for tp in starts if 0 <= tp.offset < ends[tp.partition][1]]
         consumer.assign(wanted)
         left = {tp.partition for tp in wanted}
+        records: list[Message] = []
         deadline = time.monotonic() + timeout
         while left and time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is None or message.error() is not None:
                 continue
-            if message.offset() + 1 >= ends[message.partition()]:
+            records.append(message)
+            if message.offset() + 1 >= ends[message.partition()][1]:
                 left.discard(message.partition())
-            key = (message.key() or b"").decode()
-            value = message.value()
-            state = json.loads(value).get("state") if value else None
-            if not state:
-                continue
-            if key.startswith("status-connector-"):
-                name = key.removeprefix("status-connector-")
-                connectors[name] = state
-            elif key.startswith("status-task-"):
-                name = key.removeprefix("status-task-")
-                tasks[name] = state
-            else:
-                continue
-            trace = json.loads(value).get("trace")
-            if trace:
-                traces[name] = str(trace).splitlines()[0]
-    except KafkaException as error:
-        raise MirrorMakerFailed(
-            f"cannot read MirrorMaker's status topic {status_topic}: {error.args[0].str()}"
-        ) from None
+        if left:
+            raise TimeoutError(f"reading {topic} to its end took longer than {timeout:g} s")
+        return records
     finally:
         consumer.close()
+
+
+def read_connector_states(
+    target_admin: Broker, status_topic: str, since_ms: int, timeout: float = 10
+) -> ConnectorStates:
+    """The states written to the status topic at or after ``since_ms`` (earlier runs' states are
+    not this run's)."""
+    connectors: dict[str, str] = {}
+    tasks: dict[str, str] = {}
+    traces: dict[str, str] = {}
+    try:
+        records = read_topic(target_admin, status_topic, since_ms, timeout)
+    except (KafkaException, TimeoutError) as error:
+        reason = error.args[0].str() if isinstance(error, KafkaException) else str(error)
+        raise MirrorMakerFailed(f"cannot read MirrorMaker's status topic {status_topic}: {reason}") from None
+    for message in records:
+        key = (message.key() or b"").decode()
+        value = message.value()
+        document = json.loads(value) if value else {}
+        state = document.get("state")
+        if not state:
+            continue
+        if key.startswith("status-connector-"):
+            name = key.removeprefix("status-connector-")
+            connectors[name] = state
+        elif key.startswith("status-task-"):
+            name = key.removeprefix("status-task-")
+            tasks[name] = state
+        else:
+            continue
+        if document.get("trace"):
+            traces[name] = str(document["trace"]).splitlines()[0]
     return ConnectorStates(connectors, tasks, traces)
 
 
