@@ -396,7 +396,8 @@ def test_each_mirror_grant_is_needed(pair: Pair, tmp_path: Path, migration_repor
     removed_kinds |= {kind(migration, "source" if c is pair.source else "target", g) for c, g, _ in stopping}
     assert removed_kinds == kinds, "every kind of grant the plan gives is shown needed"
     for number, (cluster, removed, recreated) in enumerate(stopping):
-        seed(pair.source, {}, [topic("guardian.responses")], records=1)  # something to copy
+        # Something new to copy, and a new position of the control group to checkpoint.
+        seed(pair.source, {control: topic("guardian.responses")}, [topic("guardian.responses")], records=1)
         if recreated:
             delete_topics(pair.target.admin(), recreated)
         delete_grants(cluster.admin(), [removed])
