@@ -9,12 +9,15 @@ shown needed, and `migration status` is read at each step.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,13 @@ from infra.live.cluster_admin import (
 from infra.live.converge import planned_grant
 from infra.live.kafka_broker import Broker, BrokerOptions, local_kafka, missing_tools
 from infra.live.migration_status import GroupPosition, MigrationStatus, read_status
-from infra.live.mirror_maker import MirrorPasswords, launch, running_mirror
+from infra.live.mirror_maker import (
+    READY_WITHIN_S,
+    MirrorPasswords,
+    launch,
+    read_connector_states,
+    running_mirror,
+)
 from infra.model.migration_settings import ClusterSide
 from infra.plan.migration import CHECKPOINTS_TOPIC, OFFSET_SYNCS_TOPIC
 from infra.plan.model import MigrationPlan, Plan
@@ -101,6 +110,33 @@ class Pair:
         assert plan.migration is not None
         return read_status(self.source, self.target, scope(plan, plan.migration))
 
+    @contextmanager
+    def mirror_command(self, plan: Plan) -> Iterator[None]:
+        """`kafka-platform migration mirror` as a CI runner would run it, until it mirrors; Ctrl-C
+        (SIGINT) after the block, and it must exit 0."""
+        assert plan.migration is not None
+        env = {**os.environ, **self.mirror_passwords().environment()}
+        command = [sys.executable, "-m", "infra", "--project-dir", str(self.root), "migration", "mirror"]
+        since_ms = int(time.time() * 1000)
+        with (self.root / "mirror-command.log").open("w") as log:
+            process = subprocess.Popen(
+                [*command, "--stack", STACK], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            status_topic = plan.migration.connect_topics["status"]
+            eventually(
+                lambda: read_connector_states(self.target, status_topic, since_ms),
+                lambda states: states.mirroring() or process.poll() is not None,
+                timeout=READY_WITHIN_S,
+                what="`migration mirror` mirroring",
+            )
+            assert process.poll() is None, (self.root / "mirror-command.log").read_text()[-3000:]
+            yield
+        finally:
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=60)
+        assert code == 0, (self.root / "mirror-command.log").read_text()[-3000:]
+
     def status_command(self, plan: Plan) -> tuple[int, dict[str, Any]]:
         """`kafka-platform migration status` as a pipeline runs it: (exit code, its JSON)."""
         env = admin_env(self.target) | {"MIGRATION_SOURCE_ADMIN_PASSWORD": self.source.admin_password}
@@ -162,8 +198,7 @@ def test_services_move_one_by_one_while_running_and_no_event_is_lost(
         assert code == 1 and not document["in_sync"], document
         assert document["services"][INGEST] == "source"
 
-        properties = mirror_maker_properties(on_source)
-        with running_mirror(tmp_path / "mirror", properties, pair.mirror_passwords(), pair.target):
+        with pair.mirror_command(on_source):
             # 1. The consumer: stopped on the source, then started on the target once its group's
             # offsets are translated there.
             assert consumer.stop() == 0, consumer.errors()
