@@ -20,6 +20,7 @@ from infra.commands import (
     lag,
     local,
     migrate_state,
+    migration,
     plan,
     validate,
 )
@@ -40,6 +41,7 @@ COMMANDS: dict[str, ModuleType] = {
     "lag": lag,
     "diff": diff,
     "migrate-state": migrate_state,
+    "migration": migration,
 }
 
 __all__ = ["EXIT_CONFIG_ERROR", "EXIT_OK", "EXIT_STALE", "main", "main_entry"]

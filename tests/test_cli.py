@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.project_files import Project
+from tests.project_files import Project, migrating_stack_file
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -245,3 +245,25 @@ def test_plan_without_a_stack_names_the_stacks(example_dir: Path) -> None:
     assert result.stderr.strip() == (
         "plan: which stack? --stack dev | local | prod (or pr-<n>, or a Pulumi.<stack>.yaml path)"
     )
+
+
+def test_migration_commands_refuse_a_stack_that_is_not_migrating(example_dir: Path) -> None:
+    for action in ("status", "mirror"):
+        result = run_cli("migration", action, "--stack", "prod", cwd=example_dir)
+        assert (result.returncode, result.stderr.strip()) == (
+            2,
+            "migration: stack 'prod' is not migrating: its stack file has no settings.migration "
+            "(docs/migration.md)",
+        )
+
+
+def test_migration_commands_need_their_passwords_from_the_environment(project: Project) -> None:
+    project.write("Pulumi.move.yaml", migrating_stack_file({"vectordb-ingest": "target"}))
+    status = run_cli(
+        "migration", "status", "--stack", "move", "--bootstrap-servers", "127.0.0.1:1", cwd=project.root
+    )
+    assert status.returncode == 2
+    assert "needs the source admin's password in MIGRATION_SOURCE_ADMIN_PASSWORD" in status.stderr
+    mirror = run_cli("migration", "mirror", "--stack", "move", cwd=project.root)
+    assert mirror.returncode == 2
+    assert "MIRROR_SOURCE_PASSWORD and MIRROR_TARGET_PASSWORD: export them" in mirror.stderr

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import confluent_kafka
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -647,3 +647,108 @@ def delete_grants(admin: AdminClient, grants: Iterable[Grant]) -> None:
                 for g in sorted(set(unwanted) & read_grants(admin, principals))
             ]
         )
+
+
+# --- positions (offsets) ---------------------------------------------------------------------
+
+# librdkafka's OFFSET_INVALID: a group that never committed for a partition.
+NO_COMMITTED_OFFSET = -1001
+# A group's coordinator that cannot answer yet (loading after a start, moving): ask again.
+COORDINATOR_BUSY = (
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+)
+
+
+def end_offsets(admin: AdminClient, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the next offset to be written, for those of ``topics`` that exist."""
+    return _offsets(admin, topics, OffsetSpec.latest())
+
+
+def newest_record_times(admin: AdminClient, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the largest record timestamp (ms) there (KIP-734, Kafka 3.0+); empty
+    partitions are left out."""
+    return {
+        key: stamp
+        for key, stamp in _offsets(admin, topics, OffsetSpec.max_timestamp(), timestamps=True).items()
+        if stamp >= 0
+    }
+
+
+def _offsets(
+    admin: AdminClient, topics: Iterable[str], spec: OffsetSpec, timestamps: bool = False
+) -> dict[tuple[str, int], int]:
+    metadata = admin.list_topics(timeout=REQUEST_TIMEOUT_S).topics
+    requests = {
+        TopicPartition(name, partition): spec
+        for name in sorted(set(topics))
+        if name in metadata
+        for partition in sorted(metadata[name].partitions)
+    }
+    if not requests:
+        return {}
+    answers = results(admin.list_offsets(requests, request_timeout=REQUEST_TIMEOUT_S))
+    return {
+        (partition.topic, partition.partition): (info.timestamp if timestamps else info.offset)
+        for partition, info in answers.items()
+    }
+
+
+def committed_offsets(
+    admin: AdminClient, groups: Iterable[str], within: float = REQUEST_TIMEOUT_S
+) -> dict[tuple[str, str, int], int]:
+    """(group, topic, partition) -> the group's committed offset, wherever it committed one. One
+    request per group (the protocol takes one group per request), all in flight together, once
+    every group's coordinator answers: librdkafka 2.x crashes the process when an OffsetFetch of
+    the Admin API meets NOT_COORDINATOR (confluentinc/librdkafka#5040), as a coordinator that is
+    still loading (a broker just started or failed over) answers."""
+    wanted = sorted(set(groups))
+    describe_groups(admin, wanted, within)
+    futures = {
+        group: admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group)], request_timeout=REQUEST_TIMEOUT_S
+        )[group]
+        for group in wanted
+    }
+    committed = {}
+    for group, future in futures.items():
+        for partition in future.result().topic_partitions:
+            if partition.offset != NO_COMMITTED_OFFSET and partition.offset >= 0:
+                committed[(group, partition.topic, partition.partition)] = partition.offset
+    return committed
+
+
+def describe_groups(
+    admin: AdminClient, groups: Sequence[str], within: float = REQUEST_TIMEOUT_S
+) -> dict[str, Any]:
+    """Each group's description (None: a group the cluster does not know), asked again while its
+    coordinator is loading or moving, until ``within`` seconds."""
+    found: dict[str, Any] = {}
+    left = list(groups)
+    deadline = time.monotonic() + within
+    while left:
+        futures = admin.describe_consumer_groups(left, request_timeout=REQUEST_TIMEOUT_S)
+        left = []
+        for group, future in futures.items():
+            try:
+                found[group] = future.result()
+            except KafkaException as exc:
+                code = exc.args[0].code()
+                if code == KafkaError.GROUP_ID_NOT_FOUND:  # Kafka 4 for a group it does not know
+                    found[group] = None
+                elif code in COORDINATOR_BUSY and time.monotonic() < deadline:
+                    left.append(group)
+                else:
+                    raise
+        if left:
+            time.sleep(0.5)
+    return found
+
+
+def active_groups(admin: AdminClient, groups: Iterable[str]) -> set[str]:
+    """Those of ``groups`` that have a member now."""
+    described = describe_groups(admin, sorted(set(groups)))
+    return {
+        group for group, description in described.items() if description is not None and description.members
+    }

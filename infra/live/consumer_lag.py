@@ -10,19 +10,17 @@ for the timestamp of its first unconsumed record.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from infra.live.cluster_admin import connect
+from infra.live.cluster_admin import committed_offsets, connect
 from infra.live.kafka_broker import Broker
 from infra.live.live_cluster import ClusterUnreachable, admin_login
 from infra.plan.model import ConsumerWatch
 
-NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: the group never committed for the partition
 MISSING = "MISSING"  # the state of a group the cluster does not know (yet)
 
 
@@ -79,7 +77,7 @@ def _read(admin: AdminClient, broker: Broker, watches: list[ConsumerWatch], time
     wanted = sorted({group for groups in groups_of.values() for group in groups if group in existing})
     described = admin.describe_consumer_groups(wanted, request_timeout=timeout) if wanted else {}
     descriptions = {group: future.result() for group, future in described.items()}
-    committed = _committed(admin, wanted, timeout)
+    committed = committed_offsets(admin, wanted, within=timeout)
     partitions = [
         TopicPartition(watch.topic, partition)
         for watch in watches
@@ -135,21 +133,6 @@ def _matching(watch: ConsumerWatch, existing: list[str]) -> list[str]:
     return [watch.group]
 
 
-def _committed(admin: AdminClient, groups: list[str], timeout: float) -> dict[tuple[str, str, int], int]:
-    futures = {
-        group: admin.list_consumer_group_offsets(
-            [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
-        )[group]
-        for group in groups
-    }
-    committed = {}
-    for group, future in futures.items():
-        for tp in future.result().topic_partitions:
-            if tp.offset != NO_OFFSET and tp.offset >= 0:
-                committed[(group, tp.topic, tp.partition)] = tp.offset
-    return committed
-
-
 def _offsets(
     admin: AdminClient, partitions: list[TopicPartition], spec: OffsetSpec, timeout: float
 ) -> dict[tuple[str, int], int]:
@@ -174,8 +157,7 @@ def _first_unconsumed_timestamps(
     if not wanted:
         return {}
     # Assigned, not subscribed: reads without joining or committing under any group of the plan.
-    group_id = f"kafka-platform-lag-{uuid.uuid4().hex[:8]}"
-    consumer = Consumer(broker.client_config() | {"group.id": group_id, "enable.auto.commit": "false"})
+    consumer = broker.reader("lag")
     found: dict[tuple[str, int, str], int] = {}
     deadline = time.monotonic() + timeout
     try:

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 KAFKA_VERSION = "4.1.1"
@@ -98,6 +99,20 @@ class Broker:
     def admin(self) -> AdminClient:
         # Warnings and errors only: librdkafka's notices (e.g. BGQUEUE) mean nothing to a user.
         return AdminClient({**self.client_config(), "log_level": 4})
+
+    def reader(self, purpose: str) -> Consumer:
+        """A consumer to read partitions it is assigned: under a throw-away group of its own
+        (``kafka-platform-<purpose>-<random>``), it never joins or commits under a real one."""
+        group = f"kafka-platform-{purpose}-{uuid.uuid4().hex[:8]}"
+        return Consumer(
+            self.client_config()
+            | {
+                "group.id": group,
+                "enable.auto.commit": "false",
+                "auto.offset.reset": "earliest",
+                "log_level": 0,
+            }
+        )
 
 
 def broker_from_environment() -> Broker | None:

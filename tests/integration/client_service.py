@@ -1,8 +1,10 @@
 """A service that uses kafka_platform_client exactly as a team's would, for the tests that run
 it as a process (client_env.ServiceProcess). Its env is its ConfigMap and Secret, nothing else.
 
-    publish <event> <first id>      publish ids first, first+1, ... until SIGTERM; print each id
-                                    once publish_event returned; close (flush) and exit 0
+    publish <event> <first id> [<pause s>]
+                                    publish ids first, first+1, ... until SIGTERM (a pause between
+                                    events: a steady trickle); print each id once publish_event
+                                    returned; close (flush) and exit 0
     consume <crash after> <batch>   consume KAFKA_CONSUME_TOPICS and print each handled event's
                                     id; with <crash after> > 0, die (no clean-up, no commit) in
                                     the handler of that many-th event
@@ -19,7 +21,7 @@ from typing import Any
 from kafka_platform_client import Event, EventConsumer, configure, load_settings, publish_event
 
 
-def publish(event_type: str, first: int) -> None:
+def publish(event_type: str, first: int, pause: float = 0.0) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     publisher = configure()
@@ -28,6 +30,8 @@ def publish(event_type: str, first: int) -> None:
         publish_event(event_type, {"id": str(number), "user_id": f"user-{number % 7}"})
         print(number, flush=True)
         number += 1
+        if pause:
+            stop.wait(pause)
     publisher.close()
 
 
@@ -52,7 +56,7 @@ def consume(crash_after: int, batch_size: int) -> None:
 
 def main(args: list[str]) -> None:
     mode: Any = {
-        "publish": lambda: publish(args[1], int(args[2])),
+        "publish": lambda: publish(args[1], int(args[2]), float(args[3]) if len(args) > 3 else 0.0),
         "consume": lambda: consume(int(args[1]), int(args[2])),
     }
     mode[args[0]]()

@@ -32,14 +32,21 @@ def routing_report() -> list[str]:
     return ROUTING_REPORT
 
 
+@pytest.fixture(scope="session")
+def migration_report() -> list[str]:
+    return MIGRATION_REPORT
+
+
 REPORT: list[str] = []
 ROUTING_REPORT: list[str] = []
+MIGRATION_REPORT: list[str] = []
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for title, lines in (
         ("ACL matrix on a real broker", REPORT),
         ("Event routing on real Kafka and Redis", ROUTING_REPORT),
+        ("Cluster migration on two real brokers", MIGRATION_REPORT),
     ):
         if lines:
             terminalreporter.section(title)
