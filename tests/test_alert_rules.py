@@ -18,7 +18,7 @@ from infra.plan.model import Plan
 from infra.plan.resolve import load_plan
 from infra.render.alert_rules import dashboard, rule_groups
 from tests.conftest import skip_unless_required
-from tests.project_files import EXAMPLE, REPO, Project
+from tests.project_files import EXAMPLE, REPO, Project, migrating_stack_file
 
 REQUIRED = os.environ.get("KAFKA_PLATFORM_REQUIRE_PROMTOOL") == "1"
 EXPORTER_ALERTS = {"KafkaConsumerLagMessages", "KafkaConsumerLagSeconds", "KafkaConsumerGroupEmpty"}
@@ -194,3 +194,75 @@ def test_promtool_fires_for_exactly_the_lagging_service_and_clears(promtool: str
     result = run_promtool(promtool, "test", "rules", "tests.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert {rule["alert"] for rule in rules} == EXPORTER_ALERTS
+
+
+def test_a_migration_watches_the_mirror_of_topics_only_it_feeds(project: Project) -> None:
+    # context-aggregator and the vectorizer moved; every other service is still on the source.
+    moved = {"context-aggregator": "target", "context-vectorizer": "target", "vectordb-ingest": "target"}
+    project.write("Pulumi.move.yaml", migrating_stack_file(moved))
+    plan = project.plan("move")
+    stalled = {rule["labels"]["topic"] for rule in alerts(plan) if rule["alert"] == "KafkaMirrorStalled"}
+    producers_on_source = {
+        topic
+        for topic in (t.name for t in plan.topics)
+        if any(topic in s.produces for s in plan.services)
+        and all(s.cluster == "source" for s in plan.services if topic in s.produces)
+    }
+    assert stalled == producers_on_source and stalled
+    # A topic that a moved producer writes grows on the target by itself: no mirror rule for it.
+    moved_topics = {t for s in plan.services if s.cluster == "target" for t in s.produces}
+    assert moved_topics and not (stalled & moved_topics)
+    assert not any(rule["alert"] == "KafkaMirrorStalled" for rule in alerts(load_plan(EXAMPLE, "dev")))
+
+
+def test_promtool_fires_when_the_source_grows_and_the_target_does_not(
+    promtool: str, project: Project, tmp_path: Path
+) -> None:
+    project.write("Pulumi.move.yaml", migrating_stack_file({}))
+    plan = project.plan("move")
+    groups = [group for group in rule_groups(plan) if group["name"].endswith(".platform-mirror")]
+    for rule in groups[0]["rules"]:
+        rule.pop("annotations")
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=True))
+    copied, stalled, idle = "aura360.user.events", "aura360.guardian.requests", "aura360.context.aggregated"
+    offsets = "kafka_topic_partition_current_offset"
+    grows, flat = "0+100x30", "500x30"
+    series = [
+        {
+            "series": f'{offsets}{{kafka_platform_cluster="source",topic="{copied}",partition="0"}}',
+            "values": grows,
+        },
+        {"series": f'{offsets}{{topic="{copied}",partition="0"}}', "values": grows},
+        {
+            "series": f'{offsets}{{kafka_platform_cluster="source",topic="{stalled}",partition="0"}}',
+            "values": grows,
+        },
+        {"series": f'{offsets}{{topic="{stalled}",partition="0"}}', "values": "0+100x10 1000x20"},
+        {
+            "series": f'{offsets}{{kafka_platform_cluster="source",topic="{idle}",partition="0"}}',
+            "values": flat,
+        },
+        {"series": f'{offsets}{{topic="{idle}",partition="0"}}', "values": flat},
+    ]
+    labels = {"severity": "warning", "stack": "move", "topic": stalled}
+    tests = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "12m", "alertname": "KafkaMirrorStalled", "exp_alerts": []},
+                    {
+                        "eval_time": "25m",
+                        "alertname": "KafkaMirrorStalled",
+                        "exp_alerts": [{"exp_labels": labels}],
+                    },
+                ],
+            }
+        ],
+    }
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=True))
+    result = run_promtool(promtool, "test", "rules", "tests.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

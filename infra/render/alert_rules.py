@@ -23,9 +23,15 @@ import json
 from typing import Any
 
 from infra.model.durations import format_retention
+from infra.model.names import PLATFORM_MIRROR
 from infra.plan.model import ConsumerWatch, Plan
 
 SEVERITY = "warning"
+# A migrating stack's source cluster has a kafka_exporter of its own; its scrape target carries
+# this label (docs/migration.md), so the mirror's rule tells the two clusters' topics apart.
+MIRROR_SOURCE_LABEL = "kafka_platform_cluster"
+MIRROR_SOURCE_VALUE = "source"
+MIRROR_WINDOW_SECONDS = 300
 REDIS_EXPORTER_UP = "redis_up"  # oliver006/redis_exporter
 REDIS_DOWN = "Redis is unreachable: events routed to redis or both are not delivered"
 
@@ -113,12 +119,60 @@ def service_rules(plan: Plan, service: str) -> list[dict[str, Any]]:
     return rules
 
 
+def mirrored_only_topics(plan: Plan) -> list[str]:
+    """The topics whose every producer is still on a migration's source: on the target they grow
+    only through MirrorMaker 2, so a source that grows while the target does not is a stalled mirror."""
+    migration = plan.migration
+    if migration is None:
+        return []
+    producers: dict[str, list[str]] = {}
+    for service in plan.services:
+        for topic in service.produces:
+            producers.setdefault(topic, []).append(service.name)
+    return sorted(
+        topic
+        for topic in migration.topics
+        if producers.get(topic)
+        and all(migration.service_sides[name] == "source" for name in producers[topic])
+    )
+
+
+def mirror_rules(plan: Plan) -> list[dict[str, Any]]:
+    """A migrating stack's mirror: records arrive on the source and none reach the target."""
+    if plan.monitoring.metrics_source != "kafka_exporter":
+        return []
+    window = _duration(MIRROR_WINDOW_SECONDS)
+    rules = []
+    for topic in mirrored_only_topics(plan):
+        source = f'{MIRROR_SOURCE_LABEL}="{MIRROR_SOURCE_VALUE}",topic="{topic}"'
+        target = f'{MIRROR_SOURCE_LABEL}!="{MIRROR_SOURCE_VALUE}",topic="{topic}"'
+        produced = f"sum by (topic) (rate(kafka_topic_partition_current_offset{{{source}}}[{window}])) > 0"
+        copied = f"sum by (topic) (rate(kafka_topic_partition_current_offset{{{target}}}[{window}])) > 0"
+        rules.append(
+            {
+                "alert": "KafkaMirrorStalled",
+                "expr": f"({produced}) unless on (topic) ({copied})",
+                "for": window,
+                "labels": {"severity": SEVERITY, "stack": plan.stack, "topic": topic},
+                "annotations": {
+                    "summary": f"records arrive on {topic} on the migration's source and none reach the "
+                    f"target: MirrorMaker 2 is not copying (kafka-platform migration status --stack {plan.stack})",
+                },
+            }
+        )
+    return rules
+
+
 def rule_groups(plan: Plan) -> list[dict[str, Any]]:
-    """One rule group per watched service, plus the Redis one where events go to Redis."""
+    """One rule group per watched service, the mirror's on a migrating stack, and the Redis one
+    where events go to Redis."""
     groups = [
         {"name": f"kafka-platform.{plan.stack}.{service}", "rules": service_rules(plan, service)}
         for service in sorted({watch.service for watch in plan.consumers})
     ]
+    # Named after the reserved service name, so no service's group (or PrometheusRule) has it.
+    if mirrored := mirror_rules(plan):
+        groups.append({"name": f"kafka-platform.{plan.stack}.{PLATFORM_MIRROR}", "rules": mirrored})
     if plan.monitoring.redis_rule:
         groups.append(
             {
