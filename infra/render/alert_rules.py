@@ -155,8 +155,9 @@ def mirror_rules(plan: Plan) -> list[dict[str, Any]]:
                 "for": window,
                 "labels": {"severity": SEVERITY, "stack": plan.stack, "topic": topic},
                 "annotations": {
-                    "summary": f"records arrive on {topic} on the migration's source and none reach the "
-                    f"target: MirrorMaker 2 is not copying (kafka-platform migration status --stack {plan.stack})",
+                    "summary": f"records arrive on {topic} on the migration's source and none reach "
+                    "the target: MirrorMaker 2 is not copying "
+                    f"(kafka-platform migration status --stack {plan.stack})",
                 },
             }
         )
