@@ -50,6 +50,25 @@ CASES: list[tuple[str, str, str, list[str], tuple[str, ...]]] = [
         ("old-reads-new: field amount removed without a default",),
     ),
     ("removed with a default, forward", "FORWARD", record(ID), [record(ID, AMOUNT_DEFAULT)], ()),
+    # Avro merges its findings' messages into one set: two fields are one reason, not two.
+    (
+        "two removed without a default, forward",
+        "FORWARD",
+        record(ID),
+        [record(ID, AMOUNT, CURRENCY)],
+        ("old-reads-new: field amount, currency removed without a default",),
+    ),
+    # Findings of two kinds: said together, no message put under the other kind's words.
+    (
+        "one retyped, one removed, forward",
+        "FORWARD",
+        record(ID, {"name": "amount", "type": "string"}),
+        [record(ID, AMOUNT, CURRENCY)],
+        (
+            "old-reads-new: reader field missing default value, type mismatch at /fields/1/type, "
+            "/fields/2: currency, reader type: long not compatible with writer type: string",
+        ),
+    ),
     ("added without a default, forward", "FORWARD", record(ID, AMOUNT), [record(ID)], ()),
     ("added with a default, full", "FULL", record(ID, AMOUNT_DEFAULT), [record(ID)], ()),
     (
@@ -287,6 +306,23 @@ def test_diff_refuses_a_breaking_schema_change_naming_its_consumers(schema_repos
         "field score removed without a default"
     ) in finding["detail"]
     assert "the registry refuses the new version at FORWARD, so api cannot register it" in finding["detail"]
+
+
+def test_diff_names_the_consumers_a_backward_breaking_change_breaks(schema_repository: Project) -> None:
+    # BACKWARD: consumers move to the new schema first, and it cannot read what `api` wrote.
+    schema_repository.edit_settings("prod", lambda s: s.update(schemas={"compatibility": "BACKWARD"}))
+    commit(schema_repository, "backward")
+    schema_repository.write(
+        "schemas/mood.avsc", record(MOOD, SCORE, {"name": "note", "type": "string"}, name="MoodCreated")
+    )
+    result = diff(schema_repository.root, "--base", "HEAD", "--stack", "prod", "--format", "json")
+    assert result.returncode == 5, result.stderr
+    (finding,) = [f for f in json.loads(result.stdout)["findings"] if f["rule"].startswith("schema-")]
+    assert (
+        "context-aggregator (upgrading to the new version) cannot read the records the HEAD version "
+        "wrote: field note added without a default"
+    ) in finding["detail"]
+    assert "the registry refuses the new version at BACKWARD, so api cannot register it" in finding["detail"]
 
 
 def test_diff_passes_a_compatible_change_and_a_new_subject(schema_repository: Project) -> None:

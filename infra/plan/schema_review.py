@@ -73,17 +73,17 @@ def _reasons(result: SchemaCompatibilityResult, direction: str) -> tuple[str, ..
     """Avro's findings in a reviewer's words (its messages and locations are sets: sorted)."""
     messages = ", ".join(sorted(str(m) for m in result.messages))
     locations = ", ".join(sorted(str(loc) for loc in result.locations))
-    reasons = []
-    for kind in sorted(result.incompatibilities, key=lambda k: k.value):
-        if kind is SchemaIncompatibilityType.reader_field_missing_default_value:
-            verb = "added" if direction == "new-reads-old" else "removed"
-            reasons.append(f"field {messages} {verb} without a default")
-        elif kind is SchemaIncompatibilityType.missing_enum_symbols:
-            symbols = re.findall(r"'([^']+)'", messages) or [messages]  # Avro reports a set's repr
-            reasons.append(f"enum symbol(s) {', '.join(symbols)} unknown to the reader")
-        else:
-            reasons.append(f"{kind.value.replace('_', ' ')} at {locations}: {messages}")
-    return tuple(reasons)
+    kinds = set(result.incompatibilities)
+    if kinds == {SchemaIncompatibilityType.reader_field_missing_default_value}:
+        verb = "added" if direction == "new-reads-old" else "removed"
+        return (f"field {messages} {verb} without a default",)
+    if kinds == {SchemaIncompatibilityType.missing_enum_symbols}:
+        symbols = re.findall(r"'([^']+)'", messages) or [messages]  # Avro reports a set's repr
+        return (f"enum symbol(s) {', '.join(symbols)} unknown to the reader",)
+    # Avro merges the messages and locations of all its findings into two sets, unpaired with
+    # their kinds: findings of several kinds can only be said together.
+    said = ", ".join(sorted(kind.value.replace("_", " ") for kind in kinds))
+    return (f"{said} at {locations}: {messages}",)
 
 
 def review_subjects(
@@ -149,8 +149,10 @@ def _changed(stack: str, subject: SubjectPlan, in_use: list[tuple[str, str]]) ->
                 f"{readers} (reading with the {found.version} version) cannot read the new records: {reasons}"
             )
         else:
+            readers = ", ".join(subject.consumers) or "no consumer yet"
             parts.append(
-                f"the new version cannot read the records the {found.version} version wrote: {reasons}"
+                f"{readers} (upgrading to the new version) cannot read the records the "
+                f"{found.version} version wrote: {reasons}"
             )
     writers = ", ".join(subject.producers) or "no producer yet"
     parts.append(
