@@ -381,8 +381,9 @@ def _next_steps(
             )
         if any(g.active_on_source for g in own):
             reasons.append(
-                f"group {service.group} still has members on the source (offsets are synced only for a "
-                "group without members: stop it there first)"
+                f"group {service.group} still has members on the source (stop it there first: its "
+                "translated position on the target then holds its last commit, and fewer records are "
+                "read twice; MirrorMaker writes a group's offsets only while it has no members on the target)"
             )
         if reasons:
             blocked.append(f"{service.name}: " + "; ".join(reasons))
