@@ -20,7 +20,7 @@ from infra.program.previous_deployment import (
     SCHEMA_SUBJECTS_OUTPUT,
     PreviousDeployment,
 )
-from infra.program.schema_registry_provider import foreign_subjects_refusal, same_schema
+from infra.program.schema_registry_provider import foreign_subjects_refusal
 
 RegistryCheck = Callable[[Plan, PreviousDeployment], None]
 
@@ -33,13 +33,7 @@ def schema_registry_problems(login: RegistryLogin, plan: Plan, previous: Previou
         owned |= set(previous.names(SCHEMA_SUBJECTS_OUTPUT) or ())
     try:
         existing = set(registry.subjects())
-        foreign = []
-        for subject in plan.subjects:
-            if subject.subject not in existing or subject.subject in owned:
-                continue
-            latest = registry.latest(subject.subject)
-            if latest is None or not same_schema(latest.schema, subject.definition):
-                foreign.append(subject.subject)
+        foreign = [s.subject for s in plan.subjects if s.subject in existing and s.subject not in owned]
     except (RegistryUnreachable, RegistryError) as exc:
         return [str(exc)]
     return [foreign_subjects_refusal(foreign, login.url)] if foreign else []

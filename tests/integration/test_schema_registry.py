@@ -365,13 +365,20 @@ def test_the_preflight_refuses_a_subject_of_someone_else_unless_the_stack_has_it
     assert schema_registry_problems(login, adopting, nothing) == [], "adopted on purpose"
 
 
-def test_the_preflight_leaves_the_planned_schema_to_the_provider_and_reports_no_answer(
+def test_the_preflight_refuses_a_foreign_subject_even_with_the_planned_schema_and_reports_no_answer(
     schema_registry: str, registry: SchemaRegistry, tmp_path: Path
 ) -> None:
     plan = registry_project(tmp_path / "plain", schema_registry, f"sr{uuid.uuid4().hex[:6]}").plan("staging")
     (subject,) = plan.subjects
-    registry.register(subject.subject, subject.definition)  # what an interrupted `up` leaves
-    assert schema_registry_problems(RegistryLogin(url=schema_registry), plan, PreviousDeployment()) == []
+    # Someone else registered exactly the planned schema: the provider refuses it, so must `preview`.
+    registry.register(subject.subject, subject.definition)
+    (problem,) = schema_registry_problems(RegistryLogin(url=schema_registry), plan, PreviousDeployment())
+    assert problem.startswith(f"subject {subject.subject} already exists in schema registry {schema_registry}")
+    assert "settings.adopt.subjects" in problem
+    with pytest.raises(SubjectsRefused, match=re.escape(subject.subject)):
+        SubjectsProvider().create(
+            props(schema_registry, {subject.subject: (subject.definition, subject.compatibility)})
+        )
     nowhere = f"http://127.0.0.1:{free_port()}"
     (problem,) = schema_registry_problems(RegistryLogin(url=nowhere), plan, PreviousDeployment())
     assert f"schema registry {nowhere} did not answer" in problem
