@@ -103,6 +103,15 @@ class SchemaRegistry:
     def set_compatibility(self, subject: str, level: str) -> None:
         self._request("PUT", f"/config/{_quote(subject)}", {"compatibility": level})
 
+    def clear_compatibility(self, subject: str) -> None:
+        """Remove the subject's own level: the registry's default applies to it again (nothing
+        to do where it has none)."""
+        try:
+            self._request("DELETE", f"/config/{_quote(subject)}")
+        except RegistryError as exc:
+            if exc.status != 404:
+                raise
+
     def register(self, subject: str, schema: str, *, level: str = "") -> int:
         """Register ``schema`` as the subject's next version (the registry answers with the
         existing id when it is already a version); returns its id. A version the subject's

@@ -263,6 +263,39 @@ def test_a_subject_of_someone_else_is_refused_until_adopted(
     assert latest is not None and latest.version == 2 and registry.compatibility(subject) == "BACKWARD"
 
 
+def test_a_refused_version_puts_back_an_adopted_subjects_own_level_or_its_absence(
+    schema_registry: str, registry: SchemaRegistry, subject: str
+) -> None:
+    levelled, unlevelled = subject, subject.replace("orders", "returns")
+    registry.set_compatibility(levelled, "FORWARD")  # someone else's subjects, one with a level of its own
+    for name in (levelled, unlevelled):
+        registry.register(name, V1)
+    provider = SubjectsProvider()
+    with pytest.raises(IncompatibleSchema, match=rf"subject '{re.escape(levelled)}'.*level BACKWARD"):
+        provider.create(props(schema_registry, {levelled: (V2_BREAKING, "BACKWARD")}, adopt=[levelled]))
+    assert registry.compatibility(levelled) == "FORWARD", "its own level, put back"
+
+    # FORWARD refuses a removed field without a default; its level is then removed again, and the
+    # registry's default (BACKWARD, tools/schema-registry/run-registry) judges the next version.
+    with pytest.raises(IncompatibleSchema, match=rf"subject '{re.escape(unlevelled)}'.*level FORWARD"):
+        provider.create(props(schema_registry, {unlevelled: (record(), "FORWARD")}, adopt=[unlevelled]))
+    with pytest.raises(IncompatibleSchema):
+        registry.register(unlevelled, V2_BREAKING)  # FORWARD (or NONE) would take it
+    for name in (levelled, unlevelled):
+        latest = registry.latest(name)
+        assert latest is not None and latest.version == 1
+
+
+def test_a_failed_create_leaves_no_level_behind(
+    schema_registry: str, registry: SchemaRegistry, subject: str
+) -> None:
+    broken = subject.replace("orders", "broken")
+    planned = props(schema_registry, {subject: (V1, "FULL"), broken: ('{"type": "record"}', "FULL")})
+    with pytest.raises(Exception, match=broken):
+        SubjectsProvider().create(planned)
+    assert "FULL" not in (registry.compatibility(subject), registry.compatibility(broken))
+
+
 def test_a_protected_stack_releases_subjects_and_never_deletes_them(
     schema_registry: str, registry: SchemaRegistry, subject: str
 ) -> None:
@@ -373,7 +406,9 @@ def test_the_preflight_refuses_a_foreign_subject_even_with_the_planned_schema_an
     # Someone else registered exactly the planned schema: the provider refuses it, so must `preview`.
     registry.register(subject.subject, subject.definition)
     (problem,) = schema_registry_problems(RegistryLogin(url=schema_registry), plan, PreviousDeployment())
-    assert problem.startswith(f"subject {subject.subject} already exists in schema registry {schema_registry}")
+    assert problem.startswith(
+        f"subject {subject.subject} already exists in schema registry {schema_registry}"
+    )
     assert "settings.adopt.subjects" in problem
     with pytest.raises(SubjectsRefused, match=re.escape(subject.subject)):
         SubjectsProvider().create(
