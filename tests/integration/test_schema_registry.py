@@ -24,6 +24,7 @@ import pytest
 from infra.live.kafka_broker import Broker
 from infra.live.schema_registry import (
     IncompatibleSchema,
+    RegistryForbidden,
     RegistryLogin,
     RegistryUnreachable,
     SchemaRegistry,
@@ -113,10 +114,13 @@ WRONG_PASSWORD = "not-it"  # pragma: allowlist secret
 
 
 @contextmanager
-def basic_auth_gate(upstream: str) -> Iterator[tuple[str, list[str | None]]]:
+def basic_auth_gate(upstream: str, forbidden: str = "") -> Iterator[tuple[str, list[str | None]]]:
     """The real registry behind HTTP basic auth, answering as Confluent's registry does with
     `authentication.method=BASIC` (401, `{"error_code": 401, ...}`, a `WWW-Authenticate`
-    challenge); yields the gate's URL and the Authorization header of every request."""
+    challenge), and with 403 and a JSON error body (what its authorizer answers a login without
+    the grant, e.g. SUBJECT_COMPATIBILITY_WRITE for PUT /config/<subject>) to the right login on
+    any path under ``forbidden``; yields the gate's URL and the Authorization header of every
+    request."""
     expected = "Basic " + base64.b64encode(f"{GATE_USER}:{GATE_PASSWORD}".encode()).decode()
     seen: list[str | None] = []
     target = urllib.parse.urlsplit(upstream)
@@ -131,6 +135,13 @@ def basic_auth_gate(upstream: str) -> Iterator[tuple[str, list[str | None]]]:
                 body = b'{"error_code":401,"message":"Unauthorized"}'
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="SchemaRegistry"')
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            if forbidden and self.path.startswith(target.path + forbidden):
+                body = b'{"error_code":403,"message":"User is denied operation Write on Subject"}'
+                self.send_response(403)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -185,6 +196,22 @@ def test_a_registry_behind_basic_auth_gets_the_login_on_every_call_and_a_wrong_o
         anonymous = SchemaRegistry(RegistryLogin(url=url))
         with pytest.raises(RegistryUnreachable, match=r"refused the login \(HTTP 401\)"):
             anonymous.subjects()
+
+
+def test_a_request_the_login_is_not_allowed_is_named_as_such_not_as_a_refused_login(
+    schema_registry: str, subject: str
+) -> None:
+    with basic_auth_gate(schema_registry, forbidden=f"/config/{subject}") as (url, _):
+        registry = SchemaRegistry(RegistryLogin(url=url, username=GATE_USER, password=GATE_PASSWORD))
+        registry.register(subject, V1)
+        with pytest.raises(RegistryForbidden) as forbidden:
+            registry.set_compatibility(subject, "FULL")
+    message = str(forbidden.value)
+    assert message.startswith(
+        f"schema registry {url} does not allow PUT /config/{subject} as '{GATE_USER}' (HTTP 403): "
+        "User is denied operation Write on Subject"
+    )
+    assert "refused the login" not in message and forbidden.value.status == 403
 
 
 # --- the dynamic provider, called as the engine's plugin calls it -----------------------------
