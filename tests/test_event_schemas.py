@@ -396,3 +396,41 @@ def test_diff_says_a_subject_name_strategy_change_renames_every_subject(schema_r
         "(subject_name_strategy topic -> record renames every subject)"
     )
     assert findings["schema-added"]["subject"] == "aura360.MoodCreated"
+
+
+def test_diff_reads_the_versions_that_reached_the_branch_not_a_merged_side_branchs(
+    schema_repository: Project,
+) -> None:
+    schema_repository.edit_settings(
+        "prod", lambda s: s.update(schemas={"compatibility": "FORWARD_TRANSITIVE"})
+    )
+    commit(schema_repository, "transitive")
+    # A side branch adds `note` without a default, then gives it one: the branch only ever had the second.
+    git(schema_repository.root, "checkout", "-q", "-b", "side")
+    note = {"name": "note", "type": "string"}
+    schema_repository.write("schemas/mood.avsc", record(MOOD, SCORE, note, name="MoodCreated"))
+    commit(schema_repository, "side: note")
+    schema_repository.write(
+        "schemas/mood.avsc", record(MOOD, SCORE, {**note, "default": ""}, name="MoodCreated")
+    )
+    commit(schema_repository, "side: note with a default")
+    git(schema_repository.root, "checkout", "-q", "-")
+    git(
+        schema_repository.root,
+        "-c",
+        "user.email=ci@example.com",
+        "-c",
+        "user.name=ci",
+        "merge",
+        "-q",
+        "--no-ff",
+        "side",
+    )
+    # Readers of the side branch's first version could not read it (no `note`); none ever ran.
+    schema_repository.write(
+        "schemas/mood.avsc",
+        record(MOOD, SCORE, {"name": "extra", "type": "int", "default": 0}, name="MoodCreated"),
+    )
+    result = diff(schema_repository.root, "--base", "HEAD", "--stack", "prod", "--format", "json")
+    assert result.returncode == 0, result.stdout
+    assert [f["rule"] for f in schema_findings(result)] == ["schema-compatible"]
