@@ -3,9 +3,9 @@ the cluster): the dynamic provider behind `SchemaSubjects` gets no preview of it
 would refuse is refused here, in `preview` and before the first change of an `up`:
 - the registry answers (with the stack's login);
 - no planned subject exists there that is not the stack's: registered by its last deployment in
-  the same registry, or adopted (settings.adopt.subjects). A subject whose latest version is
-  already the planned schema is left to the provider, which knows from its state whether an
-  interrupted `up` of this stack registered it.
+  the same registry, or adopted (settings.adopt.subjects). As strict as the provider, whatever
+  the subject holds, even exactly the planned schema: an interrupted `up` leaves no subject of
+  its own behind, since a failed create soft-deletes what it registered.
 """
 
 from __future__ import annotations
