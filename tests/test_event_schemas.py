@@ -349,3 +349,88 @@ def test_diff_checks_every_earlier_version_at_a_transitive_level(schema_reposito
     result = diff(schema_repository.root, "--base", "HEAD", "--stack", "prod")
     assert result.returncode == 5
     assert "reading with the " in result.stdout and "field score removed without a default" in result.stdout
+
+
+def schema_findings(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    return [f for f in json.loads(result.stdout)["findings"] if f["rule"].startswith("schema-")]
+
+
+def without_schema(topology: dict[str, Any]) -> None:
+    del topology["events"]["user.mood.created"]["schema"]
+
+
+def test_diff_refuses_removing_a_subject_a_remaining_consumer_reads(schema_repository: Project) -> None:
+    schema_repository.edit_topology(without_schema)
+    result = diff(schema_repository.root, "--base", "HEAD", "--stack", "prod", "--format", "json")
+    assert result.returncode == 5, result.stderr
+    (finding,) = schema_findings(result)
+    assert finding["rule"] == "schema-removed-in-use" and finding["severity"] == Severity.ERROR.name.lower()
+    assert finding["subject"] == "aura360.user.events-value"
+    assert (
+        finding["detail"] == "removed from the topology; context-aggregator still reads aura360.user.events"
+    )
+    assert finding["services"] == ["api", "context-aggregator"]
+
+
+def test_diff_notes_removing_a_subject_no_remaining_consumer_reads(schema_repository: Project) -> None:
+    def retire(topology: dict[str, Any]) -> None:
+        without_schema(topology)
+        topology["services"]["context-aggregator"]["consumes"] = []
+
+    schema_repository.edit_topology(retire)
+    result = diff(schema_repository.root, "--base", "HEAD", "--stack", "prod", "--format", "json")
+    (finding,) = schema_findings(result)
+    assert (finding["rule"], finding["severity"]) == ("schema-removed", Severity.SAFE.name.lower())
+    assert finding["detail"] == "removed from the topology"
+
+
+def test_diff_says_a_subject_name_strategy_change_renames_every_subject(schema_repository: Project) -> None:
+    schema_repository.edit_topology(lambda t: t.update(subject_name_strategy="record"))
+    result = diff(schema_repository.root, "--base", "HEAD", "--stack", "prod", "--format", "json")
+    findings = {f["rule"]: f for f in schema_findings(result)}
+    renamed = findings["schema-renamed"]
+    assert renamed["severity"] == Severity.WARNING.name.lower()
+    assert renamed["subject"] == "aura360.user.events-value"
+    assert renamed["detail"] == (
+        "renamed to aura360.MoodCreated, which starts without the versions of aura360.user.events-value "
+        "(subject_name_strategy topic -> record renames every subject)"
+    )
+    assert findings["schema-added"]["subject"] == "aura360.MoodCreated"
+
+
+def test_diff_reads_the_versions_that_reached_the_branch_not_a_merged_side_branchs(
+    schema_repository: Project,
+) -> None:
+    schema_repository.edit_settings(
+        "prod", lambda s: s.update(schemas={"compatibility": "FORWARD_TRANSITIVE"})
+    )
+    commit(schema_repository, "transitive")
+    # A side branch adds `note` without a default, then gives it one: the branch only ever had the second.
+    git(schema_repository.root, "checkout", "-q", "-b", "side")
+    note = {"name": "note", "type": "string"}
+    schema_repository.write("schemas/mood.avsc", record(MOOD, SCORE, note, name="MoodCreated"))
+    commit(schema_repository, "side: note")
+    schema_repository.write(
+        "schemas/mood.avsc", record(MOOD, SCORE, {**note, "default": ""}, name="MoodCreated")
+    )
+    commit(schema_repository, "side: note with a default")
+    git(schema_repository.root, "checkout", "-q", "-")
+    git(
+        schema_repository.root,
+        "-c",
+        "user.email=ci@example.com",
+        "-c",
+        "user.name=ci",
+        "merge",
+        "-q",
+        "--no-ff",
+        "side",
+    )
+    # Readers of the side branch's first version could not read it (no `note`); none ever ran.
+    schema_repository.write(
+        "schemas/mood.avsc",
+        record(MOOD, SCORE, {"name": "extra", "type": "int", "default": 0}, name="MoodCreated"),
+    )
+    result = diff(schema_repository.root, "--base", "HEAD", "--stack", "prod", "--format", "json")
+    assert result.returncode == 0, result.stdout
+    assert [f["rule"] for f in schema_findings(result)] == ["schema-compatible"]

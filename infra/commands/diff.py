@@ -94,8 +94,11 @@ def _git_show(project_dir: Path, ref: str, name: str) -> str | None:
 def _earlier_versions(project_dir: Path, ref: str, path: str) -> list[tuple[str, str]]:
     """The versions of a schema file before the one at ``ref``, latest first, each labelled by
     its commit: what a transitive compatibility level must still read."""
+    # --first-parent: the versions that reached the branch (a merge counts as one, with what it
+    # brought), not the commits of merged side branches, whose intermediate versions no
+    # deployment of the branch ever registered.
     log = subprocess.run(
-        ["git", "-C", str(project_dir), "log", "--format=%h", ref, "--", path],
+        ["git", "-C", str(project_dir), "log", "--first-parent", "--format=%h", ref, "--", path],
         capture_output=True,
         text=True,
         check=False,

@@ -26,7 +26,7 @@ INCOMPATIBLE = 409
 
 
 class RegistryUnreachable(Exception):
-    """The registry did not answer, or refused the login; nothing was changed."""
+    """The registry did not answer, or refused the login (HTTP 401); nothing was changed."""
 
 
 class RegistryError(Exception):
@@ -36,6 +36,10 @@ class RegistryError(Exception):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class RegistryForbidden(RegistryError):
+    """The registry took the login but does not allow this request (HTTP 403)."""
 
 
 class IncompatibleSchema(RegistryError):
@@ -103,6 +107,15 @@ class SchemaRegistry:
     def set_compatibility(self, subject: str, level: str) -> None:
         self._request("PUT", f"/config/{_quote(subject)}", {"compatibility": level})
 
+    def clear_compatibility(self, subject: str) -> None:
+        """Remove the subject's own level: the registry's default applies to it again (nothing
+        to do where it has none)."""
+        try:
+            self._request("DELETE", f"/config/{_quote(subject)}")
+        except RegistryError as exc:
+            if exc.status != 404:
+                raise
+
     def register(self, subject: str, schema: str, *, level: str = "") -> int:
         """Register ``schema`` as the subject's next version (the registry answers with the
         existing id when it is already a version); returns its id. A version the subject's
@@ -162,12 +175,20 @@ class SchemaRegistry:
             with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
-            if exc.code in (401, 403):
-                who = f" as '{self.login.username}'" if self.login.username else ""
+            who = f" as '{self.login.username}'" if self.login.username else ""
+            if exc.code == 401:
                 raise RegistryUnreachable(
-                    f"schema registry {self.login.url} refused the login{who} (HTTP {exc.code})"
+                    f"schema registry {self.login.url} refused the login{who} (HTTP 401)"
                 ) from None
             message, code = _refusal(exc)
+            if exc.code == 403:
+                # Logged in (or let in anonymously) but not allowed: a missing grant, not a bad login.
+                raise RegistryForbidden(
+                    f"schema registry {self.login.url} does not allow {method} {urllib.parse.unquote(path)}"
+                    f"{who or ' without a login'} (HTTP 403): {message}",
+                    exc.code,
+                    code,
+                ) from None
             raise RegistryError(f"{method} {path}: HTTP {exc.code}: {message}", exc.code, code) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)

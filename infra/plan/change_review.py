@@ -64,6 +64,18 @@ RULES: dict[str, tuple[Severity, str]] = {
         "compatibility NONE: the registry takes anything, readers may fail",
     ),
     "schema-compatibility-changed": (Severity.WARNING, "what later versions of the schema must keep changes"),
+    "schema-removed": (
+        Severity.SAFE,
+        "no consumer that remains reads it: the registry soft-deletes it (its versions stay readable by id)",
+    ),
+    "schema-renamed": (
+        Severity.WARNING,
+        "records keep their schema ids, but the new subject's first version is checked against nothing",
+    ),
+    "schema-removed-in-use": (
+        Severity.ERROR,
+        "a consumer that remains still reads it: stop reading it first, remove it after",
+    ),
     # Cluster migrations (settings.migration, docs/migration.md).
     "migration-started": (
         Severity.SAFE,

@@ -28,6 +28,7 @@ from avro.compatibility import (
 
 from infra.plan.change_review import Finding
 from infra.plan.model import Plan, SubjectPlan
+from infra.plan.schema_subjects import subject_name
 
 # Which way each level reads: "new-reads-old" (BACKWARD), "old-reads-new" (FORWARD).
 DIRECTIONS: dict[str, tuple[str, ...]] = {
@@ -92,10 +93,11 @@ def review_subjects(
     base_label: str = "base",
     history: Mapping[str, Sequence[tuple[str, str]]] | None = None,
 ) -> list[Finding]:
-    """Findings for every subject of ``head``. ``base_label`` names the base's version (a git
-    ref); ``history``: per subject, the versions before it, latest first (transitive levels)."""
+    """Findings for every subject of ``head``, and for every subject of ``base`` it no longer
+    has. ``base_label`` names the base's version (a git ref); ``history``: per subject, the
+    versions before it, latest first (transitive levels)."""
     old = {s.subject: s for s in base.subjects} if base is not None else {}
-    findings = []
+    findings = _removed(old, head)
     for subject in head.subjects:
         before = old.get(subject.subject)
         if before is None:
@@ -128,6 +130,47 @@ def review_subjects(
             )
         )
     return findings
+
+
+def _removed(old: Mapping[str, SubjectPlan], head: Plan) -> list[Finding]:
+    """A subject of the base the head does not have: the provider soft-deletes it (its versions
+    stay readable by id). Removed, it is judged like a removed topic (change_review): refused
+    while a consumer that remains still reads its topic. Renamed (the same event under another
+    name, as a subject_name_strategy change does to every subject), records keep their schema
+    ids, so readers go on; what is lost is the guard: the new name's first version is compatible
+    by definition."""
+    new_names = {s.subject for s in head.subjects}
+    by_event = {(s.topic, s.record_name): s for s in head.subjects}
+    readers = {service.name: set(service.consumes) for service in head.services}
+    found = []
+    for name in sorted(old.keys() - new_names):
+        subject = old[name]
+        services = tuple(sorted({*subject.producers, *subject.consumers}))
+        renamed = by_event.get((subject.topic, subject.record_name))
+        if renamed is not None:
+            detail = f"renamed to {renamed.subject}, which starts without the versions of {name}"
+            before, after = _strategy(subject), _strategy(renamed)
+            if before != after:
+                detail += f" (subject_name_strategy {before} -> {after} renames every subject)"
+            found.append(Finding(head.stack, "schema-renamed", name, detail, services))
+            continue
+        remaining = [c for c in subject.consumers if subject.topic in readers.get(c, set())]
+        detail = "removed from the topology"
+        if remaining:
+            detail += (
+                f"; {', '.join(remaining)} still read{'s' if len(remaining) == 1 else ''} {subject.topic}"
+            )
+        rule = "schema-removed-in-use" if remaining else "schema-removed"
+        found.append(Finding(head.stack, rule, name, detail, services))
+    return found
+
+
+def _strategy(subject: SubjectPlan) -> str:
+    """The subject_name_strategy that names ``subject`` (the plan keeps the names, not the setting)."""
+    for strategy in ("topic", "topic_record", "record"):
+        if subject_name(strategy, subject.topic, subject.record_name) == subject.subject:
+            return strategy
+    return "unknown"
 
 
 def _changed(stack: str, subject: SubjectPlan, in_use: list[tuple[str, str]]) -> Finding:

@@ -3,9 +3,9 @@ the cluster): the dynamic provider behind `SchemaSubjects` gets no preview of it
 would refuse is refused here, in `preview` and before the first change of an `up`:
 - the registry answers (with the stack's login);
 - no planned subject exists there that is not the stack's: registered by its last deployment in
-  the same registry, or adopted (settings.adopt.subjects). A subject whose latest version is
-  already the planned schema is left to the provider, which knows from its state whether an
-  interrupted `up` of this stack registered it.
+  the same registry, or adopted (settings.adopt.subjects). As strict as the provider, whatever
+  the subject holds, even exactly the planned schema: an interrupted `up` leaves no subject of
+  its own behind, since a failed create soft-deletes what it registered.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from infra.program.previous_deployment import (
     SCHEMA_SUBJECTS_OUTPUT,
     PreviousDeployment,
 )
-from infra.program.schema_registry_provider import foreign_subjects_refusal, same_schema
+from infra.program.schema_registry_provider import foreign_subjects_refusal
 
 RegistryCheck = Callable[[Plan, PreviousDeployment], None]
 
@@ -33,13 +33,7 @@ def schema_registry_problems(login: RegistryLogin, plan: Plan, previous: Previou
         owned |= set(previous.names(SCHEMA_SUBJECTS_OUTPUT) or ())
     try:
         existing = set(registry.subjects())
-        foreign = []
-        for subject in plan.subjects:
-            if subject.subject not in existing or subject.subject in owned:
-                continue
-            latest = registry.latest(subject.subject)
-            if latest is None or not same_schema(latest.schema, subject.definition):
-                foreign.append(subject.subject)
+        foreign = [s.subject for s in plan.subjects if s.subject in existing and s.subject not in owned]
     except (RegistryUnreachable, RegistryError) as exc:
         return [str(exc)]
     return [foreign_subjects_refusal(foreign, login.url)] if foreign else []

@@ -13,7 +13,8 @@ names; the provider never changes or deletes anything else:
   changes;
 - each subject gets its level first, then its schema as the next version (the registry answers
   an unchanged schema with the version it has); a version the level refuses is an error naming
-  the subject and the level, and the level set for it is put back;
+  the subject and the level, and the subject's own level as read before is put back (removed
+  where it had none, so the registry's default applies again), whatever the stack's state knew;
 - `create` soft-deletes again the subjects it registered when it fails half-way;
 - a subject leaving the plan is soft-deleted (its versions stay readable by id), except in a
   protected stack, which releases it and leaves it in the registry.
@@ -81,7 +82,6 @@ def converge_subjects(
     planned: Mapping[str, SubjectSpec],
     *,
     owned: Iterable[str],
-    previous: Mapping[str, SubjectSpec],
 ) -> list[str]:
     """Give each planned subject its level and schema, in order; returns the subjects this call
     registered for the first time. Every refusal before any change."""
@@ -91,25 +91,44 @@ def converge_subjects(
     if foreign:
         raise SubjectsRefused(foreign_subjects_refusal(foreign, registry.login.url))
     created: list[str] = []
+    # Each subject's own level before this call, read from the registry rather than the state:
+    # an adopted subject's level is not in the state.
+    levels_before: dict[str, str | None] = {}
     try:
         for name, spec in planned.items():
             level = spec["compatibility"]
-            before = previous.get(name, {}).get("compatibility")
+            before = levels_before[name] = registry.compatibility(name)
             if name not in existing:
                 created.append(name)
-            if before != level or name not in existing:
+            if before != level:
                 registry.set_compatibility(name, level)
             try:
                 registry.register(name, spec["schema"], level=level)
             except Exception:
-                if before is not None and before != level:
-                    registry.set_compatibility(name, before)
+                _restore_level(registry, name, before)
                 raise
     except Exception:
         for name in created:
             registry.delete_subject(name)
+            _restore_level(registry, name, levels_before[name])
         raise
     return created
+
+
+def _restore_level(registry: SchemaRegistry, subject: str, level: str | None) -> None:
+    """Give ``subject`` back the own level read before (None: none, the default applies)."""
+    if level is None:
+        registry.clear_compatibility(subject)
+    elif level == "NONE":
+        # Apicurio's ccompat API reads a subject without a level of its own as NONE, so NONE may
+        # mean "none set". Cleared, a registry that reads the absence as NONE too cannot tell
+        # them apart: it keeps the default (never a weaker level than the subject had); one that
+        # reads it as no level (Confluent's) had an explicit NONE, set again.
+        registry.clear_compatibility(subject)
+        if registry.compatibility(subject) is None:
+            registry.set_compatibility(subject, level)
+    elif registry.compatibility(subject) != level:
+        registry.set_compatibility(subject, level)
 
 
 class SubjectsProvider(ResourceProvider):
@@ -133,7 +152,7 @@ class SubjectsProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         registry = self._registry(props)
-        converge_subjects(registry, props["subjects"], owned=props.get("adopt") or (), previous={})
+        converge_subjects(registry, props["subjects"], owned=props.get("adopt") or ())
         return CreateResult(id_="subjects", outs=_outputs(props))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -143,7 +162,7 @@ class SubjectsProvider(ResourceProvider):
             olds["subjects"] if olds["registry"]["url"] == news["registry"]["url"] else {}
         )
         planned: Mapping[str, SubjectSpec] = news["subjects"]
-        converge_subjects(registry, planned, owned=set(mine) | set(news.get("adopt") or ()), previous=mine)
+        converge_subjects(registry, planned, owned=set(mine) | set(news.get("adopt") or ()))
         if news["removal"] == "delete":
             for name in sorted(set(mine) - set(planned)):
                 registry.delete_subject(name)

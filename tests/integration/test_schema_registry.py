@@ -24,6 +24,7 @@ import pytest
 from infra.live.kafka_broker import Broker
 from infra.live.schema_registry import (
     IncompatibleSchema,
+    RegistryForbidden,
     RegistryLogin,
     RegistryUnreachable,
     SchemaRegistry,
@@ -113,10 +114,13 @@ WRONG_PASSWORD = "not-it"  # pragma: allowlist secret
 
 
 @contextmanager
-def basic_auth_gate(upstream: str) -> Iterator[tuple[str, list[str | None]]]:
+def basic_auth_gate(upstream: str, forbidden: str = "") -> Iterator[tuple[str, list[str | None]]]:
     """The real registry behind HTTP basic auth, answering as Confluent's registry does with
     `authentication.method=BASIC` (401, `{"error_code": 401, ...}`, a `WWW-Authenticate`
-    challenge); yields the gate's URL and the Authorization header of every request."""
+    challenge), and with 403 and a JSON error body (what its authorizer answers a login without
+    the grant, e.g. SUBJECT_COMPATIBILITY_WRITE for PUT /config/<subject>) to the right login on
+    any path under ``forbidden``; yields the gate's URL and the Authorization header of every
+    request."""
     expected = "Basic " + base64.b64encode(f"{GATE_USER}:{GATE_PASSWORD}".encode()).decode()
     seen: list[str | None] = []
     target = urllib.parse.urlsplit(upstream)
@@ -131,6 +135,13 @@ def basic_auth_gate(upstream: str) -> Iterator[tuple[str, list[str | None]]]:
                 body = b'{"error_code":401,"message":"Unauthorized"}'
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="SchemaRegistry"')
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            if forbidden and self.path.startswith(target.path + forbidden):
+                body = b'{"error_code":403,"message":"User is denied operation Write on Subject"}'
+                self.send_response(403)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -185,6 +196,22 @@ def test_a_registry_behind_basic_auth_gets_the_login_on_every_call_and_a_wrong_o
         anonymous = SchemaRegistry(RegistryLogin(url=url))
         with pytest.raises(RegistryUnreachable, match=r"refused the login \(HTTP 401\)"):
             anonymous.subjects()
+
+
+def test_a_request_the_login_is_not_allowed_is_named_as_such_not_as_a_refused_login(
+    schema_registry: str, subject: str
+) -> None:
+    with basic_auth_gate(schema_registry, forbidden=f"/config/{subject}") as (url, _):
+        registry = SchemaRegistry(RegistryLogin(url=url, username=GATE_USER, password=GATE_PASSWORD))
+        registry.register(subject, V1)
+        with pytest.raises(RegistryForbidden) as forbidden:
+            registry.set_compatibility(subject, "FULL")
+    message = str(forbidden.value)
+    assert message.startswith(
+        f"schema registry {url} does not allow PUT /config/{subject} as '{GATE_USER}' (HTTP 403): "
+        "User is denied operation Write on Subject"
+    )
+    assert "refused the login" not in message and forbidden.value.status == 403
 
 
 # --- the dynamic provider, called as the engine's plugin calls it -----------------------------
@@ -261,6 +288,39 @@ def test_a_subject_of_someone_else_is_refused_until_adopted(
     provider.create({**planned, "adopt": [subject]})
     latest = registry.latest(subject)
     assert latest is not None and latest.version == 2 and registry.compatibility(subject) == "BACKWARD"
+
+
+def test_a_refused_version_puts_back_an_adopted_subjects_own_level_or_its_absence(
+    schema_registry: str, registry: SchemaRegistry, subject: str
+) -> None:
+    levelled, unlevelled = subject, subject.replace("orders", "returns")
+    registry.set_compatibility(levelled, "FORWARD")  # someone else's subjects, one with a level of its own
+    for name in (levelled, unlevelled):
+        registry.register(name, V1)
+    provider = SubjectsProvider()
+    with pytest.raises(IncompatibleSchema, match=rf"subject '{re.escape(levelled)}'.*level BACKWARD"):
+        provider.create(props(schema_registry, {levelled: (V2_BREAKING, "BACKWARD")}, adopt=[levelled]))
+    assert registry.compatibility(levelled) == "FORWARD", "its own level, put back"
+
+    # FORWARD refuses a removed field without a default; its level is then removed again, and the
+    # registry's default (BACKWARD, tools/schema-registry/run-registry) judges the next version.
+    with pytest.raises(IncompatibleSchema, match=rf"subject '{re.escape(unlevelled)}'.*level FORWARD"):
+        provider.create(props(schema_registry, {unlevelled: (record(), "FORWARD")}, adopt=[unlevelled]))
+    with pytest.raises(IncompatibleSchema):
+        registry.register(unlevelled, V2_BREAKING)  # FORWARD (or NONE) would take it
+    for name in (levelled, unlevelled):
+        latest = registry.latest(name)
+        assert latest is not None and latest.version == 1
+
+
+def test_a_failed_create_leaves_no_level_behind(
+    schema_registry: str, registry: SchemaRegistry, subject: str
+) -> None:
+    broken = subject.replace("orders", "broken")
+    planned = props(schema_registry, {subject: (V1, "FULL"), broken: ('{"type": "record"}', "FULL")})
+    with pytest.raises(Exception, match=broken):
+        SubjectsProvider().create(planned)
+    assert "FULL" not in (registry.compatibility(subject), registry.compatibility(broken))
 
 
 def test_a_protected_stack_releases_subjects_and_never_deletes_them(
@@ -365,13 +425,22 @@ def test_the_preflight_refuses_a_subject_of_someone_else_unless_the_stack_has_it
     assert schema_registry_problems(login, adopting, nothing) == [], "adopted on purpose"
 
 
-def test_the_preflight_leaves_the_planned_schema_to_the_provider_and_reports_no_answer(
+def test_the_preflight_refuses_a_foreign_subject_even_with_the_planned_schema_and_reports_no_answer(
     schema_registry: str, registry: SchemaRegistry, tmp_path: Path
 ) -> None:
     plan = registry_project(tmp_path / "plain", schema_registry, f"sr{uuid.uuid4().hex[:6]}").plan("staging")
     (subject,) = plan.subjects
-    registry.register(subject.subject, subject.definition)  # what an interrupted `up` leaves
-    assert schema_registry_problems(RegistryLogin(url=schema_registry), plan, PreviousDeployment()) == []
+    # Someone else registered exactly the planned schema: the provider refuses it, so must `preview`.
+    registry.register(subject.subject, subject.definition)
+    (problem,) = schema_registry_problems(RegistryLogin(url=schema_registry), plan, PreviousDeployment())
+    assert problem.startswith(
+        f"subject {subject.subject} already exists in schema registry {schema_registry}"
+    )
+    assert "settings.adopt.subjects" in problem
+    with pytest.raises(SubjectsRefused, match=re.escape(subject.subject)):
+        SubjectsProvider().create(
+            props(schema_registry, {subject.subject: (subject.definition, subject.compatibility)})
+        )
     nowhere = f"http://127.0.0.1:{free_port()}"
     (problem,) = schema_registry_problems(RegistryLogin(url=nowhere), plan, PreviousDeployment())
     assert f"schema registry {nowhere} did not answer" in problem
