@@ -15,7 +15,7 @@ from infra.model.errors import ConfigError
 from infra.model.migration_settings import MIRROR_MAKER_IMAGE
 from infra.model.stacks import SETTINGS_KEY
 from infra.plan.migration import CHECKPOINTS_TOPIC, MIRROR_SOURCE_PASSWORD_ENV, MIRROR_TARGET_PASSWORD_ENV
-from infra.plan.model import SASL_PASSWORD_ENV, Plan
+from infra.plan.model import BOOTSTRAP_TOKEN, SASL_PASSWORD_ENV, Plan
 from infra.render.env_output import render_env
 from infra.render.mirror_maker import mirror_maker_properties
 from infra.render.plan_table import render_table
@@ -176,16 +176,48 @@ def test_bad_migration_settings_name_the_key_path(project: Project, edit: Any, e
     assert any(expected in problem for problem in problems), problems
 
 
-def test_a_confluent_target_is_refused(project: Project) -> None:
+def _confluent_migrating(project: Project, stack: str = "dev") -> None:
+    """The dev example (Confluent Cloud) as ``stack``, migrating from an old cluster."""
     document = yaml.safe_load((project.root / "Pulumi.dev.yaml").read_text())
     source = {"bootstrap_servers": ["old-kafka-0.old:9092"], "admin": {"username": "admin"}}
     document["config"][SETTINGS_KEY]["migration"] = {"source": source}
     document["config"]["kafka-platform:migrationSourceAdminPassword"] = {"secure": ENCRYPTED}
-    project.write("Pulumi.dev.yaml", yaml.safe_dump(document))
+    project.write(f"Pulumi.{stack}.yaml", yaml.safe_dump(document))
+
+
+def test_a_confluent_target_is_accepted_with_api_key_logins_and_replication_3(project: Project) -> None:
+    _confluent_migrating(project)
+    migration = project.plan("dev").migration
+    assert migration is not None
+    target = migration.target
+    assert (target.bootstrap, target.security_protocol, target.sasl_mechanism) == (
+        BOOTSTRAP_TOKEN,
+        "SASL_SSL",
+        "PLAIN",
+    )
+    assert target.principal == "aura360.dev.platform-mirror"
+    assert migration.internal_replication == 3
+    assert not [acl for acl in target.acls if acl.operation == "IDEMPOTENT_WRITE"]
+    lines = mirror_maker_properties(project.plan("dev"), target_username="KEY123").splitlines()
+    assert "replication.factor = 3" in lines and "status.storage.replication.factor = 3" in lines
+    assert any('username="KEY123"' in line for line in lines if line.startswith("target.sasl.jaas.config"))
+
+
+def test_the_mirrors_confluent_account_name_must_fit(project: Project) -> None:
+    # 40 + len(".staging1.platform-admin") = 64 fits the admin; the mirror's name is one longer.
+    domain = "d" * 40
+
+    def short_names(topology: dict[str, Any]) -> None:
+        topology["domain"] = domain
+        services = topology["services"]
+        for name in ("context-aggregator", "context-vectorizer", "vectordb-ingest"):
+            services[name.rsplit("-", 1)[-1]] = services.pop(name)
+
+    project.edit_topology(short_names)
+    _confluent_migrating(project, "staging1")
     with pytest.raises(ConfigError) as caught:
-        project.plan("dev")
-    expected = "Pulumi.dev.yaml: settings.migration: a migration mirrors into a kafka, msk or local target"
-    assert expected in str(caught.value)
+        project.plan("staging1")
+    assert f"service account '{domain}.staging1.platform-mirror' is 65 characters" in str(caught.value)
 
 
 def test_the_properties_are_deterministic_and_hold_no_password(project: Project) -> None:

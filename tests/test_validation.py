@@ -754,13 +754,6 @@ CASES: list[tuple[str, str, Edit, str, str]] = [
         "prod",
         "Pulumi.prod.yaml: settings.credentials.rotation.overlap: must be a finite duration",
     ),
-    (
-        "migration into Confluent Cloud",
-        DEV,
-        _set("migration", {"source": {"bootstrap_servers": ["old:9092"], "admin": {"username": "admin"}}}),
-        "dev",
-        "Pulumi.dev.yaml: settings.migration: a migration mirrors into a kafka, msk or local target",
-    ),
 ]
 
 

@@ -28,7 +28,6 @@ MIGRATION_SOURCE_PASSWORD_NAME = "migrationSourceAdminPassword"  # pragma: allow
 MIRROR_MAKER_IMAGE = "apache/kafka:4.1.1"
 # The seed's advice: keep the old cluster 30 days after the last move.
 DEFAULT_KEEP_MS = 30 * 86_400_000
-MIGRATION_PROVIDERS = ("kafka", "msk", "local")
 
 
 class MirrorSettings(StrictModel):
@@ -102,19 +101,11 @@ def unsafe_order_message(producer: str, at_risk: Iterable[tuple[str, str]]) -> s
     )
 
 
-def check_migration(
-    migration: MigrationSettings | None, provider: str, topology: Topology, add: AddProblem
-) -> None:
-    """The migration's own rules (paths start at `settings`)."""
+def check_migration(migration: MigrationSettings | None, topology: Topology, add: AddProblem) -> None:
+    """The migration's own rules (paths start at `settings`); every provider can be its target."""
     if migration is None:
         return
     path: KeyPath = ("migration",)
-    if provider not in MIGRATION_PROVIDERS:
-        add(
-            path,
-            f"a migration mirrors into a kafka, msk or local target; provider is '{provider}' "
-            "(for Confluent Cloud, see docs/migration.md)",
-        )
     if migration.source.tls.ca_cert_file is not None or migration.source.tls.skip_verify:
         add(
             (*path, "source", "tls"),

@@ -422,7 +422,7 @@ def check_settings(settings: StackSettings, topology: Topology, collector: Probl
         _check_kubernetes(settings.kubernetes, topology, add)
     _check_monitoring(settings, add)
     _check_schema_registry(settings, add)
-    check_migration(settings.migration, settings.kafka.provider, topology, add)
+    check_migration(settings.migration, topology, add)
 
     if settings.production and settings.protection.protect is False:
         add(("protection", "protect"), "a production stack cannot turn protection off")

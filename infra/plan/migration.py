@@ -52,6 +52,12 @@ TARGET_ALIAS = "target"
 OFFSET_SYNCS_TOPIC = f"mm2-offset-syncs.{SOURCE_ALIAS}.internal"
 CHECKPOINTS_TOPIC = f"{SOURCE_ALIAS}.checkpoints.internal"
 MIRROR_INTERNAL_OPERATIONS: tuple[Operation, ...] = ("CREATE", "READ", "WRITE")
+# The replication factor MirrorMaker 2 and its Connect worker ask for their own topics on the
+# target: the broker's default (-1, KIP-464) on a broker we configure; 3 on Confluent Cloud, which
+# replicates every topic 3 times and whose own guides set 3 for self-managed Connect workers (a
+# value it is certain to accept, where -1 relies on the cluster's default being allowed).
+BROKER_DEFAULT_REPLICATION = -1
+CONFLUENT_REPLICATION = 3
 
 
 def source_cluster(source: ExistingClusterSettings) -> ClusterPlan:
@@ -113,6 +119,9 @@ def plan_migration(
         keep_seconds=migration.keep // 1000,
         image=migration.mirror.image,
         internal_prefix=internal_prefix,
+        internal_replication=CONFLUENT_REPLICATION
+        if cluster.provider == "confluent"
+        else BROKER_DEFAULT_REPLICATION,
         adopt_users=sorted(migration.adopt.users),
     )
 

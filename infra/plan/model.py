@@ -335,6 +335,9 @@ class MigrationPlan(PlanModel):
     keep_seconds: int
     image: str
     internal_prefix: str  # the Connect worker's group and its config/offset/status topics' prefix
+    # MirrorMaker's and its Connect worker's own topics on the target: -1 takes the broker's
+    # default; Confluent Cloud wants its fixed 3 (infra/plan/migration.py).
+    internal_replication: int
     adopt_users: list[str]  # services' users that exist on the source and are taken over
 
     @property

@@ -22,6 +22,7 @@ from infra.model.names import (
     LONGEST_PR_STACK,
     MAX_CONFLUENT_DISPLAY_NAME,
     PLATFORM_ADMIN,
+    PLATFORM_MIRROR,
     env_var_suffix,
     generation_principal,
     principal_name,
@@ -484,7 +485,7 @@ def _confluent_topic_config_problems(
 
 
 def _check_display_names(topology: Topology, stack: StackContext, collector: ProblemCollector) -> None:
-    """Confluent service-account display names (services and the admin) fit in 64 characters,
+    """Confluent service-account display names (services, the admin, a migration's mirror) fit in 64 characters,
     here and in every pr-<n> preview this stack is the base of."""
     settings = stack.settings
     if settings.kafka.provider != "confluent":
@@ -493,7 +494,11 @@ def _check_display_names(topology: Topology, stack: StackContext, collector: Pro
     if settings.preview.base_stack == stack.name and not stack.is_preview:
         stacks.append(LONGEST_PR_STACK)
     for stack_name in stacks:
-        for service in sorted({*topology.services, PLATFORM_ADMIN}):
+        identities = {*topology.services, PLATFORM_ADMIN}
+        # A migration's mirror has an account of its own; previews drop the migration.
+        if settings.migration is not None and not stack.is_preview and stack_name == stack.name:
+            identities.add(PLATFORM_MIRROR)
+        for service in sorted(identities):
             name = principal_name(topology.domain, stack_name, service)
             if len(name) > MAX_CONFLUENT_DISPLAY_NAME:
                 where = "" if stack_name == stack.name else f" (in preview stack {stack_name})"

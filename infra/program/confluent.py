@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_confluentcloud as confluent
 
-from infra.model.names import generation_suffix
+from infra.model.names import PLATFORM_MIRROR, generation_suffix
 from infra.model.settings import DELETION_PROTECTION_TIERS, ConfluentSettings
 from infra.plan.credential_rotation import Generations
 from infra.plan.model import (
@@ -137,6 +137,7 @@ class ConfluentPlatform(pulumi.ComponentResource):
         )
         for binding in plan.role_bindings:
             role_binding_resource(binding, principals[binding.service], kafka_crn, self)
+        mirror = self._mirror_login(plan, cluster, managed)
         # A pr-<n> preview shares dev's cluster and has no admin of its own to register with.
         schemas = None
         if plan.subjects and cluster.admin_id is not None:
@@ -155,6 +156,7 @@ class ConfluentPlatform(pulumi.ComponentResource):
             exports=exports,
             registry_endpoint=schemas.endpoint if schemas is not None else None,
             registry_logins=schemas.logins if schemas is not None else {},
+            mirror=mirror,
         )
         self.register_outputs({"cluster_id": cluster.cluster_id})
 
@@ -263,27 +265,77 @@ class ConfluentPlatform(pulumi.ComponentResource):
 
         def api_key(generation: int) -> confluent.ApiKey:
             # Rotation gives the same account a second key; the previous one lives out the overlap.
-            return confluent.ApiKey(
+            return self._cluster_api_key(
                 f"api-key-{service}{generation_suffix(generation)}",
-                display_name=principal,
-                description=f"Kafka API key of service '{service}'"
+                principal,
+                f"Kafka API key of service '{service}'"
                 + (f" (credential generation {generation})" if generation > 1 else ""),
-                owner=confluent.ApiKeyOwnerArgs(
-                    id=account.id, api_version=SERVICE_ACCOUNT_API_VERSION, kind=SERVICE_ACCOUNT_KIND
-                ),
-                managed_resource=_managed_cluster(cluster.cluster_id, cluster.environment_id),
-                opts=pulumi.ResourceOptions(parent=self),
+                account,
+                cluster,
             )
 
         key = api_key(generations.current)
         if generations.previous is not None:
             api_key(generations.previous)
-        return ServiceCredentials(
-            username=key.id,
-            password=pulumi.Output.secret(key.secret),
-            principal_id=account.id,
-            version=key.id,  # a new key is a new id
+        return api_key_login(key, account)
+
+    def _mirror_login(
+        self, plan: Plan, cluster: ConfluentCluster, managed: pulumi.ResourceOptions
+    ) -> ServiceCredentials | None:
+        """A migration's MirrorMaker 2 on this cluster: an account of its own, its API key and
+        exactly the plan's target-side ACLs, also in rbac mode (see docs/migration.md). Never
+        protected: they go with the migration, which the preflight lets a protected stack end
+        only when allowed."""
+        migration = plan.migration
+        if migration is None:
+            return None
+        side = migration.target
+        account = confluent.ServiceAccount(
+            f"sa-{PLATFORM_MIRROR}",
+            display_name=side.principal,
+            description=f"kafka-platform MirrorMaker 2 of the migration into {plan.environment}",
+            opts=pulumi.ResourceOptions(parent=self),
         )
+        key = self._cluster_api_key(
+            f"api-key-{PLATFORM_MIRROR}",
+            side.principal,
+            "Kafka API key of the migration's MirrorMaker 2",
+            account,
+            cluster,
+        )
+        principal = account.id.apply(lambda sa_id: f"User:{sa_id}")
+        for acl in side.acls:
+            acl_resource(acl, principal, managed)
+        return api_key_login(key, account)
+
+    def _cluster_api_key(
+        self,
+        name: str,
+        display_name: str,
+        description: str,
+        account: confluent.ServiceAccount,
+        cluster: ConfluentCluster,
+    ) -> confluent.ApiKey:
+        return confluent.ApiKey(
+            name,
+            display_name=display_name,
+            description=description,
+            owner=confluent.ApiKeyOwnerArgs(
+                id=account.id, api_version=SERVICE_ACCOUNT_API_VERSION, kind=SERVICE_ACCOUNT_KIND
+            ),
+            managed_resource=_managed_cluster(cluster.cluster_id, cluster.environment_id),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+def api_key_login(key: confluent.ApiKey, account: confluent.ServiceAccount) -> ServiceCredentials:
+    """An API key as a SASL PLAIN login: the key id is the username, its secret the password."""
+    return ServiceCredentials(
+        username=key.id,
+        password=pulumi.Output.secret(key.secret),
+        principal_id=account.id,
+        version=key.id,  # a new key is a new id
+    )
 
 
 def _managed_cluster(

@@ -46,8 +46,10 @@ class MirrorMakerDeployment(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         name = mirror_maker_name(plan)
         labels = {**MANAGED_BY, "app.kubernetes.io/name": name}
-        properties = target.bootstrap_servers.apply(
-            lambda bootstrap: mirror_maker_properties(plan, target_bootstrap=bootstrap)
+        # On Confluent Cloud the mirror logs in with its API key's id, known only after deployment.
+        username = target.mirror.username if plan.cluster.provider == "confluent" and target.mirror else None
+        properties = pulumi.Output.all(target.bootstrap_servers, username).apply(
+            lambda parts: mirror_maker_properties(plan, target_bootstrap=parts[0], target_username=parts[1])
         )
         self.config_map = k8s.core.v1.ConfigMap(
             name,

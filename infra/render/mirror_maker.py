@@ -22,13 +22,15 @@ _JAAS_MODULES = {
     "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
 }
 _PASSWORD_ENV = {SOURCE_ALIAS: MIRROR_SOURCE_PASSWORD_ENV, TARGET_ALIAS: MIRROR_TARGET_PASSWORD_ENV}
-# Kafka Connect's internal topics take the broker's default replication factor.
-BROKER_DEFAULT_REPLICATION = -1
 
 
-def mirror_maker_properties(plan: Plan, *, target_bootstrap: str | None = None) -> str:
+def mirror_maker_properties(
+    plan: Plan, *, target_bootstrap: str | None = None, target_username: str | None = None
+) -> str:
     """The properties text, the same for the same plan. ``target_bootstrap``: the target's real
-    address where the plan holds BOOTSTRAP_TOKEN (known only after deployment)."""
+    address where the plan holds BOOTSTRAP_TOKEN (known only after deployment);
+    ``target_username``: the mirror's login on the target where it is not its principal's name
+    (Confluent Cloud: its API key id, also known only after deployment)."""
     migration = plan.migration
     if migration is None:
         raise ValueError(f"stack '{plan.stack}' has no settings.migration: nothing to mirror")
@@ -41,7 +43,7 @@ def mirror_maker_properties(plan: Plan, *, target_bootstrap: str | None = None) 
         "",
         *_cluster_lines(migration.source),
         "",
-        *_cluster_lines(migration.target, bootstrap=target_bootstrap),
+        *_cluster_lines(migration.target, bootstrap=target_bootstrap, username=target_username),
         "",
         "# Passwords: ${env:NAME} through Kafka's EnvVarConfigProvider (KIP-887).",
         "config.providers = env",
@@ -74,10 +76,10 @@ def mirror_maker_properties(plan: Plan, *, target_bootstrap: str | None = None) 
         # Every record's offset sync, so a moved consumer resumes close to where it stopped.
         "offset.lag.max = 0",
         "",
-        "# Internal topics on the target, replicated as the broker's default allows.",
-        f"offset-syncs.topic.replication.factor = {BROKER_DEFAULT_REPLICATION}",
-        f"checkpoints.topic.replication.factor = {BROKER_DEFAULT_REPLICATION}",
-        f"replication.factor = {BROKER_DEFAULT_REPLICATION}",
+        "# Internal topics on the target (-1: the broker's default replication factor).",
+        f"offset-syncs.topic.replication.factor = {migration.internal_replication}",
+        f"checkpoints.topic.replication.factor = {migration.internal_replication}",
+        f"replication.factor = {migration.internal_replication}",
         *_worker_lines(migration),
         "",
         "# A consumer on the source sees only committed transactional records.",
@@ -86,7 +88,9 @@ def mirror_maker_properties(plan: Plan, *, target_bootstrap: str | None = None) 
     return "\n".join(lines) + "\n"
 
 
-def _cluster_lines(side: MirrorSide, *, bootstrap: str | None = None) -> list[str]:
+def _cluster_lines(
+    side: MirrorSide, *, bootstrap: str | None = None, username: str | None = None
+) -> list[str]:
     alias = side.alias
     lines = [
         f"{alias}.bootstrap.servers = {bootstrap or side.bootstrap}",
@@ -95,7 +99,7 @@ def _cluster_lines(side: MirrorSide, *, bootstrap: str | None = None) -> list[st
     if side.sasl_mechanism is not None:
         module = _JAAS_MODULES[side.sasl_mechanism]
         password = "${env:" + _PASSWORD_ENV[alias] + "}"
-        login = f'{module} required username="{side.principal}" password="{password}";'
+        login = f'{module} required username="{username or side.principal}" password="{password}";'
         lines += [f"{alias}.sasl.mechanism = {side.sasl_mechanism}", f"{alias}.sasl.jaas.config = {login}"]
     return lines
 
@@ -107,9 +111,9 @@ def _worker_lines(migration: MigrationPlan) -> list[str]:
         f"config.storage.topic = {topics['configs']}",
         f"offset.storage.topic = {topics['offsets']}",
         f"status.storage.topic = {topics['status']}",
-        f"config.storage.replication.factor = {BROKER_DEFAULT_REPLICATION}",
-        f"offset.storage.replication.factor = {BROKER_DEFAULT_REPLICATION}",
-        f"status.storage.replication.factor = {BROKER_DEFAULT_REPLICATION}",
+        f"config.storage.replication.factor = {migration.internal_replication}",
+        f"offset.storage.replication.factor = {migration.internal_replication}",
+        f"status.storage.replication.factor = {migration.internal_replication}",
         # How far the source connector's committed progress (what `migration status` reads as the
         # mirror's lag) may trail the copying: the worker's default is 60 s.
         f"{TARGET_ALIAS}.offset.flush.interval.ms = {migration.sync_interval_seconds * 1000}",
