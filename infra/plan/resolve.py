@@ -485,8 +485,8 @@ def _confluent_topic_config_problems(
 
 
 def _check_display_names(topology: Topology, stack: StackContext, collector: ProblemCollector) -> None:
-    """Confluent service-account display names (services, the admin, a migration's mirror) fit in 64 characters,
-    here and in every pr-<n> preview this stack is the base of."""
+    """Confluent service-account display names (services, the admin, a migration's mirror) fit in
+    64 characters, here and in every pr-<n> preview this stack is the base of."""
     settings = stack.settings
     if settings.kafka.provider != "confluent":
         return
