@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,14 @@ import pulumi
 import pytest
 import yaml
 
+from infra.plan.model import AclBinding
 from infra.plan.resolve import load_plan
 from infra.program.kubernetes_env import CHECKSUM_ANNOTATION, config_checksum
 from tests.project_files import REPO
 from tests.pulumi_harness import (
     LAST_MONITOR,
     MOCK_BOOTSTRAP,
+    Registration,
     Run,
     is_secret_on_the_wire,
     run_program,
@@ -59,13 +62,18 @@ def test_resource_counts_match_the_plan(example_dir: Path, stack: str) -> None:
     assert counts[PATCH] == 2, "only the Deployments the settings name (api, guardian) roll"
 
 
-def test_every_acl_matches_the_plan_and_nothing_broader_exists(prod: Run) -> None:
-    def principal_of(service: str) -> str:
-        return f"User:sa-sa-{service}"  # the mocked id of that service's account
+AclRow = tuple[str, str, str, str, str, str, str]
 
-    expected = Counter(
+
+def mocked_principal(service: str) -> str:
+    return f"User:sa-sa-{service}"  # the mocked id of that service's account
+
+
+def planned_acl_rows(acls: Iterable[AclBinding]) -> Counter[AclRow]:
+    """The plan's ACLs as the KafkaAcl resources should carry them under the mocks."""
+    return Counter(
         (
-            principal_of(a.service),
+            mocked_principal(a.service),
             a.resource_type,
             a.resource_name,
             a.pattern_type,
@@ -73,9 +81,12 @@ def test_every_acl_matches_the_plan_and_nothing_broader_exists(prod: Run) -> Non
             a.permission,
             a.host,
         )
-        for a in prod.plan.acls
+        for a in acls
     )
-    actual = Counter(
+
+
+def registered_acl_rows(registrations: Iterable[Registration]) -> Counter[AclRow]:
+    return Counter(
         (
             r.inputs["principal"],
             r.inputs["resourceType"],
@@ -85,9 +96,12 @@ def test_every_acl_matches_the_plan_and_nothing_broader_exists(prod: Run) -> Non
             r.inputs["permission"],
             r.inputs["host"],
         )
-        for r in prod.of_type(ACL)
+        for r in registrations
     )
-    assert actual == expected
+
+
+def test_every_acl_matches_the_plan_and_nothing_broader_exists(prod: Run) -> None:
+    assert registered_acl_rows(prod.of_type(ACL)) == planned_acl_rows(prod.plan.acls)
     assert all(
         r.inputs["operation"] != "ALL" and "*" not in r.inputs["resourceName"] for r in prod.of_type(ACL)
     )

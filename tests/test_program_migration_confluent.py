@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from infra.program.previous_deployment import MIGRATION_MIRROR_OUTPUT, PreviousD
 from infra.render.mirror_maker import mirror_maker_properties
 from tests.project_files import MIGRATION_SOURCE
 from tests.pulumi_harness import MOCK_BOOTSTRAP, Run, is_secret_on_the_wire, run_program, stack_settings
+from tests.test_program_confluent import planned_acl_rows, registered_acl_rows
 from tests.test_program_confluent_schemas import camel
 
 CC = "confluentcloud:index/"
@@ -43,6 +43,9 @@ MOVED = {"vectordb-ingest": "target"}
 MIRROR_ACCOUNT_ID = f"sa-sa-{PLATFORM_MIRROR}"
 MIRROR_KEY_ID = f"KEYAPI-KEY-{PLATFORM_MIRROR.upper()}"
 MIRROR_KEY_SECRET = f"mock-api-secret-of-api-key-{PLATFORM_MIRROR}"  # pragma: allowlist secret
+SOURCE_MIRROR_PASSWORD = "mock-password-of-source-scram-password-platform-mirror"  # pragma: allowlist secret
+SOURCE_API_PASSWORD = "mock-password-of-source-scram-password-api"  # pragma: allowlist secret
+MOVED_KEY_SECRET = "mock-api-secret-of-api-key-vectordb-ingest"  # pragma: allowlist secret
 
 
 def migrating_settings(example_dir: Path, services: dict[str, str], **changes: Any) -> dict[str, Any]:
@@ -89,29 +92,9 @@ def test_the_mirror_gets_an_account_and_a_key_of_its_own_unprotected(migrating: 
 def test_the_mirror_has_exactly_its_target_acls(migrating: Run) -> None:
     migration = migrating.plan.migration
     assert migration is not None
-    expected = Counter(
-        (
-            f"User:{MIRROR_ACCOUNT_ID}",
-            a.resource_type,
-            a.resource_name,
-            a.pattern_type,
-            a.operation,
-            a.permission,
-        )
-        for a in migration.target.acls
-    )
     mirror_acls = [r for r in migrating.of_type(ACL) if r.inputs["principal"] == f"User:{MIRROR_ACCOUNT_ID}"]
-    actual = Counter(
-        (
-            r.inputs["principal"],
-            r.inputs["resourceType"],
-            r.inputs["resourceName"],
-            r.inputs["patternType"],
-            r.inputs["operation"],
-            r.inputs["permission"],
-        )
-        for r in mirror_acls
-    )
+    actual = registered_acl_rows(mirror_acls)
+    expected = planned_acl_rows(migration.target.acls)
     assert actual == expected and len(mirror_acls) == len(migration.target.acls) > 0
     assert ("GROUP", "aura360.api") in {(a.resource_type, a.resource_name) for a in migration.target.acls}
     admin = migrating.one("pulumi:providers:confluentcloud", "kafka-admin").urn
@@ -142,7 +125,7 @@ def test_mirror_maker_logs_in_with_the_key_id_and_its_secret_stays_secret(migrat
     assert MIRROR_KEY_SECRET not in properties
     secret = migrating.one(SECRET, "aura360-mirror-maker-credentials")
     assert secret.inputs["stringData"] == {
-        MIRROR_SOURCE_PASSWORD_ENV: "mock-password-of-source-scram-password-platform-mirror",
+        MIRROR_SOURCE_PASSWORD_ENV: SOURCE_MIRROR_PASSWORD,
         MIRROR_TARGET_PASSWORD_ENV: MIRROR_KEY_SECRET,
     }
     assert is_secret_on_the_wire(secret.wire["stringData"])
@@ -159,12 +142,10 @@ def test_each_service_uses_the_cluster_it_is_on(migrating: Run) -> None:
     assert staying["KAFKA_BROKER_URL"] == "old-kafka-0.old:9092"
     moved_secret = migrating.one(SECRET, "vectordb-ingest-kafka-credentials").inputs["stringData"]
     assert moved_secret[SASL_USERNAME_ENV] == "KEYAPI-KEY-VECTORDB-INGEST"
-    assert moved_secret[SASL_PASSWORD_ENV] == "mock-api-secret-of-api-key-vectordb-ingest"
+    assert moved_secret[SASL_PASSWORD_ENV] == MOVED_KEY_SECRET
     staying_secret = migrating.one(SECRET, "api-kafka-credentials")
     assert staying_secret.inputs["stringData"][SASL_USERNAME_ENV] == "aura360.prod.api"
-    assert (
-        staying_secret.inputs["stringData"][SASL_PASSWORD_ENV] == "mock-password-of-source-scram-password-api"
-    )
+    assert staying_secret.inputs["stringData"][SASL_PASSWORD_ENV] == SOURCE_API_PASSWORD
     assert is_secret_on_the_wire(staying_secret.wire["stringData"])
     # A service keeps its Confluent key while on the source: moving it changes no identity.
     assert migrating.one(API_KEY, "api-key-api").inputs["displayName"] == "aura360.prod.api"
