@@ -229,6 +229,7 @@ def test_the_properties_are_deterministic_and_hold_no_password(project: Project)
     assert lines["clusters"] == "source, target"
     assert lines["source->target.enabled"] == "true" and lines["target->source.enabled"] == "false"
     assert lines["replication.policy.class"] == "org.apache.kafka.connect.mirror.IdentityReplicationPolicy"
+    assert lines["replication.factor"] == lines["config.storage.replication.factor"] == "-1"
     assert lines["offset-syncs.topic.location"] == "target"
     assert lines["sync.group.offsets.enabled"] == "true"
     assert lines["sync.topic.acls.enabled"] == lines["sync.topic.configs.enabled"] == "false"
