@@ -53,9 +53,9 @@ OFFSET_SYNCS_TOPIC = f"mm2-offset-syncs.{SOURCE_ALIAS}.internal"
 CHECKPOINTS_TOPIC = f"{SOURCE_ALIAS}.checkpoints.internal"
 MIRROR_INTERNAL_OPERATIONS: tuple[Operation, ...] = ("CREATE", "READ", "WRITE")
 # The replication factor MirrorMaker 2 and its Connect worker ask for their own topics on the
-# target: the broker's default (-1, KIP-464) on a broker we configure; 3 on Confluent Cloud, which
-# replicates every topic 3 times and whose own guides set 3 for self-managed Connect workers (a
-# value it is certain to accept, where -1 relies on the cluster's default being allowed).
+# target: the broker's default (-1, KIP-464) on a broker we configure; on Confluent Cloud, whose
+# default.replication.factor is 3 and not editable (its topic configuration reference), 3 itself:
+# the value it certainly accepts, where -1 relies on the default being honoured.
 BROKER_DEFAULT_REPLICATION = -1
 CONFLUENT_REPLICATION = 3
 
