@@ -7,11 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 
 from infra.model.stacks import MIGRATION_SOURCE_PASSWORD_KEY, SETTINGS_KEY
-from infra.plan.migration import MIRROR_SOURCE_PASSWORD_ENV, MIRROR_TARGET_PASSWORD_ENV
+from infra.plan.migration import (
+    MIRROR_CREDENTIALS_OUTPUT,
+    MIRROR_SOURCE_PASSWORD_ENV,
+    MIRROR_TARGET_PASSWORD_ENV,
+)
 from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV
 from infra.program.kafka_admin import plan_acl_text
 from infra.program.kubernetes_env import CHECKSUM_ANNOTATION
@@ -196,4 +201,34 @@ def test_an_msk_target_associates_the_mirrors_scram_secret_and_grants_it(example
     assert mirror.inputs["users"] == {}
     assert run.one(ACCESS, "source-access-platform-mirror").inputs["users"] == {
         migration.source.principal: ["SCRAM-SHA-512"]
+    }
+
+
+def test_the_mirrors_two_logins_are_one_secret_stack_output(
+    example_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `kubernetes: none` has no Secret to read them from: `migration mirror` takes them from here.
+    exported: dict[str, pulumi.Output[Any]] = {}
+    values: dict[str, Any] = {}
+    secrecy: dict[str, bool] = {}
+
+    def export(name: str, value: Any) -> None:
+        if name == MIRROR_CREDENTIALS_OUTPUT:
+            output = pulumi.Output.from_input(value)
+            exported[name] = output
+            output.apply(lambda plain: values.update(plain=plain))
+            pulumi.Output.from_input(output.is_secret()).apply(lambda flag: secrecy.update(secret=flag))
+
+    monkeypatch.setattr(pulumi, "export", export)
+    settings = migrating_settings(MOVED)
+    settings["kubernetes"] = "none"
+    run = run_program(
+        example_dir, STACK, settings=settings, secret_config={MIGRATION_SOURCE_PASSWORD_KEY: SOURCE_PASSWORD}
+    )
+    assert run.plan.migration is not None
+    principal = run.plan.migration.source.principal
+    assert secrecy == {"secret": True}
+    assert values["plain"] == {
+        "source": {"username": principal, "password": generated("source-scram-password-platform-mirror")},
+        "target": {"username": principal, "password": generated("scram-password-platform-mirror")},
     }

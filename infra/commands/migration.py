@@ -27,7 +27,12 @@ from infra.live.migration_status import (
 )
 from infra.live.mirror_maker import MirrorPasswords, run_foreground
 from infra.model.migration_settings import MIGRATION_SOURCE_PASSWORD_NAME
-from infra.plan.migration import MIRROR_SOURCE_PASSWORD_ENV, MIRROR_TARGET_PASSWORD_ENV, SOURCE_ALIAS
+from infra.plan.migration import (
+    MIRROR_CREDENTIALS_OUTPUT,
+    MIRROR_SOURCE_PASSWORD_ENV,
+    MIRROR_TARGET_PASSWORD_ENV,
+    SOURCE_ALIAS,
+)
 from infra.plan.model import BOOTSTRAP_TOKEN, MigrationPlan, Plan
 from infra.render.mirror_maker import mirror_maker_properties
 
@@ -166,7 +171,9 @@ def _mirror(args: argparse.Namespace, project_dir: Path, plan: Plan, migration: 
         raise CommandFailed(
             EXIT_CONFIG_ERROR,
             f"MirrorMaker's principal {migration.source.principal} logs in with the passwords in "
-            f"{' and '.join(missing)}: export them (the stack's outputs hold them as secrets)",
+            f"{' and '.join(missing)}: export them from the secret stack output {MIRROR_CREDENTIALS_OUTPUT} "
+            f"(`pulumi stack output {MIRROR_CREDENTIALS_OUTPUT} --show-secrets --json --stack {plan.stack}`: "
+            "source.password and target.password)",
         )
     target_bootstrap = args.target_bootstrap_servers
     if target_bootstrap is None and plan.cluster.provider == "local":
