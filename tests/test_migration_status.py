@@ -16,7 +16,7 @@ def _status(
     source_committed: dict[tuple[str, str, int], int] | None = None,
     target_committed: dict[tuple[str, str, int], int] | None = None,
     active_on_source: set[str] | None = None,
-    idle_seconds: int | None = 0,
+    last_copy_ms: int | None = NOW_MS,
     waiting_since_ms: int | None = None,
 ) -> MigrationStatus:
     scope = MirrorScope(
@@ -39,7 +39,7 @@ def _status(
         if waiting_since_ms is not None
         else {},
         now_ms=NOW_MS,
-        idle_seconds=idle_seconds,
+        last_copy_ms=last_copy_ms,
     )
 
 
@@ -107,9 +107,19 @@ def test_a_producer_may_move_once_every_consumer_of_its_topics_is_on_the_target(
 def test_the_source_can_go_when_all_moved_and_the_mirror_was_idle_for_keep() -> None:
     on_target = [MovingService(s.name, "target", s.produces, s.consumes, s.group) for s in (API, MAILER)]
     caught_up = {("orders", 0): 10, ("orders", 1): 5}
-    assert not _status(*on_target, mirrored=caught_up, idle_seconds=3599).source_can_go
-    done = _status(*on_target, mirrored=caught_up, idle_seconds=3600)
+    assert not _status(*on_target, mirrored=caught_up, last_copy_ms=NOW_MS - 3_599_000).source_can_go
+    done = _status(*on_target, mirrored=caught_up, last_copy_ms=NOW_MS - 3_600_000)
     assert done.source_can_go
     assert "the source can go" in to_text(done, "dev")
     assert '"source_can_go": true' in to_json(done)
-    assert not _status(*on_target, mirrored={("orders", 0): 9}, idle_seconds=7200).source_can_go
+    assert not _status(*on_target, mirrored={("orders", 0): 9}, last_copy_ms=NOW_MS - 7_200_000).source_can_go
+
+
+def test_a_mirror_that_never_committed_a_copy_never_lets_the_source_go() -> None:
+    # Retention may have emptied the source's topics: idleness is the mirror's own last commit,
+    # and a mirror with none (never ran, or its offsets topic was lost) is not known to be idle.
+    on_target = [MovingService(s.name, "target", s.produces, s.consumes, s.group) for s in (API, MAILER)]
+    caught_up = {("orders", 0): 10, ("orders", 1): 5}
+    unknown = _status(*on_target, mirrored=caught_up, last_copy_ms=None)
+    assert (unknown.idle_seconds, unknown.source_can_go) == (None, False)
+    assert "(it has committed no copy yet, lag 0)" in to_text(unknown, "dev")

@@ -666,19 +666,7 @@ def end_offsets(admin: AdminClient, topics: Iterable[str]) -> dict[tuple[str, in
     return _offsets(admin, topics, OffsetSpec.latest())
 
 
-def newest_record_times(admin: AdminClient, topics: Iterable[str]) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> the largest record timestamp (ms) there (KIP-734, Kafka 3.0+); empty
-    partitions are left out."""
-    return {
-        key: stamp
-        for key, stamp in _offsets(admin, topics, OffsetSpec.max_timestamp(), timestamps=True).items()
-        if stamp >= 0
-    }
-
-
-def _offsets(
-    admin: AdminClient, topics: Iterable[str], spec: OffsetSpec, timestamps: bool = False
-) -> dict[tuple[str, int], int]:
+def _offsets(admin: AdminClient, topics: Iterable[str], spec: OffsetSpec) -> dict[tuple[str, int], int]:
     metadata = admin.list_topics(timeout=REQUEST_TIMEOUT_S).topics
     requests = {
         TopicPartition(name, partition): spec
@@ -689,10 +677,7 @@ def _offsets(
     if not requests:
         return {}
     answers = results(admin.list_offsets(requests, request_timeout=REQUEST_TIMEOUT_S))
-    return {
-        (partition.topic, partition.partition): (info.timestamp if timestamps else info.offset)
-        for partition, info in answers.items()
-    }
+    return {(partition.topic, partition.partition): info.offset for partition, info in answers.items()}
 
 
 def committed_offsets(

@@ -10,6 +10,12 @@ While services still write to the source the count is rarely 0: the mirror count
 when its oldest record not yet copied is younger than the scope's tolerance (a few sync
 intervals); a producer moves only once its topics are drained (lag 0), so no key's events from
 the source arrive on the target after its events written there.
+
+The mirror's idleness is measured from the same offsets topic: the timestamp of the source
+connector's newest commit there. Connect writes a source task's offsets only when it copied
+something since the last flush (OffsetStorageWriter.beginFlush has nothing to write otherwise),
+and the topic is compacted, so the newest commit per partition outlives the source topics'
+retention: the last copy's time stays known when the source's own records are gone.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ from infra.live.cluster_admin import (
     committed_offsets,
     connect,
     end_offsets,
-    newest_record_times,
 )
 from infra.live.kafka_broker import Broker
 from infra.live.live_cluster import admin_login
@@ -104,7 +109,7 @@ class MigrationStatus:
     sides: dict[str, str]  # service -> "source" | "target"
     safe_moves: tuple[str, ...]  # "<service>: <why it may move now>"
     blocked_moves: tuple[str, ...]  # "<service>: <why not yet>"
-    idle_seconds: int | None  # since the newest record on the source's mirrored topics; None: none
+    idle_seconds: int | None  # since the mirror last committed a copy; None: it never did
     keep_seconds: int
 
     @property
@@ -129,7 +134,8 @@ class MigrationStatus:
         return (
             self.all_on_target
             and self.drained
-            and (self.idle_seconds is None or self.idle_seconds >= self.keep_seconds)
+            and self.idle_seconds is not None
+            and self.idle_seconds >= self.keep_seconds
         )
 
     @property
@@ -153,13 +159,8 @@ def read_status(source: Broker, target: Broker, scope: MirrorScope, timeout: flo
     target_ends, target_committed, target_active = _positions(
         target_admin, "target", target, scope.topics, groups
     )
-    try:
-        newest = newest_record_times(source_admin, scope.topics)
-    except KafkaException as error:
-        raise ClusterUnreachable(
-            f"cannot read the source at {source.bootstrap}: {error.args[0].str()}"
-        ) from None
-    mirrored = read_mirrored_offsets(target, scope.offsets_topic, scope.source_alias, timeout)
+    progress = read_mirror_progress(target, scope.offsets_topic, scope.source_alias, timeout)
+    mirrored = progress.offsets
     waiting = {key: mirrored.get(key, 0) for key, end in source_ends.items() if end > mirrored.get(key, 0)}
     now_ms = int(time.time() * 1000)
     return judge(
@@ -172,7 +173,7 @@ def read_status(source: Broker, target: Broker, scope: MirrorScope, timeout: flo
         active={"source": source_active, "target": target_active},
         first_unmirrored_ms=first_record_times(source, waiting, timeout),
         now_ms=now_ms,
-        idle_seconds=(now_ms - max(newest.values())) // 1000 if newest else None,
+        last_copy_ms=progress.last_commit_ms,
     )
 
 
@@ -225,11 +226,20 @@ def _groups(services: Iterable[MovingService]) -> list[str]:
     return sorted({service.group for service in services if service.group and not service.group_is_prefix})
 
 
-def read_mirrored_offsets(
+@dataclass(frozen=True)
+class MirrorProgress:
+    """What MirrorMaker's source connector committed for this source in the Connect offsets topic."""
+
+    offsets: dict[tuple[str, int], int]  # (topic, partition) -> the next source offset to copy
+    last_commit_ms: int | None  # when it last committed a copy; None: never
+
+
+def read_mirror_progress(
     target: Broker, offsets_topic: str, source_alias: str, timeout: float = 20
-) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> the next source offset after the last record MirrorMaker's source
-    connector committed as copied (the latest record per key in the Connect offsets topic)."""
+) -> MirrorProgress:
+    """The next source offset after the last record MirrorMaker's source connector committed as
+    copied, per partition (the latest record per key in the Connect offsets topic), and the time
+    of its newest commit."""
     try:
         records = read_topic(target, offsets_topic, timeout=timeout)
     except (KafkaException, TimeoutError) as error:
@@ -238,6 +248,7 @@ def read_mirrored_offsets(
             f"cannot read MirrorMaker's offsets topic {offsets_topic} on {target.bootstrap}: {reason}"
         ) from None
     found: dict[tuple[str, int], int] = {}
+    last_commit_ms: int | None = None
     for message in records:
         key = _source_partition(message.key(), source_alias)
         if key is None:
@@ -247,7 +258,9 @@ def read_mirrored_offsets(
             found.pop(key, None)
         else:
             found[key] = int(json.loads(value)["offset"]) + 1
-    return found
+            stamp = message.timestamp()[1]
+            last_commit_ms = stamp if last_commit_ms is None else max(last_commit_ms, stamp)
+    return MirrorProgress(found, last_commit_ms)
 
 
 def _source_partition(raw_key: bytes | None, source_alias: str) -> tuple[str, int] | None:
@@ -275,7 +288,7 @@ def judge(
     active: Mapping[str, set[str]],
     first_unmirrored_ms: Mapping[tuple[str, int], int],
     now_ms: int,
-    idle_seconds: int | None,
+    last_copy_ms: int | None,
 ) -> MigrationStatus:
     """The status from what was read; pure."""
     topics = []
@@ -321,7 +334,7 @@ def judge(
         sides=sides,
         safe_moves=tuple(safe),
         blocked_moves=tuple(blocked),
-        idle_seconds=idle_seconds,
+        idle_seconds=None if last_copy_ms is None else max((now_ms - last_copy_ms) // 1000, 0),
         keep_seconds=scope.keep_seconds,
     )
 
@@ -433,10 +446,14 @@ def to_text(status: MigrationStatus, stack: str) -> str:
                 "the source can go"
             )
         else:
-            idle = "-" if status.idle_seconds is None else f"{status.idle_seconds} s"
+            idle = (
+                "it has committed no copy yet"
+                if status.idle_seconds is None
+                else f"idle for {status.idle_seconds} s"
+            )
             lines.append(
                 f"every service is on the target; the source can go after the mirror is idle for "
-                f"{status.keep_seconds} s (idle for {idle}, lag {status.lag})"
+                f"{status.keep_seconds} s ({idle}, lag {status.lag})"
             )
     lines.append("in sync" if status.healthy else "NOT in sync: wait before the next move")
     return "\n".join(lines) + "\n"
