@@ -267,4 +267,6 @@ def test_migration_commands_need_their_passwords_from_the_environment(project: P
     mirror = run_cli("migration", "mirror", "--stack", "move", cwd=project.root)
     assert mirror.returncode == 2
     assert "MIRROR_SOURCE_PASSWORD and MIRROR_TARGET_PASSWORD: export them" in mirror.stderr
-    assert "pulumi stack output migration_mirror_credentials --show-secrets --json --stack move" in mirror.stderr
+    assert (
+        "pulumi stack output migration_mirror_credentials --show-secrets --json --stack move" in mirror.stderr
+    )

@@ -123,3 +123,33 @@ def test_a_mirror_that_never_committed_a_copy_never_lets_the_source_go() -> None
     unknown = _status(*on_target, mirrored=caught_up, last_copy_ms=None)
     assert (unknown.idle_seconds, unknown.source_can_go) == (None, False)
     assert "(it has committed no copy yet, lag 0)" in to_text(unknown, "dev")
+
+
+def test_a_partition_whose_offsets_past_the_mirror_hold_only_a_commit_marker_is_drained() -> None:
+    # A transactional producer's last commit marker takes offset 9 of partition 0: the mirror
+    # copied every record (next 9), and a read_committed reader finds nothing from there.
+    moved = MovingService("mailer", "target", produces=(), consumes=("orders",), group="shop.mailer")
+    scope = MirrorScope(("orders",), (API, moved), "mm2.shop.dev.offsets", "source", 3600, 30)
+
+    def judged(first_unmirrored_ms: dict[tuple[str, int], int | None]) -> MigrationStatus:
+        return judge(
+            scope,
+            source_ends={("orders", 0): 10, ("orders", 1): 5},
+            target_ends={("orders", 0): 9, ("orders", 1): 5},
+            mirrored={("orders", 0): 9, ("orders", 1): 5},
+            source_committed={},
+            target_committed={},
+            active={"source": set(), "target": set()},
+            first_unmirrored_ms=first_unmirrored_ms,
+            now_ms=NOW_MS,
+            last_copy_ms=NOW_MS,
+        )
+
+    drained = judged({("orders", 0): None})
+    assert (drained.topics[0].lag, drained.drained, drained.in_sync) == (0, True, True)
+    assert drained.safe_moves[0].endswith("(its topics are drained)")
+    # A committed record after the mirror's position is still lag; one not read in time is unknown.
+    waiting = judged({("orders", 0): NOW_MS - 1_000})
+    assert (waiting.topics[0].lag, waiting.drained, waiting.in_sync) == (1, False, True)
+    unread = judged({})
+    assert (unread.drained, unread.in_sync) == (False, False)

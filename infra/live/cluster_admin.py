@@ -680,6 +680,41 @@ def _offsets(admin: AdminClient, topics: Iterable[str], spec: OffsetSpec) -> dic
     return {(partition.topic, partition.partition): info.offset for partition, info in answers.items()}
 
 
+def first_committed_record_times(
+    reader: confluent_kafka.Consumer, positions: Mapping[tuple[str, int], int], within: float
+) -> dict[tuple[str, int], int | None]:
+    """(topic, partition) -> the timestamp (ms) of the first committed record at or after the
+    offset there, or None when the partition ends before one: what lies between is only
+    transaction markers and aborted records, which offsets count and no reader ever sees.
+    ``reader``: read_committed with partition-end events (Broker.reader(committed_to_end=True)),
+    closed here. Partitions not read within ``within`` seconds are left out."""
+    found: dict[tuple[str, int], int | None] = {}
+    try:
+        if not positions:
+            return found
+        reader.assign([TopicPartition(topic, p, offset) for (topic, p), offset in sorted(positions.items())])
+        deadline = time.monotonic() + within
+        while len(found) < len(positions) and time.monotonic() < deadline:
+            message = reader.poll(0.5)
+            if message is None:
+                continue
+            key = (str(message.topic()), int(message.partition() or 0))
+            if key in found or key not in positions:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    found[key] = None
+                    reader.incremental_unassign([TopicPartition(*key)])
+                continue
+            if message.offset() >= positions[key]:  # retention may have removed the one at it
+                found[key] = message.timestamp()[1]
+                reader.incremental_unassign([TopicPartition(*key)])
+    finally:
+        reader.close()
+    return found
+
+
 def committed_offsets(
     admin: AdminClient, groups: Iterable[str], within: float = REQUEST_TIMEOUT_S
 ) -> dict[tuple[str, str, int], int]:

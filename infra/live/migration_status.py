@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from infra.live.cluster_admin import (
@@ -34,6 +34,7 @@ from infra.live.cluster_admin import (
     committed_offsets,
     connect,
     end_offsets,
+    first_committed_record_times,
 )
 from infra.live.kafka_broker import Broker
 from infra.live.live_cluster import admin_login
@@ -171,42 +172,26 @@ def read_status(source: Broker, target: Broker, scope: MirrorScope, timeout: flo
         source_committed=source_committed,
         target_committed=target_committed,
         active={"source": source_active, "target": target_active},
-        first_unmirrored_ms=first_record_times(source, waiting, timeout),
+        first_unmirrored_ms=first_unmirrored_times(source, waiting, timeout),
         now_ms=now_ms,
         last_copy_ms=progress.last_commit_ms,
     )
 
 
-def first_record_times(
+def first_unmirrored_times(
     source: Broker, positions: Mapping[tuple[str, int], int], timeout: float = 20
-) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> the timestamp (ms) of the first record at or after the offset there
-    (retention may have removed the one at the offset). Read with an assigned consumer that joins
-    and commits nothing; partitions it could not read in time are left out."""
-    if not positions:
-        return {}
-    consumer = source.reader("migration-status")
-    found: dict[tuple[str, int], int] = {}
+) -> dict[tuple[str, int], int | None]:
+    """For each partition the mirror is behind on by offsets: the time of the first committed
+    record it has yet to copy, or None when there is none (a transaction's commit marker, or
+    aborted records, after the last copied record)."""
     try:
-        consumer.assign(
-            [TopicPartition(topic, p, offset) for (topic, p), offset in sorted(positions.items())]
+        return first_committed_record_times(
+            source.reader("migration-status", committed_to_end=True), positions, timeout
         )
-        deadline = time.monotonic() + timeout
-        while len(found) < len(positions) and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error() is not None:
-                continue
-            key = (str(message.topic()), int(message.partition() or 0))
-            if key not in found and message.offset() >= positions[key]:
-                found[key] = message.timestamp()[1]
-                consumer.incremental_unassign([TopicPartition(*key)])
     except KafkaException as error:
         raise ClusterUnreachable(
             f"cannot read the source at {source.bootstrap}: {error.args[0].str()}"
         ) from None
-    finally:
-        consumer.close()
-    return found
 
 
 def _positions(
@@ -286,7 +271,8 @@ def judge(
     source_committed: Mapping[tuple[str, str, int], int],
     target_committed: Mapping[tuple[str, str, int], int],
     active: Mapping[str, set[str]],
-    first_unmirrored_ms: Mapping[tuple[str, int], int],
+    # Per partition behind by offsets: the first committed record not copied; None: there is none.
+    first_unmirrored_ms: Mapping[tuple[str, int], int | None],
     now_ms: int,
     last_copy_ms: int | None,
 ) -> MigrationStatus:
@@ -294,10 +280,17 @@ def judge(
     topics = []
     for topic in scope.topics:
         partitions = sorted((key, end) for key, end in source_ends.items() if key[0] == topic)
-        behind = [key for key, end in partitions if end > mirrored.get(key, 0)]
-        lag = sum(max(end - mirrored.get(key, 0), 0) for key, end in partitions)
-        never = sum(1 for key, end in partitions if end > 0 and key not in mirrored)
-        stamps = [first_unmirrored_ms[key] for key in behind if key in first_unmirrored_ms]
+        # A transaction's commit marker takes an offset the mirror never copies: a partition whose
+        # offsets past the mirror's hold no committed record is drained.
+        behind = [
+            key
+            for key, end in partitions
+            if end > mirrored.get(key, 0)
+            and not (key in first_unmirrored_ms and first_unmirrored_ms[key] is None)
+        ]
+        lag = sum(end - mirrored.get(key, 0) for key, end in partitions if key in behind)
+        never = sum(1 for key in behind if key not in mirrored)
+        stamps = [stamp for key in behind if (stamp := first_unmirrored_ms.get(key)) is not None]
         lag_seconds = max((now_ms - min(stamps)) // 1000, 0) if stamps else None
         unknown = len(stamps) < len(behind)
         lagging = bool(behind) and (
