@@ -153,3 +153,21 @@ def test_a_partition_whose_offsets_past_the_mirror_hold_only_a_commit_marker_is_
     assert (waiting.topics[0].lag, waiting.drained, waiting.in_sync) == (1, False, True)
     unread = judged({})
     assert (unread.drained, unread.in_sync) == (False, False)
+
+
+def test_a_consumer_with_per_instance_groups_is_never_called_translated() -> None:
+    # Its pods on the target join groups named after themselves: no translated offset exists.
+    per_pod = MovingService(
+        "indexer", "source", produces=(), consumes=("orders",), group="shop.indexer.", group_is_prefix=True
+    )
+    status = _status(API, per_pod, mirrored={("orders", 0): 10, ("orders", 1): 5})
+    assert status.groups == ()
+    assert status.per_instance_groups == {"indexer": "shop.indexer."}
+    assert status.safe_moves == (
+        "indexer: may move to target; its groups are per instance (shop.indexer.*), not translated: "
+        "new groups start at auto.offset.reset (earliest: re-read, never lost)",
+    )
+    assert "  shop.indexer.* (indexer): per instance, not translated: new groups start at" in to_text(
+        status, "dev"
+    )
+    assert '"indexer": "shop.indexer."' in to_json(status)

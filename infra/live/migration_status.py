@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -41,6 +41,9 @@ from infra.live.live_cluster import admin_login
 from infra.live.mirror_maker import read_topic
 
 SOURCE_CONNECTOR = "MirrorSourceConnector"
+# A per-instance group's name holds its pod's: a pod on the target joins a group of its own that
+# has no translated offset, and starts where the consumer's auto.offset.reset says.
+PER_INSTANCE_START = "new groups start at auto.offset.reset (earliest: re-read, never lost)"
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ class MigrationStatus:
     blocked_moves: tuple[str, ...]  # "<service>: <why not yet>"
     idle_seconds: int | None  # since the mirror last committed a copy; None: it never did
     keep_seconds: int
+    # service -> its per-instance group prefix: such groups are never called translated.
+    per_instance_groups: dict[str, str] = field(default_factory=dict)
 
     @property
     def lag(self) -> int:
@@ -329,6 +334,11 @@ def judge(
         blocked_moves=tuple(blocked),
         idle_seconds=None if last_copy_ms is None else max((now_ms - last_copy_ms) // 1000, 0),
         keep_seconds=scope.keep_seconds,
+        per_instance_groups={
+            service.name: service.group
+            for service in sorted(scope.services, key=lambda s: s.name)
+            if service.group and service.group_is_prefix and service.consumes
+        },
     )
 
 
@@ -391,6 +401,11 @@ def _next_steps(
                 "translated position on the target then holds its last commit, and fewer records are "
                 "read twice; MirrorMaker writes a group's offsets only while it has no members on the target)"
             )
+        per_instance = (
+            f"; its groups are per instance ({service.group}*), not translated: {PER_INSTANCE_START}"
+            if service.group_is_prefix and service.consumes
+            else ""
+        )
         if reasons:
             blocked.append(f"{service.name}: " + "; ".join(reasons))
         elif service.produces:
@@ -402,10 +417,10 @@ def _next_steps(
             )
             safe.append(
                 f"{service.name}: may move to target: stop it on the source, start it on the target once "
-                f"the mirror drained its topics{drain}"
+                f"the mirror drained its topics{drain}{per_instance}"
             )
         else:
-            safe.append(f"{service.name}: may move to target")
+            safe.append(f"{service.name}: may move to target{per_instance}")
     return safe, blocked
 
 
@@ -427,6 +442,8 @@ def to_text(status: MigrationStatus, stack: str) -> str:
         target = "-" if group.target_behind is None else str(group.target_behind)
         rereads = "" if group.rereads is None else f", would re-read {group.rereads}"
         lines.append(f"  {group.group} on {group.topic} ({group.service}): {source} / {target}{rereads}")
+    for service, prefix in status.per_instance_groups.items():
+        lines.append(f"  {prefix}* ({service}): per instance, not translated: {PER_INSTANCE_START}")
     lines.append("services:")
     lines += [f"  {name}: {side}" for name, side in status.sides.items()]
     lines.append("next steps:")
@@ -462,6 +479,7 @@ def to_json(status: MigrationStatus) -> str:
         "safe_moves": list(status.safe_moves),
         "blocked_moves": list(status.blocked_moves),
         "idle_seconds": status.idle_seconds,
+        "per_instance_groups": status.per_instance_groups,
         "keep_seconds": status.keep_seconds,
         "source_can_go": status.source_can_go,
     }
