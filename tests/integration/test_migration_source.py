@@ -1,7 +1,7 @@
 """A migration's source on a real broker: its preflight names a planned topic the old cluster
-lacks or holds with more partitions than planned, and users of the stack's names it did not make (adopting them on purpose leaves only the
-topic); and the mirror principal's grants of each side go through the shipped provider exactly,
-and go again with it."""
+lacks or holds with more partitions than planned, and users of the stack's names it did not
+make (adopting them on purpose leaves only the topics); and the mirror principal's grants of
+each side go through the shipped provider exactly, and go again with it."""
 
 from __future__ import annotations
 
