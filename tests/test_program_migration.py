@@ -4,6 +4,7 @@ and each service's ConfigMap and Secret pointing at the cluster it is on."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from infra.plan.migration import (
     MIRROR_TARGET_PASSWORD_ENV,
 )
 from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV
-from infra.program.kafka_admin import plan_acl_text
+from infra.program.kafka_admin import password_version, plan_acl_text
 from infra.program.kubernetes_env import CHECKSUM_ANNOTATION
 from infra.program.preflight import unsafe_changes
 from infra.program.previous_deployment import MIGRATION_MIRROR_OUTPUT, PreviousDeployment
@@ -141,6 +142,7 @@ def test_mirror_maker_runs_from_its_config_map_and_secret(migrating: Run) -> Non
     assert deployment["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
     spec = deployment["spec"]
     assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
     container = spec["template"]["spec"]["containers"][0]
     assert container["image"] == "apache/kafka:4.1.1"
     assert container["command"] == [
@@ -148,7 +150,15 @@ def test_mirror_maker_runs_from_its_config_map_and_secret(migrating: Run) -> Non
         "/etc/mirror-maker/mm2.properties",
     ]
     assert container["envFrom"] == [{"secretRef": {"name": "aura360-mirror-maker-credentials"}}]
-    assert CHECKSUM_ANNOTATION in spec["template"]["metadata"]["annotations"]
+    # A new password of either side is a new version, so it restarts the pod.
+    versions = [
+        password_version(principal, generated(f"{prefix}scram-password-platform-mirror"))
+        for principal in [plan.migration.source.principal if plan.migration else ""]
+        for prefix in ("source-", "")
+    ]
+    checksum = hashlib.sha256("\n".join([config["data"]["mm2.properties"], *versions]).encode()).hexdigest()
+    assert spec["template"]["metadata"]["annotations"][CHECKSUM_ANNOTATION] == checksum
+    assert password_version("u", "a") != password_version("u", "b")
 
 
 def test_without_a_migration_there_is_no_source_and_no_mirror(example_dir: Path) -> None:

@@ -17,6 +17,7 @@ from infra.program.kafka_admin import (
     ScramUser,
     existing_cluster_connection,
     manage_mirror_access,
+    mirror_login,
     manage_service_access,
     manage_topics,
     scram_login,
@@ -58,7 +59,7 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
             principal = plan.migration.target.principal
             user = ScramUser(settings.sasl_mechanism, scram_password(self, PLATFORM_MIRROR))
             mirror_access = manage_mirror_access(plan.migration.target, connection, self, user=user)
-            mirror = scram_login(mirror_access, principal, user, principal)
+            mirror = mirror_login(mirror_access, principal, user)
         self.access = ClusterAccess(
             bootstrap_servers=pulumi.Output.from_input(plan.cluster.bootstrap),
             cluster_id=pulumi.Output.from_input(plan.cluster.bootstrap),
