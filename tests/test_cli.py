@@ -270,3 +270,6 @@ def test_migration_commands_need_their_passwords_from_the_environment(project: P
     assert (
         "pulumi stack output migration_mirror_credentials --show-secrets --json --stack move" in mirror.stderr
     )
+    unknown = run_cli("migration", "status", "--stack", "move", "--require", "billing", cwd=project.root)
+    assert unknown.returncode == 2
+    assert "--require billing: not in-sync, source-can-go or a service of stack move (" in unknown.stderr

@@ -3,6 +3,7 @@ tests/integration/test_cluster_migration.py."""
 
 from __future__ import annotations
 
+from infra.commands.migration import status_exit_code
 from infra.live.migration_status import MigrationStatus, MirrorScope, MovingService, judge, to_json, to_text
 
 API = MovingService("api", "source", produces=("orders",), consumes=(), group=None)
@@ -171,3 +172,26 @@ def test_a_consumer_with_per_instance_groups_is_never_called_translated() -> Non
         status, "dev"
     )
     assert '"indexer": "shop.indexer."' in to_json(status)
+
+
+def test_a_pipeline_gates_on_exit_0_and_waits_on_3() -> None:
+    caught_up = {("orders", 0): 10, ("orders", 1): 5}
+    lagging = _status(API, MAILER, mirrored={("orders", 0): 7})
+    assert [status_exit_code(lagging, require) for require in ("in-sync", "source-can-go", "mailer")] == [
+        3,
+        3,
+        3,
+    ]
+    moved = MovingService("mailer", "target", produces=(), consumes=("orders",), group="shop.mailer")
+    in_sync = _status(API, moved, mirrored=caught_up, last_copy_ms=NOW_MS)
+    assert [
+        status_exit_code(in_sync, require) for require in ("in-sync", "source-can-go", "api", "mailer")
+    ] == [
+        0,
+        3,  # api is still on the source
+        0,  # every consumer of its topic moved: it may go now
+        0,  # moved already
+    ]
+    on_target = [MovingService(s.name, "target", s.produces, s.consumes, s.group) for s in (API, MAILER)]
+    done = _status(*on_target, mirrored=caught_up, last_copy_ms=NOW_MS - 3_600_000)
+    assert status_exit_code(done, "source-can-go") == 0

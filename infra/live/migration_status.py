@@ -119,6 +119,11 @@ class MigrationStatus:
     per_instance_groups: dict[str, str] = field(default_factory=dict)
 
     @property
+    def movable(self) -> tuple[str, ...]:
+        """The services on the source that may move to the target now."""
+        return tuple(step.split(":", 1)[0] for step in self.safe_moves)
+
+    @property
     def lag(self) -> int:
         return sum(topic.lag for topic in self.topics)
 
