@@ -5,8 +5,9 @@ and each service's ConfigMap and Secret pointing at the cluster it is on."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pytest
@@ -227,7 +228,9 @@ def test_the_mirrors_two_logins_are_one_secret_stack_output(
             output = pulumi.Output.from_input(value)
             exported[name] = output
             output.apply(lambda plain: values.update(plain=plain))
-            pulumi.Output.from_input(output.is_secret()).apply(lambda flag: secrecy.update(secret=flag))
+            is_secret = cast(Awaitable[bool], output.is_secret())
+            flag: pulumi.Output[bool] = pulumi.Output.from_input(is_secret)
+            flag.apply(lambda secret: secrecy.update(secret=secret))
 
     monkeypatch.setattr(pulumi, "export", export)
     settings = migrating_settings(MOVED)

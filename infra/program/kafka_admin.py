@@ -9,7 +9,6 @@ Why groups and not one resource per topic and ACL: docs/performance.md (a 1,000-
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby

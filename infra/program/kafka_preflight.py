@@ -106,8 +106,9 @@ def migration_source_problems(login: AdminLogin, plan: Plan, previous: PreviousD
         )
     # MirrorMaker would try to add the missing partitions on the target (it has no grant to) and
     # copy nothing of them; fewer partitions on the source is fine (records keep their partition).
+    planned_partitions = {topic.name: topic.partitions for topic in plan.topics}
     for name, spec in sorted(live.items()):
-        source_count, planned_count = int(spec["partitions"]), int(planned[name]["partitions"])
+        source_count, planned_count = int(spec["partitions"]), planned_partitions[name]
         if source_count > planned_count:
             problems.append(
                 f"topic {name} has {source_count} partitions on the migration's source {login.address} "
