@@ -122,7 +122,7 @@ def secret_urls(plan: Plan) -> dict[str, pulumi.Output[str]]:
 
 def mirror_credentials(target: ClusterAccess, source: ClusterAccess | None) -> pulumi.Output[object]:
     """MirrorMaker 2's login on each side of the migration that takes one (a PLAINTEXT side takes
-    none), as one secret: `migration mirror` runs it outside Kubernetes, from this output."""
+    none), as one secret output: where `migration mirror` (no Kubernetes Secret) gets its passwords."""
     sides = {"source": source.mirror if source is not None else None, "target": target.mirror}
     return pulumi.Output.secret(
         {
