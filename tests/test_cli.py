@@ -267,3 +267,9 @@ def test_migration_commands_need_their_passwords_from_the_environment(project: P
     mirror = run_cli("migration", "mirror", "--stack", "move", cwd=project.root)
     assert mirror.returncode == 2
     assert "MIRROR_SOURCE_PASSWORD and MIRROR_TARGET_PASSWORD: export them" in mirror.stderr
+    assert (
+        "pulumi stack output migration_mirror_credentials --show-secrets --json --stack move" in mirror.stderr
+    )
+    unknown = run_cli("migration", "status", "--stack", "move", "--require", "billing", cwd=project.root)
+    assert unknown.returncode == 2
+    assert "--require billing: not in-sync, source-can-go or a service of stack move (" in unknown.stderr

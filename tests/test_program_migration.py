@@ -4,16 +4,23 @@ and each service's ConfigMap and Secret pointing at the cluster it is on."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import pulumi
 import pytest
 import yaml
 
 from infra.model.stacks import MIGRATION_SOURCE_PASSWORD_KEY, SETTINGS_KEY
-from infra.plan.migration import MIRROR_SOURCE_PASSWORD_ENV, MIRROR_TARGET_PASSWORD_ENV
+from infra.plan.migration import (
+    MIRROR_CREDENTIALS_OUTPUT,
+    MIRROR_SOURCE_PASSWORD_ENV,
+    MIRROR_TARGET_PASSWORD_ENV,
+)
 from infra.plan.model import SASL_PASSWORD_ENV, SASL_USERNAME_ENV
-from infra.program.kafka_admin import plan_acl_text
+from infra.program.kafka_admin import password_version, plan_acl_text
 from infra.program.kubernetes_env import CHECKSUM_ANNOTATION
 from infra.program.preflight import unsafe_changes
 from infra.program.previous_deployment import MIGRATION_MIRROR_OUTPUT, PreviousDeployment
@@ -136,6 +143,7 @@ def test_mirror_maker_runs_from_its_config_map_and_secret(migrating: Run) -> Non
     assert deployment["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
     spec = deployment["spec"]
     assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
     container = spec["template"]["spec"]["containers"][0]
     assert container["image"] == "apache/kafka:4.1.1"
     assert container["command"] == [
@@ -143,7 +151,15 @@ def test_mirror_maker_runs_from_its_config_map_and_secret(migrating: Run) -> Non
         "/etc/mirror-maker/mm2.properties",
     ]
     assert container["envFrom"] == [{"secretRef": {"name": "aura360-mirror-maker-credentials"}}]
-    assert CHECKSUM_ANNOTATION in spec["template"]["metadata"]["annotations"]
+    # A new password of either side is a new version, so it restarts the pod.
+    versions = [
+        password_version(principal, generated(f"{prefix}scram-password-platform-mirror"))
+        for principal in [plan.migration.source.principal if plan.migration else ""]
+        for prefix in ("source-", "")
+    ]
+    checksum = hashlib.sha256("\n".join([config["data"]["mm2.properties"], *versions]).encode()).hexdigest()
+    assert spec["template"]["metadata"]["annotations"][CHECKSUM_ANNOTATION] == checksum
+    assert password_version("u", "a") != password_version("u", "b")
 
 
 def test_without_a_migration_there_is_no_source_and_no_mirror(example_dir: Path) -> None:
@@ -196,4 +212,36 @@ def test_an_msk_target_associates_the_mirrors_scram_secret_and_grants_it(example
     assert mirror.inputs["users"] == {}
     assert run.one(ACCESS, "source-access-platform-mirror").inputs["users"] == {
         migration.source.principal: ["SCRAM-SHA-512"]
+    }
+
+
+def test_the_mirrors_two_logins_are_one_secret_stack_output(
+    example_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `kubernetes: none` has no Secret to read them from: `migration mirror` takes them from here.
+    exported: dict[str, pulumi.Output[Any]] = {}
+    values: dict[str, Any] = {}
+    secrecy: dict[str, bool] = {}
+
+    def export(name: str, value: Any) -> None:
+        if name == MIRROR_CREDENTIALS_OUTPUT:
+            output = pulumi.Output.from_input(value)
+            exported[name] = output
+            output.apply(lambda plain: values.update(plain=plain))
+            is_secret = cast(Awaitable[bool], output.is_secret())
+            flag: pulumi.Output[bool] = pulumi.Output.from_input(is_secret)
+            flag.apply(lambda secret: secrecy.update(secret=secret))
+
+    monkeypatch.setattr(pulumi, "export", export)
+    settings = migrating_settings(MOVED)
+    settings["kubernetes"] = "none"
+    run = run_program(
+        example_dir, STACK, settings=settings, secret_config={MIGRATION_SOURCE_PASSWORD_KEY: SOURCE_PASSWORD}
+    )
+    assert run.plan.migration is not None
+    principal = run.plan.migration.source.principal
+    assert secrecy == {"secret": True}
+    assert values["plain"] == {
+        "source": {"username": principal, "password": generated("source-scram-password-platform-mirror")},
+        "target": {"username": principal, "password": generated("scram-password-platform-mirror")},
     }

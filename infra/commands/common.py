@@ -10,6 +10,7 @@ EXIT_OK = 0
 EXIT_STALE = 1  # generated files out of date; also: a cluster could not be reached
 EXIT_CONFIG_ERROR = 2
 EXIT_DRIFT = 3
+EXIT_NOT_YET = 3  # `migration status`: readable, but not there yet (lagging, untranslated, not movable)
 EXIT_NEEDS_REVIEW = 4  # `diff`: a change a person must look at
 EXIT_REFUSED = 5  # `diff`: a change that must not ship as it is
 

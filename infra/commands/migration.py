@@ -2,7 +2,8 @@
 MirrorMaker 2 run locally from Apache Kafka's jars.
 
 status: exit 0 when the mirror is in sync and every group of a consumer still on the source is
-translated on the target; 1 when the mirror lags, a group is not translated yet, or a cluster
+translated on the target (or what `--require` names holds); 3 when not yet (the mirror lags, a
+group is not translated, the service may not move, the source may not go); 1 when a cluster
 cannot be read; 2 on bad input. mirror: runs until stopped (Ctrl-C); MirrorMaker's exit code.
 """
 
@@ -13,7 +14,14 @@ import os
 import sys
 from pathlib import Path
 
-from infra.commands.common import EXIT_CONFIG_ERROR, EXIT_OK, EXIT_STALE, CommandFailed, load_plan
+from infra.commands.common import (
+    EXIT_CONFIG_ERROR,
+    EXIT_NOT_YET,
+    EXIT_OK,
+    EXIT_STALE,
+    CommandFailed,
+    load_plan,
+)
 from infra.commands.live import add_cluster_arguments, stack_broker
 from infra.live.kafka_broker import Broker, missing_tools
 from infra.live.live_cluster import ClusterUnreachable, connection
@@ -27,7 +35,12 @@ from infra.live.migration_status import (
 )
 from infra.live.mirror_maker import MirrorPasswords, run_foreground
 from infra.model.migration_settings import MIGRATION_SOURCE_PASSWORD_NAME
-from infra.plan.migration import MIRROR_SOURCE_PASSWORD_ENV, MIRROR_TARGET_PASSWORD_ENV, SOURCE_ALIAS
+from infra.plan.migration import (
+    MIRROR_CREDENTIALS_OUTPUT,
+    MIRROR_SOURCE_PASSWORD_ENV,
+    MIRROR_TARGET_PASSWORD_ENV,
+    SOURCE_ALIAS,
+)
 from infra.plan.model import BOOTSTRAP_TOKEN, MigrationPlan, Plan
 from infra.render.mirror_maker import mirror_maker_properties
 
@@ -38,6 +51,8 @@ MIRROR_WORK_DIR = Path("build") / "mirror-maker"
 # The mirror is in sync while no record waits longer than this many sync intervals to be copied:
 # MirrorMaker commits its progress once per interval, and a busy source always has some waiting.
 LAG_TOLERANCE_INTERVALS = 3
+IN_SYNC = "in-sync"
+SOURCE_CAN_GO = "source-can-go"
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,10 +63,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status = actions.add_parser(
         "status",
         help="mirror lag, translated group positions, each service's cluster, the next safe moves "
-        "(exit 1 unless in sync)",
+        "(exit 0 in sync, 3 not yet, 1 a cluster unreadable)",
     )
     status.add_argument("--stack", required=True, help="a stack with settings.migration")
     status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument(
+        "--require",
+        default=IN_SYNC,
+        metavar=f"{IN_SYNC}|{SOURCE_CAN_GO}|SERVICE",
+        help=f"what exit 0 means: {IN_SYNC} (default), {SOURCE_CAN_GO}, or that SERVICE may move now",
+    )
     add_cluster_arguments(status)
     source = status.add_argument_group(
         "source", f"default: settings.migration.source; the password only from {SOURCE_ADMIN_PASSWORD_ENV}"
@@ -92,6 +113,13 @@ def _migration(plan: Plan) -> MigrationPlan:
 
 
 def _status(args: argparse.Namespace, project_dir: Path, plan: Plan, migration: MigrationPlan) -> int:
+    services = [service.name for service in plan.services]
+    if args.require not in (IN_SYNC, SOURCE_CAN_GO, *services):
+        raise CommandFailed(
+            EXIT_CONFIG_ERROR,
+            f"--require {args.require}: not {IN_SYNC}, {SOURCE_CAN_GO} or a service of stack "
+            f"{plan.stack} ({', '.join(services)})",
+        )
     target = stack_broker(args, plan, project_dir)
     source = _source_broker(args, migration)
     try:
@@ -99,11 +127,18 @@ def _status(args: argparse.Namespace, project_dir: Path, plan: Plan, migration: 
     except ClusterUnreachable as error:
         raise CommandFailed(EXIT_STALE, str(error)) from None
     sys.stdout.write(to_json(status) if args.format == "json" else to_text(status, plan.stack))
-    return status_exit_code(status)
+    return status_exit_code(status, args.require)
 
 
-def status_exit_code(status: MigrationStatus) -> int:
-    return EXIT_OK if status.healthy else EXIT_STALE
+def status_exit_code(status: MigrationStatus, require: str = IN_SYNC) -> int:
+    """0 when what ``require`` names holds, else EXIT_NOT_YET: a pipeline waits and asks again."""
+    if require == IN_SYNC:
+        ready = status.healthy
+    elif require == SOURCE_CAN_GO:
+        ready = status.source_can_go
+    else:  # a service: it may move now, or has moved
+        ready = require in status.movable or status.sides.get(require) == "target"
+    return EXIT_OK if ready else EXIT_NOT_YET
 
 
 def scope(plan: Plan, migration: MigrationPlan) -> MirrorScope:
@@ -166,7 +201,9 @@ def _mirror(args: argparse.Namespace, project_dir: Path, plan: Plan, migration: 
         raise CommandFailed(
             EXIT_CONFIG_ERROR,
             f"MirrorMaker's principal {migration.source.principal} logs in with the passwords in "
-            f"{' and '.join(missing)}: export them (the stack's outputs hold them as secrets)",
+            f"{' and '.join(missing)}: export them from the secret stack output {MIRROR_CREDENTIALS_OUTPUT} "
+            f"(`pulumi stack output {MIRROR_CREDENTIALS_OUTPUT} --show-secrets --json --stack {plan.stack}`: "
+            "source.password and target.password)",
         )
     target_bootstrap = args.target_bootstrap_servers
     if target_bootstrap is None and plan.cluster.provider == "local":

@@ -666,19 +666,7 @@ def end_offsets(admin: AdminClient, topics: Iterable[str]) -> dict[tuple[str, in
     return _offsets(admin, topics, OffsetSpec.latest())
 
 
-def newest_record_times(admin: AdminClient, topics: Iterable[str]) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> the largest record timestamp (ms) there (KIP-734, Kafka 3.0+); empty
-    partitions are left out."""
-    return {
-        key: stamp
-        for key, stamp in _offsets(admin, topics, OffsetSpec.max_timestamp(), timestamps=True).items()
-        if stamp >= 0
-    }
-
-
-def _offsets(
-    admin: AdminClient, topics: Iterable[str], spec: OffsetSpec, timestamps: bool = False
-) -> dict[tuple[str, int], int]:
+def _offsets(admin: AdminClient, topics: Iterable[str], spec: OffsetSpec) -> dict[tuple[str, int], int]:
     metadata = admin.list_topics(timeout=REQUEST_TIMEOUT_S).topics
     requests = {
         TopicPartition(name, partition): spec
@@ -689,10 +677,42 @@ def _offsets(
     if not requests:
         return {}
     answers = results(admin.list_offsets(requests, request_timeout=REQUEST_TIMEOUT_S))
-    return {
-        (partition.topic, partition.partition): (info.timestamp if timestamps else info.offset)
-        for partition, info in answers.items()
-    }
+    return {(partition.topic, partition.partition): info.offset for partition, info in answers.items()}
+
+
+def first_committed_record_times(
+    reader: confluent_kafka.Consumer, positions: Mapping[tuple[str, int], int], within: float
+) -> dict[tuple[str, int], int | None]:
+    """(topic, partition) -> the timestamp (ms) of the first committed record at or after the
+    offset there, or None when the partition ends before one: what lies between is only
+    transaction markers and aborted records, which offsets count and no reader ever sees.
+    ``reader``: read_committed with partition-end events (Broker.reader(committed_to_end=True)),
+    closed here. Partitions not read within ``within`` seconds are left out."""
+    found: dict[tuple[str, int], int | None] = {}
+    try:
+        if not positions:
+            return found
+        reader.assign([TopicPartition(topic, p, offset) for (topic, p), offset in sorted(positions.items())])
+        deadline = time.monotonic() + within
+        while len(found) < len(positions) and time.monotonic() < deadline:
+            message = reader.poll(0.5)
+            if message is None:
+                continue
+            key = (str(message.topic()), int(message.partition() or 0))
+            if key in found or key not in positions:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    found[key] = None
+                    reader.incremental_unassign([TopicPartition(*key)])
+                continue
+            if message.offset() >= positions[key]:  # retention may have removed the one at it
+                found[key] = message.timestamp()[1]
+                reader.incremental_unassign([TopicPartition(*key)])
+    finally:
+        reader.close()
+    return found
 
 
 def committed_offsets(

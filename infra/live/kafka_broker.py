@@ -100,10 +100,14 @@ class Broker:
         # Warnings and errors only: librdkafka's notices (e.g. BGQUEUE) mean nothing to a user.
         return AdminClient({**self.client_config(), "log_level": 4})
 
-    def reader(self, purpose: str) -> Consumer:
+    def reader(self, purpose: str, *, committed_to_end: bool = False) -> Consumer:
         """A consumer to read partitions it is assigned: under a throw-away group of its own
-        (``kafka-platform-<purpose>-<random>``), it never joins or commits under a real one."""
+        (``kafka-platform-<purpose>-<random>``), it never joins or commits under a real one.
+        ``committed_to_end``: committed records only, and an event at each partition's end."""
         group = f"kafka-platform-{purpose}-{uuid.uuid4().hex[:8]}"
+        to_end = (
+            {"isolation.level": "read_committed", "enable.partition.eof": True} if committed_to_end else {}
+        )
         return Consumer(
             self.client_config()
             | {
@@ -112,6 +116,7 @@ class Broker:
                 "auto.offset.reset": "earliest",
                 "log_level": 0,
             }
+            | to_end
         )
 
 

@@ -10,6 +10,12 @@ While services still write to the source the count is rarely 0: the mirror count
 when its oldest record not yet copied is younger than the scope's tolerance (a few sync
 intervals); a producer moves only once its topics are drained (lag 0), so no key's events from
 the source arrive on the target after its events written there.
+
+The mirror's idleness is measured from the same offsets topic: the timestamp of the source
+connector's newest commit there. Connect writes a source task's offsets only when it copied
+something since the last flush (OffsetStorageWriter.beginFlush has nothing to write otherwise),
+and the topic is compacted, so the newest commit per partition outlives the source topics'
+retention: the last copy's time stays known when the source's own records are gone.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from infra.live.cluster_admin import (
@@ -28,13 +34,16 @@ from infra.live.cluster_admin import (
     committed_offsets,
     connect,
     end_offsets,
-    newest_record_times,
+    first_committed_record_times,
 )
 from infra.live.kafka_broker import Broker
 from infra.live.live_cluster import admin_login
 from infra.live.mirror_maker import read_topic
 
 SOURCE_CONNECTOR = "MirrorSourceConnector"
+# A per-instance group's name holds its pod's: a pod on the target joins a group of its own that
+# has no translated offset, and starts where the consumer's auto.offset.reset says.
+PER_INSTANCE_START = "new groups start at auto.offset.reset (earliest: re-read, never lost)"
 
 
 @dataclass(frozen=True)
@@ -104,8 +113,15 @@ class MigrationStatus:
     sides: dict[str, str]  # service -> "source" | "target"
     safe_moves: tuple[str, ...]  # "<service>: <why it may move now>"
     blocked_moves: tuple[str, ...]  # "<service>: <why not yet>"
-    idle_seconds: int | None  # since the newest record on the source's mirrored topics; None: none
+    idle_seconds: int | None  # since the mirror last committed a copy; None: it never did
     keep_seconds: int
+    # service -> its per-instance group prefix: such groups are never called translated.
+    per_instance_groups: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def movable(self) -> tuple[str, ...]:
+        """The services on the source that may move to the target now."""
+        return tuple(step.split(":", 1)[0] for step in self.safe_moves)
 
     @property
     def lag(self) -> int:
@@ -129,7 +145,8 @@ class MigrationStatus:
         return (
             self.all_on_target
             and self.drained
-            and (self.idle_seconds is None or self.idle_seconds >= self.keep_seconds)
+            and self.idle_seconds is not None
+            and self.idle_seconds >= self.keep_seconds
         )
 
     @property
@@ -153,13 +170,8 @@ def read_status(source: Broker, target: Broker, scope: MirrorScope, timeout: flo
     target_ends, target_committed, target_active = _positions(
         target_admin, "target", target, scope.topics, groups
     )
-    try:
-        newest = newest_record_times(source_admin, scope.topics)
-    except KafkaException as error:
-        raise ClusterUnreachable(
-            f"cannot read the source at {source.bootstrap}: {error.args[0].str()}"
-        ) from None
-    mirrored = read_mirrored_offsets(target, scope.offsets_topic, scope.source_alias, timeout)
+    progress = read_mirror_progress(target, scope.offsets_topic, scope.source_alias, timeout)
+    mirrored = progress.offsets
     waiting = {key: mirrored.get(key, 0) for key, end in source_ends.items() if end > mirrored.get(key, 0)}
     now_ms = int(time.time() * 1000)
     return judge(
@@ -170,42 +182,26 @@ def read_status(source: Broker, target: Broker, scope: MirrorScope, timeout: flo
         source_committed=source_committed,
         target_committed=target_committed,
         active={"source": source_active, "target": target_active},
-        first_unmirrored_ms=first_record_times(source, waiting, timeout),
+        first_unmirrored_ms=first_unmirrored_times(source, waiting, timeout),
         now_ms=now_ms,
-        idle_seconds=(now_ms - max(newest.values())) // 1000 if newest else None,
+        last_copy_ms=progress.last_commit_ms,
     )
 
 
-def first_record_times(
+def first_unmirrored_times(
     source: Broker, positions: Mapping[tuple[str, int], int], timeout: float = 20
-) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> the timestamp (ms) of the first record at or after the offset there
-    (retention may have removed the one at the offset). Read with an assigned consumer that joins
-    and commits nothing; partitions it could not read in time are left out."""
-    if not positions:
-        return {}
-    consumer = source.reader("migration-status")
-    found: dict[tuple[str, int], int] = {}
+) -> dict[tuple[str, int], int | None]:
+    """For each partition the mirror is behind on by offsets: the time of the first committed
+    record it has yet to copy, or None when there is none (a transaction's commit marker, or
+    aborted records, after the last copied record)."""
     try:
-        consumer.assign(
-            [TopicPartition(topic, p, offset) for (topic, p), offset in sorted(positions.items())]
+        return first_committed_record_times(
+            source.reader("migration-status", committed_to_end=True), positions, timeout
         )
-        deadline = time.monotonic() + timeout
-        while len(found) < len(positions) and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error() is not None:
-                continue
-            key = (str(message.topic()), int(message.partition() or 0))
-            if key not in found and message.offset() >= positions[key]:
-                found[key] = message.timestamp()[1]
-                consumer.incremental_unassign([TopicPartition(*key)])
     except KafkaException as error:
         raise ClusterUnreachable(
             f"cannot read the source at {source.bootstrap}: {error.args[0].str()}"
         ) from None
-    finally:
-        consumer.close()
-    return found
 
 
 def _positions(
@@ -225,11 +221,20 @@ def _groups(services: Iterable[MovingService]) -> list[str]:
     return sorted({service.group for service in services if service.group and not service.group_is_prefix})
 
 
-def read_mirrored_offsets(
+@dataclass(frozen=True)
+class MirrorProgress:
+    """What MirrorMaker's source connector committed for this source in the Connect offsets topic."""
+
+    offsets: dict[tuple[str, int], int]  # (topic, partition) -> the next source offset to copy
+    last_commit_ms: int | None  # when it last committed a copy; None: never
+
+
+def read_mirror_progress(
     target: Broker, offsets_topic: str, source_alias: str, timeout: float = 20
-) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> the next source offset after the last record MirrorMaker's source
-    connector committed as copied (the latest record per key in the Connect offsets topic)."""
+) -> MirrorProgress:
+    """The next source offset after the last record MirrorMaker's source connector committed as
+    copied, per partition (the latest record per key in the Connect offsets topic), and the time
+    of its newest commit."""
     try:
         records = read_topic(target, offsets_topic, timeout=timeout)
     except (KafkaException, TimeoutError) as error:
@@ -238,6 +243,7 @@ def read_mirrored_offsets(
             f"cannot read MirrorMaker's offsets topic {offsets_topic} on {target.bootstrap}: {reason}"
         ) from None
     found: dict[tuple[str, int], int] = {}
+    last_commit_ms: int | None = None
     for message in records:
         key = _source_partition(message.key(), source_alias)
         if key is None:
@@ -247,7 +253,9 @@ def read_mirrored_offsets(
             found.pop(key, None)
         else:
             found[key] = int(json.loads(value)["offset"]) + 1
-    return found
+            stamp = message.timestamp()[1]
+            last_commit_ms = stamp if last_commit_ms is None else max(last_commit_ms, stamp)
+    return MirrorProgress(found, last_commit_ms)
 
 
 def _source_partition(raw_key: bytes | None, source_alias: str) -> tuple[str, int] | None:
@@ -273,18 +281,26 @@ def judge(
     source_committed: Mapping[tuple[str, str, int], int],
     target_committed: Mapping[tuple[str, str, int], int],
     active: Mapping[str, set[str]],
-    first_unmirrored_ms: Mapping[tuple[str, int], int],
+    # Per partition behind by offsets: the first committed record not copied; None: there is none.
+    first_unmirrored_ms: Mapping[tuple[str, int], int | None],
     now_ms: int,
-    idle_seconds: int | None,
+    last_copy_ms: int | None,
 ) -> MigrationStatus:
     """The status from what was read; pure."""
     topics = []
     for topic in scope.topics:
         partitions = sorted((key, end) for key, end in source_ends.items() if key[0] == topic)
-        behind = [key for key, end in partitions if end > mirrored.get(key, 0)]
-        lag = sum(max(end - mirrored.get(key, 0), 0) for key, end in partitions)
-        never = sum(1 for key, end in partitions if end > 0 and key not in mirrored)
-        stamps = [first_unmirrored_ms[key] for key in behind if key in first_unmirrored_ms]
+        # A transaction's commit marker takes an offset the mirror never copies: a partition whose
+        # offsets past the mirror's hold no committed record is drained.
+        behind = [
+            key
+            for key, end in partitions
+            if end > mirrored.get(key, 0)
+            and not (key in first_unmirrored_ms and first_unmirrored_ms[key] is None)
+        ]
+        lag = sum(end - mirrored.get(key, 0) for key, end in partitions if key in behind)
+        never = sum(1 for key in behind if key not in mirrored)
+        stamps = [stamp for key in behind if (stamp := first_unmirrored_ms.get(key)) is not None]
         lag_seconds = max((now_ms - min(stamps)) // 1000, 0) if stamps else None
         unknown = len(stamps) < len(behind)
         lagging = bool(behind) and (
@@ -321,8 +337,13 @@ def judge(
         sides=sides,
         safe_moves=tuple(safe),
         blocked_moves=tuple(blocked),
-        idle_seconds=idle_seconds,
+        idle_seconds=None if last_copy_ms is None else max((now_ms - last_copy_ms) // 1000, 0),
         keep_seconds=scope.keep_seconds,
+        per_instance_groups={
+            service.name: service.group
+            for service in sorted(scope.services, key=lambda s: s.name)
+            if service.group and service.group_is_prefix and service.consumes
+        },
     )
 
 
@@ -385,6 +406,11 @@ def _next_steps(
                 "translated position on the target then holds its last commit, and fewer records are "
                 "read twice; MirrorMaker writes a group's offsets only while it has no members on the target)"
             )
+        per_instance = (
+            f"; its groups are per instance ({service.group}*), not translated: {PER_INSTANCE_START}"
+            if service.group_is_prefix and service.consumes
+            else ""
+        )
         if reasons:
             blocked.append(f"{service.name}: " + "; ".join(reasons))
         elif service.produces:
@@ -396,10 +422,10 @@ def _next_steps(
             )
             safe.append(
                 f"{service.name}: may move to target: stop it on the source, start it on the target once "
-                f"the mirror drained its topics{drain}"
+                f"the mirror drained its topics{drain}{per_instance}"
             )
         else:
-            safe.append(f"{service.name}: may move to target")
+            safe.append(f"{service.name}: may move to target{per_instance}")
     return safe, blocked
 
 
@@ -421,6 +447,8 @@ def to_text(status: MigrationStatus, stack: str) -> str:
         target = "-" if group.target_behind is None else str(group.target_behind)
         rereads = "" if group.rereads is None else f", would re-read {group.rereads}"
         lines.append(f"  {group.group} on {group.topic} ({group.service}): {source} / {target}{rereads}")
+    for service, prefix in status.per_instance_groups.items():
+        lines.append(f"  {prefix}* ({service}): per instance, not translated: {PER_INSTANCE_START}")
     lines.append("services:")
     lines += [f"  {name}: {side}" for name, side in status.sides.items()]
     lines.append("next steps:")
@@ -433,10 +461,14 @@ def to_text(status: MigrationStatus, stack: str) -> str:
                 "the source can go"
             )
         else:
-            idle = "-" if status.idle_seconds is None else f"{status.idle_seconds} s"
+            idle = (
+                "it has committed no copy yet"
+                if status.idle_seconds is None
+                else f"idle for {status.idle_seconds} s"
+            )
             lines.append(
                 f"every service is on the target; the source can go after the mirror is idle for "
-                f"{status.keep_seconds} s (idle for {idle}, lag {status.lag})"
+                f"{status.keep_seconds} s ({idle}, lag {status.lag})"
             )
     lines.append("in sync" if status.healthy else "NOT in sync: wait before the next move")
     return "\n".join(lines) + "\n"
@@ -452,6 +484,7 @@ def to_json(status: MigrationStatus) -> str:
         "safe_moves": list(status.safe_moves),
         "blocked_moves": list(status.blocked_moves),
         "idle_seconds": status.idle_seconds,
+        "per_instance_groups": status.per_instance_groups,
         "keep_seconds": status.keep_seconds,
         "source_can_go": status.source_can_go,
     }

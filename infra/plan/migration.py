@@ -43,6 +43,9 @@ from infra.plan.model import (
 # (`${env:...}` through the EnvVarConfigProvider): the properties file never holds a password.
 MIRROR_SOURCE_PASSWORD_ENV = "MIRROR_SOURCE_PASSWORD"  # pragma: allowlist secret
 MIRROR_TARGET_PASSWORD_ENV = "MIRROR_TARGET_PASSWORD"  # pragma: allowlist secret
+# The secret stack output holding MirrorMaker 2's login per side ({source|target: {username,
+# password}}): where `migration mirror` (no Kubernetes Secret to read) gets its two passwords.
+MIRROR_CREDENTIALS_OUTPUT = "migration_mirror_credentials"
 SOURCE_ALIAS = "source"
 TARGET_ALIAS = "target"
 # What MirrorMaker 2 names its own topics on the target with the identity policy and

@@ -19,6 +19,7 @@ from infra.program.kafka_admin import (
     manage_mirror_access,
     manage_service_access,
     manage_topics,
+    mirror_login,
     scram_login,
     scram_password,
     service_scram_users,
@@ -58,7 +59,7 @@ class ExistingClusterPlatform(pulumi.ComponentResource):
             principal = plan.migration.target.principal
             user = ScramUser(settings.sasl_mechanism, scram_password(self, PLATFORM_MIRROR))
             mirror_access = manage_mirror_access(plan.migration.target, connection, self, user=user)
-            mirror = scram_login(mirror_access, principal, user, principal)
+            mirror = mirror_login(mirror_access, principal, user)
         self.access = ClusterAccess(
             bootstrap_servers=pulumi.Output.from_input(plan.cluster.bootstrap),
             cluster_id=pulumi.Output.from_input(plan.cluster.bootstrap),

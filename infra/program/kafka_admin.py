@@ -8,6 +8,7 @@ Why groups and not one resource per topic and ACL: docs/performance.md (a 1,000-
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -298,7 +299,9 @@ def scram_password(
     return password.result
 
 
-def scram_login(access: ServiceAccess, username: str, user: ScramUser, version: str) -> ServiceCredentials:
+def scram_login(
+    access: ServiceAccess, username: str, user: ScramUser, version: pulumi.Input[str]
+) -> ServiceCredentials:
     """A SCRAM user's login as the Kubernetes side reads it; ``version`` changes with the credential."""
     return ServiceCredentials(
         # From the access resource, so the Kubernetes Secret is written only once the user exists.
@@ -307,6 +310,20 @@ def scram_login(access: ServiceAccess, username: str, user: ScramUser, version: 
         principal_id=pulumi.Output.from_input(username),
         version=pulumi.Output.from_input(version),
     )
+
+
+def password_version(username: str, password: str) -> str:
+    """A version of a login that changes whenever its password does (the mirror keeps one user
+    whose password is replaced, not rotated under a new name): a digest, never the password."""
+    return f"{username}#{hashlib.sha256(f'{username}:{password}'.encode()).hexdigest()[:16]}"
+
+
+def mirror_login(access: ServiceAccess, username: str, user: ScramUser) -> ServiceCredentials:
+    """MirrorMaker 2's login on one side: a new password is a new version, which restarts it."""
+    version = pulumi.Output.from_input(user.password).apply(
+        lambda password: password_version(username, password)
+    )
+    return scram_login(access, username, user, version)
 
 
 def existing_cluster_connection(

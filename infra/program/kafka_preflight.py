@@ -96,13 +96,26 @@ def migration_source_problems(login: AdminLogin, plan: Plan, previous: PreviousD
         return [f"settings.migration.source: {exc}"]
     problems: list[str] = []
     planned = {topic.name: topic_spec(topic) for topic in plan.topics}
-    missing = sorted(set(planned) - set(read_topics(admin, planned)))
+    live = read_topics(admin, planned)
+    missing = sorted(set(planned) - set(live))
     if missing:
         problems.append(
             f"the migration's source {login.address} has no topic {', '.join(missing)}: MirrorMaker 2 "
             "mirrors every planned topic from there and the stack never creates topics on the source; "
             "create them there, or add them to topology.yaml only after the migration"
         )
+    # MirrorMaker would try to add the missing partitions on the target (it has no grant to) and
+    # copy nothing of them; fewer partitions on the source is fine (records keep their partition).
+    planned_partitions = {topic.name: topic.partitions for topic in plan.topics}
+    for name, spec in sorted(live.items()):
+        source_count, planned_count = int(spec["partitions"]), planned_partitions[name]
+        if source_count > planned_count:
+            problems.append(
+                f"topic {name} has {source_count} partitions on the migration's source {login.address} "
+                f"and {planned_count} planned: MirrorMaker 2 copies a record to the partition of the same "
+                f"number, so the target needs at least {source_count}; plan them in topology.yaml "
+                "(topics.<key>.partitions) or the stack's topics.overrides"
+            )
     # Users the stack made on an earlier run are its own; before the first, any is someone else's.
     if not previous.outputs.get(MIGRATION_MIRROR_OUTPUT):
         names = {plan.principal_at(service.name, plan.credentials.generation) for service in plan.services}

@@ -25,6 +25,7 @@ from infra.model.stacks import (
 from infra.model.topology import load_topology
 from infra.plan.credential_rotation import Generations, generations_now
 from infra.plan.messaging_connections import CELERY_BROKER_URL_ENV, REDIS_URL_ENV
+from infra.plan.migration import MIRROR_CREDENTIALS_OUTPUT
 from infra.plan.model import SCHEMA_REGISTRY_OUTPUT, Plan, ServicePlan
 from infra.plan.resolve import resolve_plan
 from infra.program.cluster_access import ClusterAccess
@@ -117,6 +118,19 @@ def secret_urls(plan: Plan) -> dict[str, pulumi.Output[str]]:
         if connection is not None and connection.secret_config is not None:
             urls[key] = config.require_secret(connection.secret_config.split(":", 1)[1])
     return urls
+
+
+def mirror_credentials(target: ClusterAccess, source: ClusterAccess | None) -> pulumi.Output[object]:
+    """MirrorMaker 2's login on each side of the migration that takes one (a PLAINTEXT side takes
+    none), as one secret output: where `migration mirror` (no Kubernetes Secret) gets its passwords."""
+    sides = {"source": source.mirror if source is not None else None, "target": target.mirror}
+    return pulumi.Output.secret(
+        {
+            side: {"username": login.username, "password": login.password}
+            for side, login in sides.items()
+            if login is not None
+        }
+    )
 
 
 def build(
@@ -223,6 +237,7 @@ def build(
     )
     if plan.migration is not None:
         pulumi.export(MIGRATION_MIRROR_OUTPUT, plan.migration.source.principal)
+        pulumi.export(MIRROR_CREDENTIALS_OUTPUT, mirror_credentials(access, source))
     if plan.cluster.provider in GROUPED_PROVIDERS:
         pulumi.export(STATE_LAYOUT_OUTPUT, STATE_LAYOUT)
     for name, value in access.exports.items():

@@ -27,6 +27,7 @@ from infra.program.kafka_admin import (
     ServiceAccess,
     existing_cluster_connection,
     manage_mirror_access,
+    mirror_login,
     plan_acl_text,
     scram_login,
     scram_password,
@@ -94,6 +95,6 @@ class MigrationSource(pulumi.ComponentResource):
             bootstrap_servers=pulumi.Output.from_input(migration.source.bootstrap),
             cluster_id=pulumi.Output.from_input(migration.source.bootstrap),
             credentials=credentials,
-            mirror=scram_login(mirror_access, principal, mirror_user, principal),
+            mirror=mirror_login(mirror_access, principal, mirror_user),
         )
         self.register_outputs({"bootstrap_servers": migration.source.bootstrap})

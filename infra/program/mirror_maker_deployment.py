@@ -86,6 +86,10 @@ class MirrorMakerDeployment(pulumi.ComponentResource):
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # One worker: a second would only rebalance the same tasks.
                 replicas=1,
+                # The old pod stops before the new one starts: two dedicated-mode workers have no
+                # REST endpoint to forward task configs to each other (KIP-710 not enabled), and
+                # overlapping they can leave the tasks unassigned or both copying.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": name}),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -117,9 +117,6 @@ def _worker_lines(migration: MigrationPlan) -> list[str]:
         # How far the source connector's committed progress (what `migration status` reads as the
         # mirror's lag) may trail the copying: the worker's default is 60 s.
         f"{TARGET_ALIAS}.offset.flush.interval.ms = {migration.sync_interval_seconds * 1000}",
-        # Kafka's own connectors declare themselves (ServiceLoader manifests): no classpath scan
-        # at start (KIP-898).
-        "plugin.discovery = service_load",
     ]
 
 

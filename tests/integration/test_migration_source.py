@@ -1,7 +1,7 @@
 """A migration's source on a real broker: its preflight names a planned topic the old cluster
-lacks and users of the stack's names it did not make (adopting them on purpose leaves only the
-topic); and the mirror principal's grants of each side go through the shipped provider exactly,
-and go again with it."""
+lacks or holds with more partitions than planned, and users of the stack's names it did not
+make (adopting them on purpose leaves only the topics); and the mirror principal's grants of
+each side go through the shipped provider exactly, and go again with it."""
 
 from __future__ import annotations
 
@@ -46,9 +46,19 @@ def test_a_missing_topic_and_foreign_users_on_the_source_are_refused(
 ) -> None:
     project.edit_topology(lambda topology: topology.update(domain=DOMAIN))
     plan = _migrating_plan(project, broker)
-    # The old cluster as a team ran it: every topic but one, and the services' users.
+    # The old cluster as a team ran it: every topic but one, one with more partitions than
+    # planned and one with fewer (which is fine), and the services' users.
+    wider, narrower = f"{DOMAIN}.vectordb.ingest", f"{DOMAIN}.user.events"
+    planned_partitions = {t.name: t.partitions for t in plan.topics}
+    assert planned_partitions[narrower] > 1
     old = plan.model_copy(
-        update={"topics": [t for t in plan.topics if t.name != f"{DOMAIN}.guardian.responses"]}
+        update={
+            "topics": [
+                t.model_copy(update={"partitions": t.partitions + {wider: 1, narrower: -1}.get(t.name, 0)})
+                for t in plan.topics
+                if t.name != f"{DOMAIN}.guardian.responses"
+            ]
+        }
     )
     deploy_plan(broker, old)
     login = AdminLogin(
@@ -64,17 +74,24 @@ def test_a_missing_topic_and_foreign_users_on_the_source_are_refused(
         "mirrors every planned topic from there and the stack never creates topics on the source; "
         "create them there, or add them to topology.yaml only after the migration"
     )
+    assert problems[1] == (
+        f"topic {wider} has {planned_partitions[wider] + 1} partitions on the migration's source "
+        f"{broker.bootstrap} and {planned_partitions[wider]} planned: MirrorMaker 2 copies a record to the "
+        f"partition of the same number, so the target needs at least {planned_partitions[wider] + 1}; plan "
+        "them in topology.yaml (topics.<key>.partitions) or the stack's topics.overrides"
+    )
     users = sorted(service.principal for service in plan.services)
-    assert problems[1].startswith(f"SCRAM user {', '.join(users)} already exists on the migration's source")
-    assert problems[1].endswith("Adopt it on purpose: settings.migration.adopt.users")
+    assert problems[2].startswith(f"SCRAM user {', '.join(users)} already exists on the migration's source")
+    assert problems[2].endswith("Adopt it on purpose: settings.migration.adopt.users")
+    assert len(problems) == 3
 
     adopted = _migrating_plan(project, broker, adopt=users)
-    assert migration_source_problems(login, adopted, PreviousDeployment()) == problems[:1]
+    assert migration_source_problems(login, adopted, PreviousDeployment()) == problems[:2]
     # After the stack's first deployment with the migration, its users there are its own.
     deployed = PreviousDeployment(
         {MIGRATION_MIRROR_OUTPUT: plan.migration.source.principal if plan.migration else ""}
     )
-    assert migration_source_problems(login, plan, deployed) == problems[:1]
+    assert migration_source_problems(login, plan, deployed) == problems[:2]
 
 
 def test_the_mirror_principals_grants_go_through_the_provider_exactly(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from infra.live.cluster_admin import connect, end_offsets, first_committed_record_times
 from infra.live.kafka_broker import Broker
+from infra.live.live_cluster import admin_login
 from infra.plan.model import Plan
 from tests.broker_setup import deploy_plan
 from tests.integration import access_checks as check
@@ -91,3 +94,47 @@ def _seed(broker: Broker, topic: str) -> None:
     producer = Producer(broker.client_config())
     producer.produce(topic, key=b"seed", value=b"seed")
     assert producer.flush(30) == 0
+
+
+def test_after_a_transactions_last_record_a_committed_reader_finds_nothing_to_copy(
+    broker: Broker, instance_plan: Plan, instance_passwords: dict[str, str]
+) -> None:
+    """Why `migration status` reads records, not offsets, to call a transactional topic drained:
+    each commit or abort marker takes an offset that MirrorMaker never copies."""
+    service = instance_plan.service("context-aggregator")
+    producer = check.transactional_producer(
+        broker, service.principal, instance_passwords[service.name], f"{service.transactional_id_prefix}drain"
+    )
+    topic = service.produces[0]
+    admin, _ = connect(admin_login(broker))
+
+    def end_after(records_and_marker: int) -> int:
+        # The coordinator writes the marker after the commit (or abort) returns.
+        deadline = time.monotonic() + check.TIMEOUT_S
+        while (offset := end_offsets(admin, [topic])[(topic, 0)]) < before + records_and_marker:
+            assert time.monotonic() < deadline, f"the marker never reached the log: {offset} after {before}"
+            time.sleep(0.1)
+        return offset
+
+    def first_after(offset: int) -> int | None:
+        found = first_committed_record_times(
+            broker.reader("drain-check", committed_to_end=True), {(topic, 0): offset}, check.TIMEOUT_S
+        )
+        assert (topic, 0) in found, "the partition was not read to its end in time"
+        return found[(topic, 0)]
+
+    before = end_offsets(admin, [topic]).get((topic, 0), 0)
+    producer.begin_transaction()
+    producer.produce(topic, partition=0, key=b"txn", value=b"committed")
+    producer.commit_transaction(check.TIMEOUT_S)
+    assert end_after(2) == before + 2
+    record, marker = before, before + 1
+    assert isinstance(first_after(record), int)  # the committed record is still to copy from there
+    assert first_after(marker) is None  # past it: only the commit marker, though end > position
+
+    producer.begin_transaction()
+    producer.produce(topic, partition=0, key=b"txn", value=b"aborted")
+    assert producer.flush(check.TIMEOUT_S) == 0  # on the log before the abort, else it is only dropped
+    producer.abort_transaction(check.TIMEOUT_S)
+    assert end_after(4) == before + 4
+    assert first_after(marker) is None  # the aborted record and its marker are nothing to copy
