@@ -62,6 +62,17 @@ def migrating_stack_file(services: dict[str, str], *, kubernetes: str | None = "
     return yaml.safe_dump(document, sort_keys=False)
 
 
+def confluent_migrating_stack_file() -> str:
+    """The Confluent Cloud dev example migrating from MIGRATION_SOURCE, nobody moved yet."""
+    document = yaml.safe_load((EXAMPLE / "Pulumi.dev.yaml").read_text())
+    document["config"][SETTINGS_KEY]["migration"] = {
+        "source": copy.deepcopy(MIGRATION_SOURCE),
+        "services": {},
+    }
+    document["config"]["kafka-platform:migrationSourceAdminPassword"] = {"secure": ENCRYPTED}
+    return yaml.safe_dump(document, sort_keys=False)
+
+
 STACK_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.local.yaml")
 
 Edit = Callable[[dict[str, Any]], None]

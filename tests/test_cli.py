@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import os
 import subprocess
 import sys
 import time
@@ -12,12 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.project_files import Project, migrating_stack_file
+from tests.project_files import Project, confluent_migrating_stack_file, migrating_stack_file
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "infra", *args], cwd=cwd, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "infra", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=None if env is None else os.environ | env,
     )
 
 
@@ -269,6 +275,15 @@ def test_migration_commands_need_their_passwords_from_the_environment(project: P
     assert "MIRROR_SOURCE_PASSWORD and MIRROR_TARGET_PASSWORD: export them" in mirror.stderr
     assert (
         "pulumi stack output migration_mirror_credentials --show-secrets --json --stack move" in mirror.stderr
+    )
+    # A Confluent Cloud target takes the mirror's API key id as its user name.
+    project.write("Pulumi.onto-confluent.yaml", confluent_migrating_stack_file())
+    passwords = {"MIRROR_SOURCE_PASSWORD": "x", "MIRROR_TARGET_PASSWORD": "y"}  # pragma: allowlist secret
+    keyless = run_cli("migration", "mirror", "--stack", "onto-confluent", cwd=project.root, env=passwords)
+    assert keyless.returncode == 2
+    assert (
+        "export its id in MIRROR_TARGET_USERNAME (target.username of the secret stack output"
+        in keyless.stderr
     )
     unknown = run_cli("migration", "status", "--stack", "move", "--require", "billing", cwd=project.root)
     assert unknown.returncode == 2

@@ -47,6 +47,7 @@ from infra.render.mirror_maker import mirror_maker_properties
 # The source admin's password for `status` (the stack keeps it as secret config
 # kafka-platform:migrationSourceAdminPassword; a command reads it from the environment only).
 SOURCE_ADMIN_PASSWORD_ENV = "MIGRATION_SOURCE_ADMIN_PASSWORD"  # pragma: allowlist secret
+MIRROR_TARGET_USERNAME_ENV = "MIRROR_TARGET_USERNAME"
 MIRROR_WORK_DIR = Path("build") / "mirror-maker"
 # The mirror is in sync while no record waits longer than this many sync intervals to be copied:
 # MirrorMaker commits its progress once per interval, and a busy source always has some waiting.
@@ -205,6 +206,15 @@ def _mirror(args: argparse.Namespace, project_dir: Path, plan: Plan, migration: 
             f"(`pulumi stack output {MIRROR_CREDENTIALS_OUTPUT} --show-secrets --json --stack {plan.stack}`: "
             "source.password and target.password)",
         )
+    # Confluent Cloud logs the mirror in with its API key: the key id is the user name.
+    target_username = os.environ.get(MIRROR_TARGET_USERNAME_ENV) or None
+    if plan.cluster.provider == "confluent" and target_username is None:
+        raise CommandFailed(
+            EXIT_CONFIG_ERROR,
+            f"Confluent Cloud logs MirrorMaker in with its API key: export its id in "
+            f"{MIRROR_TARGET_USERNAME_ENV} (target.username of the secret stack output "
+            f"{MIRROR_CREDENTIALS_OUTPUT})",
+        )
     target_bootstrap = args.target_bootstrap_servers
     if target_bootstrap is None and plan.cluster.provider == "local":
         target_bootstrap = plan.cluster.local_settings().external_bootstrap
@@ -219,7 +229,9 @@ def _mirror(args: argparse.Namespace, project_dir: Path, plan: Plan, migration: 
         raise CommandFailed(
             EXIT_STALE, f"MirrorMaker 2 runs from Apache Kafka's jars: install {' and '.join(tools)} first"
         )
-    properties = mirror_maker_properties(plan, target_bootstrap=target_bootstrap)
+    properties = mirror_maker_properties(
+        plan, target_bootstrap=target_bootstrap, target_username=target_username
+    )
     passwords = MirrorPasswords(
         source=os.environ.get(MIRROR_SOURCE_PASSWORD_ENV, ""),
         target=os.environ.get(MIRROR_TARGET_PASSWORD_ENV, ""),
